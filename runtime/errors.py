@@ -1,0 +1,60 @@
+"""The project's exception hierarchy: every expected failure is a ``ToolkitError``.
+
+The CLI catches ``ToolkitError`` only, prints its one-line message to stderr and exits 1.
+Errors caused by a bad value also subclass ``ValueError`` so library users can catch them naturally.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BundleError",
+    "DataError",
+    "EmptyInputError",
+    "ExportError",
+    "InputError",
+    "InputTooLongError",
+    "MissingDependencyError",
+    "ParityError",
+    "ProviderError",
+    "ToolkitError",
+]
+
+
+class ToolkitError(Exception):
+    """Base class of every error lstm-onnx raises on purpose."""
+
+
+class DataError(ToolkitError, ValueError):
+    """A data file or directory is missing, malformed or holds unexpected labels."""
+
+
+class BundleError(ToolkitError):
+    """A model bundle or run directory is missing files, corrupt, or does not match its manifest."""
+
+
+class InputError(ToolkitError, ValueError):
+    """A text given for prediction breaks the input rules."""
+
+
+class EmptyInputError(InputError):
+    """A text is empty or whitespace-only after normalisation."""
+
+
+class InputTooLongError(InputError):
+    """A text is longer than the configured limit and truncation was not requested."""
+
+
+class ExportError(ToolkitError):
+    """Export to ONNX failed or produced an invalid graph."""
+
+
+class ParityError(ToolkitError):
+    """ONNX outputs differ from PyTorch beyond the stated tolerances."""
+
+
+class ProviderError(ToolkitError):
+    """An execution provider was requested that cannot be used here."""
+
+
+class MissingDependencyError(ToolkitError, ImportError):
+    """An optional dependency is not installed; the message carries the install command."""

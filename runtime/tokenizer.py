@@ -1,0 +1,247 @@
+"""Text → tokens → ids: normalisation, spaCy's rule-based English tokenizer, the vocabulary, batching.
+
+The data flow is ``normalize`` → ``Tokenizer.tokenize`` → tokens → ``Vocab.encode`` → ids →
+``batch_encode`` → ``input_ids`` int64 (B, T) + ``lengths`` int64 (B). Training and serving share it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from runtime.errors import BundleError, EmptyInputError, MissingDependencyError
+
+__all__ = [
+    "PAD",
+    "PAD_ID",
+    "UNK",
+    "UNK_ID",
+    "Tokenizer",
+    "TokenizerConfig",
+    "Vocab",
+    "batch_encode",
+    "normalize",
+]
+
+PAD = "<pad>"
+UNK = "<unk>"
+PAD_ID = 0
+UNK_ID = 1
+
+# IMDB reviews carry HTML line breaks ("<br /><br />"); they are layout, not words.
+_BREAK_TAG = re.compile(r"<\s*br\s*/?\s*>", re.IGNORECASE)
+
+
+def normalize(text: str) -> str:
+    """Replace HTML line breaks by spaces and collapse every run of Unicode whitespace to one space.
+
+    Collapsing whitespace means spaCy never emits whitespace tokens, and no token ever holds a
+    newline (so ``vocab.txt`` stays one token per line).
+
+    Args:
+        text: Raw text, any Unicode.
+
+    Returns:
+        The normalised text, stripped at both ends.
+    """
+    return " ".join(_BREAK_TAG.sub(" ", text).split())
+
+
+@dataclass(frozen=True)
+class TokenizerConfig:
+    """Tokenizer settings saved with every run directory and bundle.
+
+    Attributes:
+        lowercase: Lowercase tokens after tokenizing (GloVe 6B is uncased).
+        max_length: Hard limit on tokens per text at inference; ``None`` reads every token.
+    """
+
+    lowercase: bool = True
+    max_length: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_length is not None and self.max_length < 1:
+            raise ValueError(f"max_length must be >= 1 or None, got {self.max_length}.")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able form."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TokenizerConfig:
+        """Build from a dict, rejecting unknown keys (named in the error)."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"Unknown tokenizer setting(s) {unknown}; expected some of {sorted(known)}.")
+        return cls(**data)
+
+
+class Tokenizer:
+    """spaCy's rule-based English tokenizer (``spacy.blank("en")``) after ``normalize``.
+
+    spaCy is imported lazily on first use.
+    """
+
+    def __init__(self, config: TokenizerConfig | None = None) -> None:
+        self.config = config or TokenizerConfig()
+        self._spacy_tokenizer: Any = None
+
+    def _engine(self) -> Any:
+        if self._spacy_tokenizer is None:
+            try:
+                import spacy
+            except ImportError as err:  # pragma: no cover - spaCy is a base dependency
+                raise MissingDependencyError("spaCy is required: pip install 'spacy>=3.7'.") from err
+            self._spacy_tokenizer = spacy.blank("en").tokenizer
+        return self._spacy_tokenizer
+
+    def tokenize(self, text: str) -> list[str]:
+        """Split one text into tokens (lowercased when configured).
+
+        Args:
+            text: Raw text.
+
+        Returns:
+            The tokens; empty for empty or whitespace-only text.
+        """
+        return self._to_strings(self._engine()(normalize(text)))
+
+    def pipe(self, texts: Iterable[str], batch_size: int = 1000) -> Iterator[list[str]]:
+        """Tokenize many texts lazily, in order.
+
+        Args:
+            texts: Raw texts.
+            batch_size: How many texts spaCy processes per chunk.
+
+        Yields:
+            One token list per text.
+        """
+        engine = self._engine()
+        for doc in engine.pipe((normalize(t) for t in texts), batch_size=batch_size):
+            yield self._to_strings(doc)
+
+    def _to_strings(self, doc: Any) -> list[str]:
+        if self.config.lowercase:
+            return [tok.lower_ for tok in doc]
+        return [tok.text for tok in doc]
+
+
+class Vocab:
+    """Token ↔ id mapping with ``<pad>`` = 0 and ``<unk>`` = 1.
+
+    Args:
+        tokens: All tokens in id order; must start with ``<pad>``, ``<unk>`` and hold no duplicates.
+    """
+
+    def __init__(self, tokens: Sequence[str]) -> None:
+        if list(tokens[:2]) != [PAD, UNK]:
+            raise ValueError(f"A vocabulary must start with {PAD!r}, {UNK!r}; got {list(tokens[:2])}.")
+        self.itos: list[str] = list(tokens)
+        self.stoi: dict[str, int] = {tok: i for i, tok in enumerate(self.itos)}
+        if len(self.stoi) != len(self.itos):
+            dupes = [t for t, n in Counter(self.itos).items() if n > 1][:5]
+            raise ValueError(f"Duplicate tokens in vocabulary: {dupes}.")
+
+    def __len__(self) -> int:
+        return len(self.itos)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Vocab) and self.itos == other.itos
+
+    __hash__ = None  # type: ignore[assignment]
+
+    @classmethod
+    def build(cls, token_lists: Iterable[Iterable[str]], min_freq: int = 1, max_size: int | None = None) -> Vocab:
+        """Build from tokenized training texts.
+
+        Tokens are ordered by descending frequency, ties broken alphabetically, so the same data always
+        gives the same ids.
+
+        Args:
+            token_lists: Tokenized texts.
+            min_freq: Keep tokens seen at least this often.
+            max_size: Keep at most this many tokens, specials included (``None``: no cap).
+
+        Returns:
+            The vocabulary.
+        """
+        if min_freq < 1:
+            raise ValueError(f"min_freq must be >= 1, got {min_freq}.")
+        if max_size is not None and max_size < 3:
+            raise ValueError(f"max_size must be >= 3 (two specials and a word), got {max_size}.")
+        counts: Counter[str] = Counter()
+        for tokens in token_lists:
+            counts.update(tokens)
+        counts.pop(PAD, None)
+        counts.pop(UNK, None)
+        ranked = sorted((t for t, n in counts.items() if n >= min_freq), key=lambda t: (-counts[t], t))
+        if max_size is not None:
+            ranked = ranked[: max_size - 2]
+        return cls([PAD, UNK, *ranked])
+
+    def encode(self, tokens: Iterable[str]) -> list[int]:
+        """Map tokens to ids, unknown tokens to ``UNK_ID``."""
+        stoi = self.stoi
+        return [stoi.get(tok, UNK_ID) for tok in tokens]
+
+    def decode(self, ids: Iterable[int]) -> list[str]:
+        """Map ids back to tokens."""
+        return [self.itos[i] for i in ids]
+
+    def save(self, path: Path) -> None:
+        """Write one token per line, line number = id (UTF-8, ``\\n`` line ends)."""
+        with open(path, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write("\n".join(self.itos) + "\n")
+
+    @classmethod
+    def load(cls, path: Path) -> Vocab:
+        """Read a vocabulary written by ``save``.
+
+        Raises:
+            BundleError: The file is missing or not a valid vocabulary.
+        """
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except FileNotFoundError as err:
+            raise BundleError(f"Vocabulary file {path} does not exist.") from err
+        except UnicodeDecodeError as err:
+            raise BundleError(f"Vocabulary file {path} is not UTF-8 text: {err}.") from err
+        if not text.endswith("\n"):
+            raise BundleError(f"Vocabulary file {path} is truncated (no final newline).")
+        try:
+            return cls(text[:-1].split("\n"))
+        except ValueError as err:
+            raise BundleError(f"Vocabulary file {path} is invalid: {err}") from err
+
+
+def batch_encode(
+    ids: Sequence[Sequence[int]],
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Right-pad id sequences with ``PAD_ID`` into one batch.
+
+    Args:
+        ids: B non-empty id sequences.
+
+    Returns:
+        ``input_ids`` int64 (B, T) with T the longest length, and ``lengths`` int64 (B).
+
+    Raises:
+        EmptyInputError: A sequence is empty (an LSTM cannot read zero tokens); names its position.
+    """
+    lengths = np.fromiter((len(seq) for seq in ids), dtype=np.int64, count=len(ids))
+    if lengths.size and lengths.min() == 0:
+        pos = int(np.argmin(lengths))
+        raise EmptyInputError(f"Text at position {pos} has no tokens; every text needs at least one.")
+    width = int(lengths.max()) if lengths.size else 0
+    batch = np.full((len(ids), width), PAD_ID, dtype=np.int64)
+    for row, seq in enumerate(ids):
+        batch[row, : len(seq)] = seq
+    return batch, lengths

@@ -1,0 +1,140 @@
+"""A training run directory: everything later steps (export, verify, predict) need.
+
+Layout::
+
+    RUN_DIR/
+      config.json        {"model": ModelConfig, "train": TrainConfig, "tokenizer": TokenizerConfig,
+                          "labels": [...in id order], "toolkit_version": str}
+      vocab.txt          one token per line, line number = id
+      model.safetensors  final (best on validation) weights
+      metrics.json       validation history and test metrics
+      curves.png         training curves
+      checkpoint/        per-epoch resume state (trainer.train)
+
+Weights are safetensors: loading never executes pickled code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from runtime.contract import VOCAB_FILE
+from runtime.errors import BundleError
+from runtime.tokenizer import TokenizerConfig, Vocab
+from trainer.config import ModelConfig
+from trainer.model import BiLSTMClassifier
+
+__all__ = [
+    "CONFIG_FILE",
+    "METRICS_FILE",
+    "WEIGHTS_FILE",
+    "LoadedRun",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "load_run",
+    "save_weights",
+]
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+METRICS_FILE = "metrics.json"
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file in the same directory and a rename."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, data: Any) -> None:
+    """Write pretty JSON atomically."""
+    atomic_write_bytes(path, (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+
+
+def save_weights(path: Path, model: torch.nn.Module) -> None:
+    """Save a state dict as safetensors, atomically (temporary file, then rename)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    try:
+        save_file(state, str(tmp))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@dataclass
+class LoadedRun:
+    """A trained model and what it needs to run, read back from a run directory."""
+
+    model: BiLSTMClassifier
+    model_config: ModelConfig
+    tokenizer_config: TokenizerConfig
+    vocab: Vocab
+    labels: list[str]
+    config: dict[str, Any]
+    metrics: dict[str, Any] | None
+
+
+def load_run(run_dir: Path) -> LoadedRun:
+    """Load a run directory's model (eval mode, CPU) and settings.
+
+    Raises:
+        BundleError: A file is missing, corrupt, or the weights do not match the config; names the file.
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise BundleError(f"Run directory {run_dir} does not exist; train one with `lstm-onnx train`.")
+    config_path = run_dir / CONFIG_FILE
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+        model_config = ModelConfig.from_dict(config["model"])
+        tokenizer_config = TokenizerConfig.from_dict(config["tokenizer"])
+        labels = [str(label) for label in config["labels"]]
+    except FileNotFoundError as err:
+        raise BundleError(f"{config_path} is missing; is {run_dir} a training run directory?") from err
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+        raise BundleError(f"{config_path} is not a valid run config ({err}); train the run again.") from err
+    vocab = Vocab.load(run_dir / VOCAB_FILE)
+    if len(vocab) != model_config.vocab_size:
+        raise BundleError(
+            f"{run_dir / VOCAB_FILE} has {len(vocab)} tokens but the model expects {model_config.vocab_size}; "
+            "the run directory mixes files from different runs."
+        )
+    if len(labels) != model_config.num_labels:
+        raise BundleError(f"{config_path} lists {len(labels)} labels but the model has {model_config.num_labels}.")
+    weights_path = run_dir / WEIGHTS_FILE
+    if not weights_path.is_file():
+        raise BundleError(f"{weights_path} is missing; the run did not finish. Resume it with --resume.")
+    try:
+        state = load_file(str(weights_path))
+    except (SafetensorError, OSError) as err:
+        raise BundleError(f"{weights_path} is not a valid safetensors file ({err}); train the run again.") from err
+    model = BiLSTMClassifier(model_config)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as err:
+        first = str(err).splitlines()[0]
+        raise BundleError(f"{weights_path} does not match {config_path}: {first}") from err
+    model.eval()
+    metrics_path = run_dir / METRICS_FILE
+    metrics = json.loads(metrics_path.read_text(encoding="utf-8")) if metrics_path.is_file() else None
+    return LoadedRun(model, model_config, tokenizer_config, vocab, labels, config, metrics)
