@@ -45,3 +45,36 @@ def make_corpus(n: int = 48, seed: int = 0) -> list[tuple[str, str]]:
 def corpus() -> list[tuple[str, str]]:
     """48 short polar sentences."""
     return make_corpus()
+
+
+# ---------------------------------------------------------------- trained tiny run
+TINY_SEED = 0
+
+
+def corpus_texts(rows: list[tuple[str, str]], source: str = "corpus"):  # type: ignore[no-untyped-def]
+    """``(text, label)`` rows as ``runtime.datasets.LabelledTexts``."""
+    from runtime.datasets import LabelledTexts
+
+    return LabelledTexts([text for text, _ in rows], [label for _, label in rows], source)
+
+
+@pytest.fixture(scope="session")
+def tiny_run_dir(tmp_path_factory: pytest.TempPathFactory, corpus: list[tuple[str, str]]) -> Path:
+    """A run directory trained with the ``tiny`` preset on ``corpus`` (embedding 8, hidden 8, one layer,
+    labels "neg"/"pos", seed 0; vocabulary of ~30 tokens), tested on ``make_corpus(24, seed=1)``.
+
+    Read-only: copy it (``shutil.copytree``) before changing anything in it.
+    """
+    from trainer.presets import get_preset
+    from trainer.train import train
+
+    preset = get_preset("tiny", seed=TINY_SEED)
+    run_dir = tmp_path_factory.mktemp("tiny_run") / "run"
+    train(
+        corpus_texts(corpus),
+        run_dir,
+        preset.model,
+        preset.train,
+        test_data=corpus_texts(make_corpus(24, seed=1), "corpus-test"),
+    )
+    return run_dir

@@ -1,13 +1,15 @@
-"""Model configuration (no torch import: the CLI and exporter read it without loading torch)."""
+"""Model and training configuration (no torch import: the CLI and exporter read it without loading torch)."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-__all__ = ["POOLINGS", "ModelConfig"]
+__all__ = ["DEVICES", "OPTIMIZERS", "POOLINGS", "ModelConfig", "TrainConfig"]
 
 POOLINGS = ("last", "max", "mean")
+DEVICES = ("auto", "cpu", "cuda")
+OPTIMIZERS = ("adam", "adamw")
 
 
 def _reject_unknown(cls: type, data: dict[str, Any]) -> None:
@@ -74,6 +76,103 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        """Build from a dict, rejecting unknown keys."""
+        _reject_unknown(cls, data)
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train: data handling, optimisation, schedule, stopping, device.
+
+    The learning-rate schedule is a linear warm-up over ``warmup_steps`` steps, then a factor ``lr_decay``
+    per finished epoch. It never depends on the total number of epochs, so a run resumed with more
+    ``epochs`` follows exactly the path an uninterrupted longer run would have taken.
+
+    Attributes:
+        epochs: Maximum number of epochs.
+        batch_size: Texts per training batch.
+        eval_batch_size: Texts per evaluation batch.
+        lr: Peak learning rate.
+        lr_decay: Learning-rate factor applied after each epoch (1.0: constant).
+        warmup_steps: Linear warm-up steps from lr/10 to lr (0: none).
+        optimizer: ``adam`` or ``adamw``.
+        weight_decay: Weight decay (decoupled for ``adamw``).
+        clip_norm: Gradient clipping by global norm (0: off).
+        patience: Stop after this many epochs without a better validation accuracy (0: never stop early).
+        val_fraction: Stratified share of the training data held out for validation.
+        seed: Seed for the split, initialisation, dropout and batch order.
+        min_freq: Keep vocabulary tokens seen at least this often in the training split.
+        max_vocab: Cap on the vocabulary size, specials included (``None``: no cap).
+        train_head_tokens: Training reads at most the first this-many tokens of a long text (``None``: all)...
+        train_tail_tokens: ...plus its last this-many tokens (0: none). Validation and test read every token
+            unless ``eval_crop`` is set.
+        eval_crop: Crop validation and test texts like training texts (inference always reads every token).
+        bucket_batches: Length bucketing: sort each chunk of this many batches by length before batching
+            (less padding); 1 turns bucketing off.
+        embeddings: Path of pretrained GloVe/word2vec text vectors (plain or .gz); ``None``: random init.
+        freeze_embeddings: Keep pretrained vectors fixed.
+        device: ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
+        amp: Mixed precision (float16 autocast + gradient scaling) when on CUDA; ignored on the CPU.
+        threads: torch intra-op threads on the CPU (``None``: leave torch's default).
+        tokenize_workers: Processes used to tokenize large datasets.
+    """
+
+    epochs: int = 2
+    batch_size: int = 64
+    eval_batch_size: int = 256
+    lr: float = 2e-3
+    lr_decay: float = 1.0
+    warmup_steps: int = 0
+    optimizer: str = "adam"
+    weight_decay: float = 0.0
+    clip_norm: float = 5.0
+    patience: int = 2
+    val_fraction: float = 0.1
+    seed: int = 0
+    min_freq: int = 1
+    max_vocab: int | None = None
+    train_head_tokens: int | None = None
+    train_tail_tokens: int = 0
+    eval_crop: bool = False
+    bucket_batches: int = 50
+    embeddings: str | None = None
+    freeze_embeddings: bool = False
+    device: str = "auto"
+    amp: bool = True
+    threads: int | None = None
+    tokenize_workers: int = 1
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "eval_batch_size", "min_freq", "bucket_batches", "tokenize_workers"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}.")
+        for name in ("warmup_steps", "weight_decay", "clip_norm", "patience", "train_tail_tokens"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}.")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}.")
+        if not 0.0 < self.lr_decay <= 1.0:
+            raise ValueError(f"lr_decay must be in (0, 1], got {self.lr_decay}.")
+        if not 0.0 < self.val_fraction < 1.0:
+            raise ValueError(f"val_fraction must be in (0, 1), got {self.val_fraction}.")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}.")
+        if self.device not in DEVICES:
+            raise ValueError(f"device must be one of {DEVICES}, got {self.device!r}.")
+        if self.max_vocab is not None and self.max_vocab < 3:
+            raise ValueError(f"max_vocab must be >= 3 or None, got {self.max_vocab}.")
+        if self.train_head_tokens is not None and self.train_head_tokens < 1:
+            raise ValueError(f"train_head_tokens must be >= 1 or None, got {self.train_head_tokens}.")
+        if self.threads is not None and self.threads < 1:
+            raise ValueError(f"threads must be >= 1 or None, got {self.threads}.")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able form."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         """Build from a dict, rejecting unknown keys."""
         _reject_unknown(cls, data)
         return cls(**data)
