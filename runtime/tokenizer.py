@@ -1,4 +1,4 @@
-"""Text → tokens → ids: normalisation, spaCy's rule-based English tokenizer, the vocabulary, batching.
+"""Text → tokens → ids: normalisation, spaCy's rule-based English tokenizer (as rules), the vocabulary, batching.
 
 The data flow is ``normalize`` → ``Tokenizer.tokenize`` → tokens → ``Vocab.encode`` → ids →
 ``batch_encode`` → ``input_ids`` int64 (B, T) + ``lengths`` int64 (B). Training and serving share it.
@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from runtime.errors import BundleError, EmptyInputError, MissingDependencyError
+from runtime.errors import BundleError, EmptyInputError
+from runtime.tokenizer_rules import RuleTokenizer, dump_spacy_rules
 
 __all__ = [
     "PAD",
@@ -85,23 +86,33 @@ class TokenizerConfig:
 
 
 class Tokenizer:
-    """spaCy's rule-based English tokenizer (``spacy.blank("en")``) after ``normalize``.
+    """spaCy's rule-based English tokenizer (``spacy.blank("en")``) after ``normalize``, then lowercasing.
 
-    spaCy is imported lazily on first use.
+    Tokens come from ``RuleTokenizer``, a pure-Python replay of spaCy's algorithm that gives the same token
+    texts. With ``rules`` (a bundle's ``tokenizer.json``) spaCy is never imported; without, the rules are read
+    from the installed spaCy on first use (training and export time).
+
+    Args:
+        config: Tokenizer settings.
+        rules: Rules from ``dump_spacy_rules``/``load_rules``; ``None`` reads them from spaCy lazily.
     """
 
-    def __init__(self, config: TokenizerConfig | None = None) -> None:
+    def __init__(self, config: TokenizerConfig | None = None, rules: dict[str, Any] | None = None) -> None:
         self.config = config or TokenizerConfig()
-        self._spacy_tokenizer: Any = None
+        self._rules = rules
+        self._rule_tokenizer: RuleTokenizer | None = RuleTokenizer(rules) if rules is not None else None
 
-    def _engine(self) -> Any:
-        if self._spacy_tokenizer is None:
-            try:
-                import spacy
-            except ImportError as err:  # pragma: no cover - spaCy is a base dependency
-                raise MissingDependencyError("spaCy is required: pip install 'spacy>=3.7'.") from err
-            self._spacy_tokenizer = spacy.blank("en").tokenizer
-        return self._spacy_tokenizer
+    @property
+    def rules(self) -> dict[str, Any]:
+        """The tokenizer rules in use (JSON-able; the exporter saves them as ``tokenizer.json``)."""
+        if self._rules is None:
+            self._rules = dump_spacy_rules()
+        return self._rules
+
+    def _engine(self) -> RuleTokenizer:
+        if self._rule_tokenizer is None:
+            self._rule_tokenizer = RuleTokenizer(self.rules)
+        return self._rule_tokenizer
 
     def tokenize(self, text: str) -> list[str]:
         """Split one text into tokens (lowercased when configured).
@@ -112,26 +123,23 @@ class Tokenizer:
         Returns:
             The tokens; empty for empty or whitespace-only text.
         """
-        return self._to_strings(self._engine()(normalize(text)))
+        tokens = self._engine()(normalize(text))
+        if self.config.lowercase:
+            return [tok.lower() for tok in tokens]
+        return tokens
 
     def pipe(self, texts: Iterable[str], batch_size: int = 1000) -> Iterator[list[str]]:
         """Tokenize many texts lazily, in order.
 
         Args:
             texts: Raw texts.
-            batch_size: How many texts spaCy processes per chunk.
+            batch_size: Kept for API compatibility; texts are tokenized one by one.
 
         Yields:
             One token list per text.
         """
-        engine = self._engine()
-        for doc in engine.pipe((normalize(t) for t in texts), batch_size=batch_size):
-            yield self._to_strings(doc)
-
-    def _to_strings(self, doc: Any) -> list[str]:
-        if self.config.lowercase:
-            return [tok.lower_ for tok in doc]
-        return [tok.text for tok in doc]
+        for text in texts:
+            yield self.tokenize(text)
 
 
 class Vocab:

@@ -1,0 +1,367 @@
+"""spaCy's English tokenizer as data plus a pure-Python engine: exact tokens without importing spaCy.
+
+Importing spaCy imports thinc, which imports torch whenever torch is installed (about +1 s and +180 MB at
+start-up). At training/export time ``dump_spacy_rules`` reads everything spaCy's tokenizer algorithm needs
+(affix and URL regex patterns, special-case rules) into a JSON-able dict; the exporter writes it to
+``tokenizer.json`` in the bundle. At inference ``RuleTokenizer`` replays spaCy's algorithm on those rules,
+token for token (``spacy/tokenizer.pyx``: ``_tokenize_affixes``, ``_split_affixes``, ``_attach_tokens`` and
+the special-case ``PhraseMatcher`` pass ``_apply_special_cases``), using only ``re``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from runtime.errors import BundleError, MissingDependencyError
+
+__all__ = ["RULES_FORMAT", "RuleTokenizer", "dump_spacy_rules", "load_rules", "save_rules"]
+
+# Version of the dict layout written by ``dump_spacy_rules``; bump when a reader could misread a new layout.
+RULES_FORMAT = 1
+# spaCy caches up to 10,000 chunks; a larger bounded cache pays off on long corpora (IMDB: ~95% hit rate).
+DEFAULT_CACHE_SIZE = 50_000
+
+_PATTERN_KEYS = ("prefix_search", "suffix_search", "infix_finditer", "token_match", "url_match")
+_REQUIRED_KEYS = ("format", "spacy_version", "faster_heuristics", "rules", *_PATTERN_KEYS)
+_WS_RUNS = re.compile(r"\s+|\S+")  # sre's \s is Py_UNICODE_ISSPACE, the same test as str.isspace
+
+Tokens = tuple[str, ...]
+
+
+def dump_spacy_rules(language: str = "en") -> dict[str, Any]:
+    """Read spaCy's blank tokenizer for ``language`` into a JSON-able dict (imports spaCy, training time only).
+
+    Args:
+        language: spaCy language code.
+
+    Returns:
+        ``{"format", "spacy_version", "language", "faster_heuristics", "rules", "prefix_search",
+        "suffix_search", "infix_finditer", "token_match", "url_match"}``: each pattern entry is
+        ``{"pattern": str, "flags": int}`` or ``None``; ``rules`` maps a string to its token texts (ORTH).
+
+    Raises:
+        MissingDependencyError: spaCy is not installed.
+        ValueError: The tokenizer uses a callable that is not a compiled ``re`` pattern method.
+    """
+    try:
+        import spacy
+        from spacy import about
+        from spacy.attrs import ORTH
+    except ImportError as err:
+        raise MissingDependencyError(
+            "spaCy is required to build tokenizer rules: pip install 'spacy>=3.7,<4'."
+        ) from err
+    tok: Any = spacy.blank(language).tokenizer
+    out: dict[str, Any] = {
+        "format": RULES_FORMAT,
+        "spacy_version": about.__version__,
+        "language": language,
+        "faster_heuristics": bool(tok.faster_heuristics),
+    }
+    for key in _PATTERN_KEYS:
+        func = getattr(tok, key)
+        if func is None:
+            out[key] = None
+            continue
+        pattern = getattr(func, "__self__", None)
+        if not isinstance(pattern, re.Pattern) or not isinstance(pattern.pattern, str):
+            raise ValueError(f"spaCy tokenizer attribute {key} is {func!r}, not a method of a compiled str pattern.")
+        out[key] = {"pattern": pattern.pattern, "flags": int(pattern.flags)}
+    out["rules"] = {chunk: [str(spec[ORTH]) for spec in specs] for chunk, specs in tok.rules.items()}
+    return out
+
+
+def save_rules(rules: dict[str, Any], path: Path) -> None:
+    """Write rules from ``dump_spacy_rules`` as JSON (UTF-8; non-ASCII escaped so any code point survives)."""
+    Path(path).write_text(json.dumps(rules, ensure_ascii=True, sort_keys=True, indent=1) + "\n", encoding="utf-8")
+
+
+def load_rules(path: Path) -> dict[str, Any]:
+    """Read and validate rules written by ``save_rules``.
+
+    Raises:
+        BundleError: The file is missing, not JSON, or not a tokenizer rules dict; the message names the file.
+    """
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as err:
+        raise BundleError(f"Tokenizer rules file {path} does not exist; run `lstm-onnx export` again.") from err
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise BundleError(
+            f"Tokenizer rules file {path} is not valid JSON ({err}); run `lstm-onnx export` again."
+        ) from err
+    try:
+        RuleTokenizer.validate(data)
+    except ValueError as err:
+        raise BundleError(f"Tokenizer rules file {path} is invalid: {err} Run `lstm-onnx export` again.") from err
+    return dict(data)
+
+
+def _compile(entry: Any, key: str) -> re.Pattern[str] | None:
+    if entry is None:
+        return None
+    if (
+        not isinstance(entry, dict)
+        or not isinstance(entry.get("pattern"), str)
+        or not isinstance(entry.get("flags"), int)
+    ):
+        raise ValueError(f"Rules entry {key!r} must be null or {{'pattern': str, 'flags': int}}, got {entry!r:.80}.")
+    try:
+        return re.compile(entry["pattern"], entry["flags"])
+    except re.error as err:
+        raise ValueError(f"Rules entry {key!r} holds an invalid regex: {err}.") from err
+
+
+class RuleTokenizer:
+    """spaCy's tokenizer algorithm over rules from ``dump_spacy_rules``; same token texts, no spaCy import.
+
+    Results per whitespace-delimited chunk are memoised in a bounded LRU cache owned by the instance
+    (spaCy caches chunks too); the instance is safe to share between threads.
+
+    Args:
+        rules: The dict from ``dump_spacy_rules`` (or ``load_rules``).
+        cache_size: Most chunks kept in the cache (0 disables it).
+
+    Raises:
+        ValueError: ``rules`` lacks a key or holds a bad pattern or rule; the message names it.
+    """
+
+    def __init__(self, rules: dict[str, Any], cache_size: int = DEFAULT_CACHE_SIZE) -> None:
+        self.validate(rules)
+        if cache_size < 0:
+            raise ValueError(f"cache_size must be >= 0, got {cache_size}.")
+        self.spacy_version: str = rules["spacy_version"]
+        self._prefix = _compile(rules["prefix_search"], "prefix_search")
+        self._suffix = _compile(rules["suffix_search"], "suffix_search")
+        self._infix = _compile(rules["infix_finditer"], "infix_finditer")
+        self._token_match = _compile(rules["token_match"], "token_match")
+        self._url_match = _compile(rules["url_match"], "url_match")
+        self._specials: dict[str, Tokens] = {k: tuple(v) for k, v in rules["rules"].items()}
+        # The special-case matcher pass: spaCy's PhraseMatcher matches each rule's affix-only tokenization
+        # (tokenized without special cases) anywhere in the token sequence. With faster_heuristics only
+        # rules holding an affix, an infix or a space are patterns. Indexed by first token.
+        self._patterns: dict[str, list[Tokens]] = {}
+        for chunk in sorted(self._specials):
+            if not rules["faster_heuristics"] or self._has_affix(chunk) or " " in chunk:
+                pattern = tuple(self._tokenize_affixes(chunk, self._chunk_plain)[0])
+                if pattern:
+                    self._patterns.setdefault(pattern[0], []).append(pattern)
+        self._chunk: Callable[[str], Tokens]
+        if cache_size:
+            self._chunk = functools.lru_cache(maxsize=cache_size)(self._chunk_special)
+        else:
+            self._chunk = self._chunk_special
+
+    @staticmethod
+    def validate(rules: Any) -> None:
+        """Check the layout of a rules dict without compiling anything heavy.
+
+        Raises:
+            ValueError: A key is missing, the format is unknown, or a rule's texts do not concatenate to its key.
+        """
+        if not isinstance(rules, dict):
+            raise ValueError(f"Tokenizer rules must be a JSON object, got {type(rules).__name__}.")
+        missing = [k for k in _REQUIRED_KEYS if k not in rules]
+        if missing:
+            raise ValueError(f"Tokenizer rules lack key(s) {missing}.")
+        if rules["format"] != RULES_FORMAT:
+            raise ValueError(f"Tokenizer rules format {rules['format']!r} is not supported; expected {RULES_FORMAT}.")
+        specials = rules["rules"]
+        if not isinstance(specials, dict):
+            raise ValueError("Tokenizer rules entry 'rules' must map strings to lists of token texts.")
+        for chunk, orths in specials.items():
+            if not isinstance(orths, list) or not orths or "".join(orths) != chunk:
+                raise ValueError(f"Special case {chunk!r} has token texts {orths!r} that do not spell it.")
+
+    def __call__(self, text: str) -> list[str]:
+        """Split ``text`` exactly like ``spacy.blank(language).tokenizer(text)``.
+
+        Args:
+            text: Any Unicode text (whitespace other than single spaces becomes tokens, as in spaCy).
+
+        Returns:
+            The token texts.
+        """
+        parts = text.split()
+        if " ".join(parts) == text:
+            # Fast path for normalised text: chunks separated by single spaces, no other whitespace.
+            chunk = self._chunk
+            token_lists = [chunk(p) for p in parts]
+            tokens = [t for toks in token_lists for t in toks]
+            if self._patterns and not self._patterns.keys().isdisjoint(tokens):
+                spaces = [False] * len(tokens)
+                end = 0
+                for toks in token_lists[:-1]:
+                    end += len(toks)
+                    spaces[end - 1] = True
+                tokens = self._apply_special_cases(tokens, spaces)
+            return tokens
+        tokens, spaces = self._tokenize_affixes(text, self._chunk)
+        if self._patterns and not self._patterns.keys().isdisjoint(tokens):
+            tokens = self._apply_special_cases(tokens, spaces)
+        return tokens
+
+    def pipe(self, texts: Sequence[str] | Iterator[str]) -> Iterator[list[str]]:
+        """Tokenize many texts lazily, in order."""
+        for text in texts:
+            yield self(text)
+
+    # --- spaCy's algorithm --------------------------------------------------------------------------
+
+    def _has_affix(self, chunk: str) -> bool:
+        return bool(
+            self._find_prefix(chunk)
+            or (self._infix is not None and self._infix.search(chunk))
+            or self._find_suffix(chunk)
+        )
+
+    def _find_prefix(self, s: str) -> int:
+        if self._prefix is None:
+            return 0
+        m = self._prefix.search(s)
+        return m.end() - m.start() if m is not None else 0
+
+    def _find_suffix(self, s: str) -> int:
+        if self._suffix is None:
+            return 0
+        m = self._suffix.search(s)
+        return m.end() - m.start() if m is not None else 0
+
+    @staticmethod
+    def _tokenize_affixes(text: str, chunk: Callable[[str], Tokens]) -> tuple[list[str], list[bool]]:
+        """Whitespace pass of ``Tokenizer._tokenize_affixes``: tokens and their trailing-space flags.
+
+        Runs of non-space and of space alternate; one ``' '`` right after a token is that token's trailing
+        space, any other whitespace (including leading whitespace) is tokenized like text.
+        """
+        tokens: list[str] = []
+        spaces: list[bool] = []
+        for m in _WS_RUNS.finditer(text):
+            run = m.group()
+            if run[0] == " " and tokens and m.start() > 0:
+                spaces[-1] = True
+                run = run[1:]
+                if not run:
+                    continue
+            toks = chunk(run)
+            tokens.extend(toks)
+            spaces.extend([False] * len(toks))
+        return tokens, spaces
+
+    def _chunk_special(self, span: str) -> Tokens:
+        """One chunk with special cases (``_try_specials_and_cache`` then ``_tokenize``)."""
+        special = self._specials.get(span)
+        if special is not None:
+            return special
+        return self._tokenize(span, True)
+
+    def _chunk_plain(self, span: str) -> Tokens:
+        return self._tokenize(span, False)
+
+    def _tokenize(self, s: str, with_specials: bool) -> Tokens:
+        specials = self._specials if with_specials else {}
+        token_match = self._token_match
+        prefixes: list[str] = []
+        suffixes: list[str] = []
+        # _split_affixes
+        last_size = 0
+        while s and len(s) != last_size:
+            if token_match is not None and token_match.match(s):
+                break
+            if s in specials:
+                break
+            last_size = len(s)
+            pre_len = self._find_prefix(s)
+            if pre_len:
+                prefix = s[:pre_len]
+                minus_pre = s[pre_len:]
+                if minus_pre and minus_pre in specials:
+                    s = minus_pre
+                    prefixes.append(prefix)
+                    break
+            suf_len = self._find_suffix(s[pre_len:])
+            if suf_len:
+                suffix = s[-suf_len:]
+                minus_suf = s[:-suf_len]
+                if minus_suf and minus_suf in specials:
+                    s = minus_suf
+                    suffixes.append(suffix)
+                    break
+            if pre_len and suf_len and (pre_len + suf_len) <= len(s):
+                s = s[pre_len:-suf_len]
+                prefixes.append(prefix)
+                suffixes.append(suffix)
+            elif pre_len:
+                s = minus_pre
+                prefixes.append(prefix)
+            elif suf_len:
+                s = minus_suf
+                suffixes.append(suffix)
+        # _attach_tokens
+        out = prefixes
+        if s:
+            special = specials.get(s)
+            if special is not None:
+                out.extend(special)
+            elif (token_match is not None and token_match.match(s)) or (
+                self._url_match is not None and self._url_match.match(s)
+            ):
+                out.append(s)
+            else:
+                matches = list(self._infix.finditer(s)) if self._infix is not None else []
+                if not matches:
+                    out.append(s)
+                else:
+                    start = 0
+                    for match in matches:
+                        infix_start, infix_end = match.start(), match.end()
+                        if infix_start == 0:  # spaCy skips an infix at the very start of the core
+                            continue
+                        if infix_start != start:
+                            out.append(s[start:infix_start])
+                        if infix_start != infix_end:
+                            out.append(s[infix_start:infix_end])
+                        start = infix_end
+                    if s[start:]:
+                        out.append(s[start:])
+        out.extend(reversed(suffixes))
+        return tuple(out)
+
+    def _apply_special_cases(self, tokens: list[str], spaces: list[bool]) -> list[str]:
+        """The PhraseMatcher pass: re-split token spans whose text is a special case (``_apply_special_cases``)."""
+        matches: list[tuple[int, int]] = []
+        n = len(tokens)
+        for i, tok in enumerate(tokens):
+            for pattern in self._patterns.get(tok, ()):
+                end = i + len(pattern)
+                if end <= n and tuple(tokens[i:end]) == pattern:
+                    matches.append((i, end))
+        if not matches:
+            return tokens
+        # _filter_special_spans: longest first, then leftmost; a span is kept unless its first or last
+        # token was covered by an earlier candidate (kept or not).
+        matches.sort(key=lambda se: (-(se[1] - se[0]), se[0]))
+        seen: set[int] = set()
+        kept: dict[int, int] = {}
+        for start, end in matches:
+            if start not in seen and (end - 1) not in seen:
+                kept[start] = end
+            seen.update(range(start, end))
+        out: list[str] = []
+        i = 0
+        while i < n:
+            end = kept.get(i, 0)
+            if not end:
+                out.append(tokens[i])
+                i += 1
+                continue
+            text = "".join(tokens[j] + (" " if spaces[j] else "") for j in range(i, end - 1)) + tokens[end - 1]
+            out.extend(self._specials.get(text, tokens[i:end]))
+            i = end
+        return out
