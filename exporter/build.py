@@ -1,0 +1,179 @@
+"""export_bundles / verify_bundle: the two library entry points behind `lstm-onnx export` and `lstm-onnx verify`."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from exporter.bundle_writer import check_target, write_bundle
+from exporter.config import ExportConfig
+from exporter.export import export_onnx
+from exporter.tolerances import FP16, FP32, INT8, Criteria
+from exporter.variants import Variant, make_variant
+from exporter.verify import ParityReport, Progress, verify_parity
+from runtime.contract import BUNDLE_CONFIG_FILE, MODEL_FILE, VOCAB_FILE
+from runtime.datasets import LabelledTexts, read_dataset, stratified_sample
+from runtime.errors import BundleError
+from runtime.tokenizer import Vocab
+from trainer.run_dir import LoadedRun, load_run
+
+__all__ = ["CRITERIA", "BuiltBundle", "export_bundles", "verify_bundle"]
+
+CRITERIA: dict[Variant, Criteria] = {
+    Variant.FP32: FP32,
+    # ORT's offline optimization must not change the maths: fp32 criteria.
+    Variant.OPTIMIZED: FP32,
+    Variant.INT8: INT8,
+    Variant.FP16: FP16,
+}
+
+
+@dataclass(frozen=True)
+class BuiltBundle:
+    """One written bundle and its parity report."""
+
+    variant: Variant
+    path: Path
+    report: ParityReport
+
+
+def _load_data(path: Path | None, limit: int | None, seed: int) -> LabelledTexts | None:
+    if path is None:
+        return None
+    data = read_dataset(path, split="test")
+    return stratified_sample(data, limit, seed) if limit is not None else data
+
+
+def _metrics(run: LoadedRun, report: ParityReport, variant: Variant) -> dict[str, Any]:
+    metrics: dict[str, Any] = {}
+    if run.metrics is not None and isinstance(run.metrics.get("test"), dict):
+        metrics["run_test"] = run.metrics["test"]
+    cpu = report.backends.get("onnxruntime-cpu")
+    if cpu is not None and cpu.accuracy is not None:
+        metrics["verify_data"] = {
+            "source": report.data["source"],
+            "texts": cpu.texts,
+            "accuracy": cpu.accuracy,
+            "torch_accuracy": cpu.torch_accuracy,
+        }
+        if variant is not Variant.FP32:
+            metrics["accuracy_delta_points_vs_fp32"] = cpu.accuracy_delta_points
+    return metrics
+
+
+def export_bundles(config: ExportConfig, progress: Progress | None = None) -> list[BuiltBundle]:
+    """Export the run to an fp32 bundle, verify it, then derive, verify and write each requested variant.
+
+    Nothing is written for a model that fails its parity check; bundles written before the failure stay.
+
+    Args:
+        config: What to export and where.
+        progress: Forwarded to ``verify_parity``.
+
+    Returns:
+        The bundles written, fp32 first.
+
+    Raises:
+        BundleError: A target exists without ``force``, or the run directory is broken.
+        ExportError: Export or a variant conversion failed.
+        ParityError: A model failed its parity check.
+        DataError: ``config.data`` could not be read.
+    """
+    variants = (Variant.FP32, *config.variants)
+    for variant in variants:
+        check_target(config.variant_dir(variant), config.force)
+    run = load_run(config.run_dir)
+    data = _load_data(config.data, config.limit, config.seed)
+    built = []
+    config.out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=config.out.parent, prefix=f".{config.out.name}.work.") as work:
+        fp32_path = Path(work) / MODEL_FILE
+        info = export_onnx(run.model, fp32_path, opset=config.opset, seed=config.seed)
+        for variant in variants:
+            model_path = fp32_path
+            if variant is not Variant.FP32:
+                model_path = Path(work) / f"model-{variant.value}.onnx"
+                make_variant(variant, fp32_path, model_path)
+            report = verify_parity(
+                model_path,
+                run,
+                variant=variant.value,
+                criteria=CRITERIA[variant],
+                data=data,
+                batch_size=config.batch_size,
+                seed=config.seed,
+                threads=config.threads,
+                progress=progress,
+            )
+            path = write_bundle(
+                config.variant_dir(variant),
+                model_path=model_path,
+                run=run,
+                run_dir=config.run_dir,
+                info=info,
+                variant=variant.value,
+                parity=report.summary(),
+                metrics=_metrics(run, report, variant),
+                version=config.version,
+                force=config.force,
+            )
+            built.append(BuiltBundle(variant, path, report))
+    return built
+
+
+def verify_bundle(
+    bundle: Path,
+    run_dir: Path,
+    *,
+    data: Path | None = None,
+    limit: int | None = None,
+    batch_size: int = 64,
+    seed: int = 0,
+    threads: int = 1,
+    report_path: Path | None = None,
+    progress: Progress | None = None,
+) -> ParityReport:
+    """Verify an existing bundle against the run it came from, with its variant's criteria.
+
+    Raises:
+        BundleError: The bundle is incomplete, or does not belong to ``run_dir`` (vocabulary, labels or model
+            settings differ).
+        ParityError: Any case failed; the report (when asked for) is written first.
+    """
+    bundle = Path(bundle)
+    config_path = bundle / BUNDLE_CONFIG_FILE
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+        variant = Variant(config["variant"])
+    except FileNotFoundError as err:
+        raise BundleError(f"{config_path} is missing; is {bundle} a bundle from `lstm-onnx export`?") from err
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+        raise BundleError(f"{config_path} is not a valid bundle config ({err}); export the bundle again.") from err
+    model_path = bundle / MODEL_FILE
+    if not model_path.is_file():
+        raise BundleError(f"{model_path} is missing; export the bundle again.")
+    run = load_run(run_dir)
+    if Vocab.load(bundle / VOCAB_FILE) != run.vocab:
+        raise BundleError(f"{bundle / VOCAB_FILE} differs from {Path(run_dir) / VOCAB_FILE}: not this run's bundle.")
+    mismatched = [
+        key for key, ours in (("labels", run.labels), ("model", run.model_config.to_dict())) if config.get(key) != ours
+    ]
+    if mismatched:
+        raise BundleError(
+            f"{config_path} does not match run {run_dir} in {mismatched}; verify against the run it was exported from."
+        )
+    return verify_parity(
+        model_path,
+        run,
+        variant=variant.value,
+        criteria=CRITERIA[variant],
+        data=_load_data(data, limit, seed),
+        batch_size=batch_size,
+        seed=seed,
+        threads=threads,
+        report_path=report_path,
+        progress=progress,
+    )

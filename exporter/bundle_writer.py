@@ -1,0 +1,203 @@
+"""write_bundle: model + vocab + config + tokenizer rules + model card + manifest, written atomically."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import shutil
+import tempfile
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import onnx
+import onnxruntime as ort
+import torch
+
+from exporter.config import BUNDLE_NAME
+from exporter.export import EXPORTER_REASON, ExportInfo
+from runtime.contract import (
+    BATCH_AXIS,
+    BUNDLE_CONFIG_FILE,
+    BUNDLE_FORMAT_VERSION,
+    INPUT_IDS,
+    LENGTHS,
+    LOGITS,
+    MANIFEST_FILE,
+    MODEL_CARD_FILE,
+    MODEL_FILE,
+    SEQUENCE_AXIS,
+    TOKENIZER_RULES_FILE,
+    VOCAB_FILE,
+)
+from runtime.errors import BundleError
+from runtime.tokenizer_rules import dump_spacy_rules, save_rules
+from trainer.run_dir import LoadedRun
+
+__all__ = ["check_target", "file_digest", "write_bundle"]
+
+
+def check_target(out: Path, force: bool) -> None:
+    """Refuse to replace an existing ``out`` unless ``force``.
+
+    Raises:
+        BundleError: ``out`` exists and ``force`` is False, or ``out`` is a file.
+    """
+    if out.is_file():
+        raise BundleError(f"{out} is a file; give a directory path for the bundle.")
+    if out.exists() and not force:
+        raise BundleError(f"Bundle {out} already exists; pass --force to replace it, or choose another --out.")
+
+
+def file_digest(path: Path) -> dict[str, Any]:
+    """``{"sha256": hex, "bytes": int}`` of one file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return {"sha256": digest.hexdigest(), "bytes": path.stat().st_size}
+
+
+def _versions() -> dict[str, str]:
+    return {
+        "toolkit": metadata.version("lstm-onnx"),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "onnx": onnx.__version__,
+        "onnxruntime": ort.__version__,
+    }
+
+
+def _model_card(run: LoadedRun, variant: str, parity: dict[str, Any], metrics: dict[str, Any]) -> str:
+    cfg = run.model_config
+    train = run.config.get("train", {})
+    data = train.get("data", "unknown") if isinstance(train, dict) else "unknown"
+    cpu = parity.get("backends", {}).get("onnxruntime-cpu", {})
+    lines = [
+        f"# {BUNDLE_NAME} ({variant})",
+        "",
+        f"BiLSTM text classifier: labels {run.labels}; embedding {cfg.embedding_dim}, hidden {cfg.hidden_size}, "
+        f"{cfg.num_layers} layer(s), {'bi' if cfg.bidirectional else 'uni'}directional, pooling {list(cfg.pooling)}; "
+        f"vocabulary of {cfg.vocab_size}.",
+        "",
+        "## Data",
+        f"Trained on: {data}.",
+        "",
+        "## Metrics",
+        "```json",
+        json.dumps(metrics, indent=2, sort_keys=True),
+        "```",
+        "",
+        "## Parity with PyTorch",
+        f"Passed: {parity.get('passed')}; ONNX Runtime CPU max abs logits diff {cpu.get('max_abs_diff')}, "
+        f"label agreement {cpu.get('label_agreement')} over {cpu.get('texts')} texts. Details in manifest.json.",
+        "",
+        "## Limits",
+        "- English text, tokenized by spaCy's rules (tokenizer.json); other languages and domains are untested.",
+        "- Every text needs at least one token; "
+        + (
+            f"texts longer than {run.tokenizer_config.max_length} tokens are rejected unless truncation is asked for."
+            if run.tokenizer_config.max_length
+            else "there is no length limit (cost grows linearly with length)."
+        ),
+        "- Sentiment of movie-review-like text; sarcasm, negation over long spans and mixed reviews are weak spots.",
+    ]
+    if variant == "int8":
+        lines.append("- int8: activations are quantized per batch, so scores can shift slightly with batch neighbours.")
+    if variant in ("optimized", "int8"):
+        lines.append("- Holds ONNX Runtime contrib ops: serve with ONNX Runtime (CPU).")
+    return "\n".join(lines) + "\n"
+
+
+def write_bundle(
+    out: Path,
+    *,
+    model_path: Path,
+    run: LoadedRun,
+    run_dir: Path,
+    info: ExportInfo,
+    variant: str,
+    parity: dict[str, Any],
+    metrics: dict[str, Any],
+    version: str,
+    force: bool,
+) -> Path:
+    """Write a bundle directory into a temporary directory beside ``out``, then rename it into place.
+
+    An interrupted write leaves ``out`` untouched (no half-written bundle).
+
+    Args:
+        out: Target bundle directory.
+        model_path: The verified ONNX graph to ship.
+        run: The loaded run (labels, configs, metrics).
+        run_dir: Its directory (``vocab.txt`` is copied byte for byte).
+        info: Export settings.
+        variant: ``fp32``, ``optimized``, ``int8`` or ``fp16``.
+        parity: ``ParityReport.summary()``.
+        metrics: The manifest's ``metrics`` block.
+        version: Semantic version of the bundle.
+        force: Replace an existing ``out``.
+
+    Returns:
+        ``out``.
+
+    Raises:
+        BundleError: ``out`` exists without ``force``.
+    """
+    out = Path(out)
+    check_target(out, force)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
+    try:
+        shutil.copyfile(model_path, staging / MODEL_FILE)
+        shutil.copyfile(run_dir / VOCAB_FILE, staging / VOCAB_FILE)
+        config = {
+            "labels": run.labels,
+            "tokenizer": run.tokenizer_config.to_dict(),
+            "model": run.model_config.to_dict(),
+            "vocab_size": len(run.vocab),
+            "variant": variant,
+        }
+        (staging / BUNDLE_CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+        save_rules(dump_spacy_rules(), staging / TOKENIZER_RULES_FILE)
+        card = _model_card(run, variant, parity, metrics)
+        (staging / MODEL_CARD_FILE).write_text(card, encoding="utf-8")
+        manifest = {
+            "format_version": BUNDLE_FORMAT_VERSION,
+            "name": BUNDLE_NAME,
+            "version": version,
+            "created_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "versions": _versions(),
+            "export": {
+                "opset": info.opset,
+                "exporter_mode": info.exporter_mode,
+                "exporter_reason": EXPORTER_REASON,
+                "example_shape": list(info.example_shape),
+                "variant": variant,
+            },
+            "io": {
+                "inputs": [
+                    {"name": INPUT_IDS, "dtype": "int64", "shape": [BATCH_AXIS, SEQUENCE_AXIS]},
+                    {"name": LENGTHS, "dtype": "int64", "shape": [BATCH_AXIS]},
+                ],
+                "outputs": [{"name": LOGITS, "dtype": "float32", "shape": [BATCH_AXIS, run.model_config.num_labels]}],
+            },
+            "parity": parity,
+            "files": {p.name: file_digest(p) for p in sorted(staging.iterdir())},
+            "metrics": metrics,
+        }
+        (staging / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+        if out.exists():
+            # --force: move the old bundle aside first so a crash between the renames never loses both.
+            old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".old"))
+            out.rename(old / out.name)
+            staging.rename(out)
+            shutil.rmtree(old)
+        else:
+            staging.rename(out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return out

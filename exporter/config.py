@@ -1,0 +1,62 @@
+"""ExportConfig: everything one `lstm-onnx export` run needs (no torch import)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from exporter.variants import Variant
+
+__all__ = ["BUNDLE_NAME", "ExportConfig"]
+
+BUNDLE_NAME = "sentiment-bilstm"
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """Settings of one export.
+
+    Attributes:
+        run_dir: Training run directory (``load_run``).
+        out: The fp32 bundle directory. Variants go beside it as ``<out>-optimized``, ``<out>-int8``, ``<out>-fp16``.
+        opset: ONNX opset.
+        variants: Derived bundles to write besides fp32.
+        force: Replace existing bundles.
+        data: Labelled data (its test split) for parity on real texts and accuracy; ``None``: generated cases only.
+        limit: Use at most this many texts of ``data`` (stratified, seeded).
+        batch_size: Texts per length bucket when verifying ``data``.
+        seed: Seeds the example input, generated cases and ``limit`` sampling.
+        threads: ORT intra-op threads for verification.
+        version: Semantic version written to the manifest.
+    """
+
+    run_dir: Path
+    out: Path
+    opset: int = 17
+    variants: tuple[Variant, ...] = ()
+    force: bool = False
+    data: Path | None = None
+    limit: int | None = None
+    batch_size: int = 64
+    seed: int = 0
+    threads: int = 1
+    version: str = "0.1.0"
+
+    def __post_init__(self) -> None:
+        if self.limit is not None and self.limit < 1:
+            raise ValueError(f"limit must be >= 1, got {self.limit}.")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}.")
+        if self.threads < 1:
+            raise ValueError(f"threads must be >= 1, got {self.threads}.")
+        if Variant.FP32 in self.variants:
+            raise ValueError("fp32 is always written; variants are derived from it (optimized, int8, fp16).")
+        parts = self.version.split(".")
+        if len(parts) != 3 or not all(p.isdigit() for p in parts):
+            raise ValueError(f"version must be semver MAJOR.MINOR.PATCH, got {self.version!r}.")
+
+    def variant_dir(self, variant: Variant) -> Path:
+        """Where ``variant``'s bundle goes: ``out`` for fp32, else ``<out>-<variant>`` beside it."""
+        if variant is Variant.FP32:
+            return self.out
+        return self.out.with_name(f"{self.out.name}-{variant.value}")

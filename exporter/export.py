@@ -1,0 +1,161 @@
+"""export_onnx: a trained ``BiLSTMClassifier`` → ``model.onnx`` with dynamic batch and sequence axes, checked.
+
+Exporter path: TorchScript (``torch.onnx.export(..., dynamo=False)``) on ``OnnxExportClassifier``, whose
+``symbolic`` emits one ONNX ``LSTM`` node per layer with ``sequence_lens`` (see exporter/onnx_module.py for the
+upstream issues that rule out exporting the packed model directly, with either exporter). torch 2.13 defaults to
+dynamo, so the mode is always passed explicitly and recorded in the manifest.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import onnx
+import torch
+
+from exporter.onnx_module import OnnxExportClassifier
+from runtime.contract import BATCH_AXIS, INPUT_IDS, LENGTHS, LOGITS, SEQUENCE_AXIS
+from runtime.errors import ExportError
+from trainer.model import BiLSTMClassifier
+
+__all__ = [
+    "DEFAULT_OPSET",
+    "EXAMPLE_SHAPE",
+    "EXPORTER_MODE",
+    "EXPORTER_REASON",
+    "MIN_OPSET",
+    "ExportInfo",
+    "check_graph",
+    "export_onnx",
+]
+
+# ONNX LSTM has had layout and sequence_lens since opset 14; 17 is the lowest opset every ORT >= 1.12 serves and
+# the one ORT's quantization tools handle best.
+DEFAULT_OPSET = 17
+MIN_OPSET = 14
+EXPORTER_MODE = "torchscript"
+EXPORTER_REASON = (
+    "TorchScript symbolic emits one ONNX LSTM per layer with sequence_lens; dynamo cannot trace "
+    "pack_padded_sequence (pytorch#112044) and tracing the packed model loses the lengths (pytorch#48460, #62240)."
+)
+# Batch 2 x 16 tokens: deliberately unlike most verification shapes, which then prove the axes are dynamic.
+EXAMPLE_SHAPE = (2, 16)
+# Ops that betray sort/unsort or per-timestep machinery instead of a single LSTM node with sequence_lens.
+_FORBIDDEN_OPS = frozenset({"TopK", "ScatterElements", "ScatterND", "Loop", "Scan", "If"})
+
+
+@dataclass(frozen=True)
+class ExportInfo:
+    """How a model was exported (recorded in the manifest's ``export`` block).
+
+    Attributes:
+        opset: ONNX default-domain opset.
+        exporter_mode: ``"torchscript"`` (the only path; see module docstring).
+        example_shape: (B, T) of the example input traced.
+    """
+
+    opset: int
+    exporter_mode: str
+    example_shape: tuple[int, int]
+
+
+def export_onnx(model: BiLSTMClassifier, path: Path, *, opset: int = DEFAULT_OPSET, seed: int = 0) -> ExportInfo:
+    """Export ``model`` to ``path`` and check the graph.
+
+    Args:
+        model: Trained classifier (eval mode; not modified).
+        path: Target ``.onnx`` file (written in place; callers write into a temporary directory).
+        opset: ONNX opset, >= ``MIN_OPSET``.
+        seed: Seeds the example input's token ids.
+
+    Returns:
+        The export settings used.
+
+    Raises:
+        ExportError: The opset is unsupported, torch.onnx fails, or the graph fails ``check_graph``.
+    """
+    if opset < MIN_OPSET:
+        raise ExportError(f"Opset {opset} is too old: ONNX LSTM needs layout/sequence_lens (opset >= {MIN_OPSET}).")
+    config = model.config
+    module = OnnxExportClassifier(model)
+    batch, steps = EXAMPLE_SHAPE
+    generator = torch.Generator().manual_seed(seed)
+    ids = torch.randint(2, config.vocab_size, (batch, steps), generator=generator)
+    lengths = torch.tensor([steps, steps // 2 + 1], dtype=torch.int64)
+    ids[1, int(lengths[1]) :] = 0
+    try:
+        with warnings.catch_warnings():
+            # The TorchScript exporter is deprecated upstream in favour of dynamo; we choose it on purpose (above).
+            warnings.filterwarnings("ignore", category=DeprecationWarning)
+            torch.onnx.export(
+                module,
+                (ids, lengths),
+                str(path),
+                dynamo=False,
+                opset_version=opset,
+                input_names=[INPUT_IDS, LENGTHS],
+                output_names=[LOGITS],
+                dynamic_axes={
+                    INPUT_IDS: {0: BATCH_AXIS, 1: SEQUENCE_AXIS},
+                    LENGTHS: {0: BATCH_AXIS},
+                    LOGITS: {0: BATCH_AXIS},
+                },
+                do_constant_folding=True,
+                export_params=True,
+                keep_initializers_as_inputs=False,
+            )
+    except (RuntimeError, torch.onnx.errors.OnnxExporterError) as err:
+        raise ExportError(f"torch.onnx.export failed at opset {opset}: {err}. Try --opset {DEFAULT_OPSET}.") from err
+    check_graph(onnx.load(str(path)), num_labels=config.num_labels, num_layers=config.num_layers)
+    return ExportInfo(opset=opset, exporter_mode=EXPORTER_MODE, example_shape=(batch, steps))
+
+
+def _dims(value: onnx.ValueInfoProto) -> list[str | int]:
+    return [d.dim_param or d.dim_value for d in value.type.tensor_type.shape.dim]
+
+
+def check_graph(model: onnx.ModelProto, *, num_labels: int, num_layers: int) -> None:
+    """Check an exported graph: ONNX checker, strict shape inference, the IO contract, one LSTM per layer.
+
+    Args:
+        model: The loaded graph.
+        num_labels: C, the expected width of ``logits``.
+        num_layers: Expected number of ``LSTM`` nodes.
+
+    Raises:
+        ExportError: Names the first broken rule.
+    """
+    try:
+        onnx.checker.check_model(model, full_check=True)
+        onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as err:
+        raise ExportError(f"The exported graph is invalid: {err}") from err
+    expected_inputs = [
+        (INPUT_IDS, onnx.TensorProto.INT64, [BATCH_AXIS, SEQUENCE_AXIS]),
+        (LENGTHS, onnx.TensorProto.INT64, [BATCH_AXIS]),
+    ]
+    expected_outputs = [(LOGITS, onnx.TensorProto.FLOAT, [BATCH_AXIS, num_labels])]
+    for kind, values, expected in (
+        ("input", model.graph.input, expected_inputs),
+        ("output", model.graph.output, expected_outputs),
+    ):
+        got = [(v.name, v.type.tensor_type.elem_type, _dims(v)) for v in values]
+        if got != expected:
+            raise ExportError(f"Graph {kind}s are {got}; expected {expected} (name, ONNX dtype, dims).")
+    initializers = {init.name for init in model.graph.initializer}
+    lstms = [node for node in model.graph.node if node.op_type == "LSTM"]
+    if len(lstms) != num_layers:
+        raise ExportError(f"Expected {num_layers} ONNX LSTM node(s), found {len(lstms)}.")
+    for node in lstms:
+        if len(node.input) < 5 or not node.input[4]:
+            raise ExportError(f"LSTM node {node.name!r} has no sequence_lens input; padding would leak into scores.")
+        missing = [name for name in node.input[1:4] if name not in initializers]
+        if missing:
+            raise ExportError(f"LSTM node {node.name!r} weights {missing} are not constant initializers.")
+        if len(node.input) > 5 and any(node.input[5:]):
+            raise ExportError(f"LSTM node {node.name!r} takes an initial state; it must default to zeros.")
+    forbidden = sorted({node.op_type for node in model.graph.node} & _FORBIDDEN_OPS)
+    if forbidden:
+        raise ExportError(f"The graph holds {forbidden}: sort/unsort or loop machinery around the LSTM.")

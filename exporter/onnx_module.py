@@ -1,0 +1,207 @@
+"""An export-only twin of ``BiLSTMClassifier`` whose LSTM layers export as single ONNX ``LSTM`` nodes.
+
+Why a twin and not ``torch.onnx.export(BiLSTMClassifier)``: the trained model feeds its LSTM a packed sequence.
+Neither exporter maps that to ONNX ``LSTM``'s ``sequence_lens``:
+
+- TorchScript traces the pack/unpack around the LSTM as no-ops or as sort/unsort + scatter machinery frozen to
+  the example's batch, so padding leaks into the scores or other batch sizes fail
+  (https://github.com/pytorch/pytorch/issues/48460, https://github.com/pytorch/pytorch/issues/62240,
+  https://github.com/pytorch/pytorch/issues/41774, https://github.com/microsoft/onnxruntime/issues/11830).
+- dynamo does not trace ``pack_padded_sequence`` at all (https://github.com/pytorch/pytorch/issues/112044).
+
+So each layer goes through ``_OnnxLSTM``, a ``torch.autograd.Function`` that computes in eager torch exactly what
+the trained model computes (a packed ``nn.LSTM`` pass) and whose ``symbolic`` emits one ONNX ``LSTM`` node with
+``sequence_lens`` (TorchScript exporter, ``dynamo=False``). Weights are buffers already in ONNX layout (gate order
+iofc, bias = concat(Wb, Rb)), so they land in the graph as constant initializers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from trainer.model import BiLSTMClassifier, masked_pool
+
+__all__ = ["OnnxExportClassifier", "onnx_gate_order", "torch_gate_order"]
+
+
+def onnx_gate_order(weight: torch.Tensor) -> torch.Tensor:
+    """Reorder stacked gate rows from torch's (i, f, g, o) to ONNX's (i, o, f, c).
+
+    Args:
+        weight: float (4H, ...) or (4H) torch gate-stacked tensor.
+
+    Returns:
+        The same rows in ONNX order.
+    """
+    i, f, g, o = weight.chunk(4, dim=0)
+    return torch.cat([i, o, f, g], dim=0)
+
+
+def torch_gate_order(weight: torch.Tensor) -> torch.Tensor:
+    """Inverse of ``onnx_gate_order``: rows (i, o, f, c) back to torch's (i, f, g, o)."""
+    i, o, f, c = weight.chunk(4, dim=0)
+    return torch.cat([i, f, c, o], dim=0)
+
+
+def _eager_lstm(
+    x: torch.Tensor,
+    seq_lens: torch.Tensor,
+    w: torch.Tensor,
+    r: torch.Tensor,
+    b: torch.Tensor,
+    input_size: int,
+    hidden_size: int,
+    num_directions: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """ONNX ``LSTM`` semantics (layout 0, zero initial state) computed by torch's packed LSTM kernel.
+
+    Args:
+        x: float (T, B, In) time-major inputs.
+        seq_lens: int32 (B) true lengths, 1 <= length <= T.
+        w: float (D, 4H, In), r: float (D, 4H, H), b: float (D, 8H), ONNX layout.
+        input_size: In (a Python int: under tracing, tensor sizes are traced values).
+        hidden_size: H.
+        num_directions: D, 2 for bidirectional, else 1 (a Python int, for the same reason).
+
+    Returns:
+        ``y`` float (T, D, B, H) with zeros past each length (as ORT writes them) and ``y_h`` float (D, B, H):
+        forward at position length-1, backward at position 0.
+    """
+    d = num_directions
+    lstm = nn.LSTM(input_size, hidden_size, num_layers=1, bidirectional=d == 2).to(x.dtype)
+    with torch.no_grad():
+        for k, suffix in enumerate(["", "_reverse"][:d]):
+            getattr(lstm, f"weight_ih_l0{suffix}").copy_(torch_gate_order(w[k]))
+            getattr(lstm, f"weight_hh_l0{suffix}").copy_(torch_gate_order(r[k]))
+            wb, rb = b[k].chunk(2)
+            getattr(lstm, f"bias_ih_l0{suffix}").copy_(torch_gate_order(wb))
+            getattr(lstm, f"bias_hh_l0{suffix}").copy_(torch_gate_order(rb))
+        packed = pack_padded_sequence(x, seq_lens.cpu().long(), enforce_sorted=False)
+        out, (h_n, _) = lstm(packed)
+        y, _ = pad_packed_sequence(out, total_length=x.shape[0])  # (T, B, D*H), zero padded
+    return y.view(y.shape[0], y.shape[1], d, hidden_size).permute(0, 2, 1, 3).contiguous(), h_n
+
+
+class _OnnxLSTM(torch.autograd.Function):
+    """One LSTM layer: packed torch LSTM in eager mode, one ONNX ``LSTM`` node with ``sequence_lens`` on export."""
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        x: torch.Tensor,
+        seq_lens: torch.Tensor,
+        w: torch.Tensor,
+        r: torch.Tensor,
+        b: torch.Tensor,
+        input_size: int,
+        hidden_size: int,
+        num_directions: int,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        # While torch.onnx traces, the body of a Function with a symbolic is replaced by the symbolic anyway; tracing
+        # through it would only raise TracerWarnings (sizes turned into Python ints). Pause the tracer here.
+        state = torch._C._get_tracing_state()
+        torch._C._set_tracing_state(None)
+        try:
+            return _eager_lstm(x, seq_lens, w, r, b, input_size, hidden_size, num_directions)
+        finally:
+            torch._C._set_tracing_state(state)
+
+    @staticmethod
+    def symbolic(
+        g: Any, x: Any, seq_lens: Any, w: Any, r: Any, b: Any, input_size: int, hidden_size: int, num_directions: int
+    ) -> tuple[Any, Any]:  # pragma: no cover - exercised through torch.onnx.export
+        direction = "bidirectional" if num_directions == 2 else "forward"
+        # No initial_h/initial_c: ONNX defaults them to zeros of the *runtime* batch size. Building them from a
+        # Python batch size would freeze the example's batch into the graph (onnxruntime#11830).
+        y, y_h, _ = g.op(
+            "LSTM",
+            x,
+            w,
+            r,
+            b,
+            seq_lens,
+            hidden_size_i=hidden_size,
+            direction_s=direction,
+            layout_i=0,
+            outputs=3,
+        )
+        return y, y_h
+
+
+class OnnxExportClassifier(nn.Module):
+    """Computes what a trained ``BiLSTMClassifier`` computes, in an exportable form.
+
+    ``forward(ids (B, T) int64, lengths (B) int64) -> logits (B, C) float32``. Build it from a model in eval mode:
+    dropout is left out (it is the identity at inference).
+
+    Args:
+        model: The trained classifier; its weights are copied (the model is not modified).
+    """
+
+    def __init__(self, model: BiLSTMClassifier) -> None:
+        super().__init__()
+        config = model.config
+        self.config = config
+        self.embedding = nn.Embedding(config.vocab_size, config.embedding_dim)
+        self.embedding.load_state_dict(model.embedding.state_dict())
+        self.head = nn.Linear(config.features, config.num_labels)
+        self.head.load_state_dict(model.head.state_dict())
+        suffixes = ["", "_reverse"][: config.num_directions]
+        for layer in range(config.num_layers):
+            lstm = model.lstm
+            w = [onnx_gate_order(getattr(lstm, f"weight_ih_l{layer}{s}").detach()) for s in suffixes]
+            r = [onnx_gate_order(getattr(lstm, f"weight_hh_l{layer}{s}").detach()) for s in suffixes]
+            b = [
+                torch.cat(
+                    [
+                        onnx_gate_order(getattr(lstm, f"bias_ih_l{layer}{s}").detach()),
+                        onnx_gate_order(getattr(lstm, f"bias_hh_l{layer}{s}").detach()),
+                    ]
+                )
+                for s in suffixes
+            ]
+            self.register_buffer(f"lstm{layer}_W", torch.stack(w).contiguous())  # (D, 4H, In)
+            self.register_buffer(f"lstm{layer}_R", torch.stack(r).contiguous())  # (D, 4H, H)
+            self.register_buffer(f"lstm{layer}_B", torch.stack(b).contiguous())  # (D, 8H)
+        # Inference only. Without this the Function's outputs require grad (via the embedding), and the tracer,
+        # paused inside the Function, would try to bake them into the graph as constants.
+        self.requires_grad_(False)
+        self.eval()
+
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Compute logits.
+
+        Args:
+            ids: int64 (B, T) token ids, right-padded.
+            lengths: int64 (B) true lengths, 1 <= length <= T.
+
+        Returns:
+            float32 (B, C) logits.
+        """
+        config = self.config
+        # ONNX LSTM wants sequence_lens as int32; the Cast lives inside the graph so callers keep int64.
+        seq_lens = lengths.to(torch.int32)
+        x = self.embedding(ids).transpose(0, 1)  # (T, B, E): layout 0 is time-major
+        h_n = x  # rebound by the loop (num_layers >= 1)
+        for layer in range(config.num_layers):
+            y, h_n = _OnnxLSTM.apply(  # type: ignore[no-untyped-call]
+                x,
+                seq_lens,
+                getattr(self, f"lstm{layer}_W"),
+                getattr(self, f"lstm{layer}_R"),
+                getattr(self, f"lstm{layer}_B"),
+                config.embedding_dim if layer == 0 else config.num_directions * config.hidden_size,
+                config.hidden_size,
+                config.num_directions,
+            )
+            # Y (T, D, B, H) -> (T, B, D*H): forward and backward features side by side, as torch concatenates them.
+            # Shapes come from the tensor at run time (traced as Shape ops), never from the example.
+            x = y.transpose(1, 2).reshape(y.shape[0], y.shape[2], -1)
+        outputs = x.transpose(0, 1)  # (B, T, D*H)
+        pooled = masked_pool(outputs, lengths, h_n, config.pooling)
+        logits: torch.Tensor = self.head(pooled).float()
+        return logits
