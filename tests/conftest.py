@@ -78,3 +78,19 @@ def tiny_run_dir(tmp_path_factory: pytest.TempPathFactory, corpus: list[tuple[st
         test_data=corpus_texts(make_corpus(24, seed=1), "corpus-test"),
     )
     return run_dir
+
+
+# ---------------------------------------------------------------- exported bundle
+@pytest.fixture(scope="session")
+def tiny_bundle_dir(tmp_path_factory: pytest.TempPathFactory, tiny_run_dir: Path) -> Path:
+    """The fp32 bundle exported (and parity-verified) from ``tiny_run_dir`` by ``exporter.export_bundles``.
+
+    Holds model.onnx, vocab.txt, config.json, tokenizer.json, README.md, manifest.json. Read-only: copy it
+    (``shutil.copytree``) before changing anything in it.
+    """
+    from exporter.build import export_bundles
+    from exporter.config import ExportConfig
+
+    out = tmp_path_factory.mktemp("tiny_bundle") / "bundle"
+    export_bundles(ExportConfig(run_dir=tiny_run_dir, out=out))
+    return out
