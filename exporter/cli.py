@@ -55,6 +55,8 @@ def _render(title: str, report: ParityReport) -> None:
             f"{b.label_agreement:.4f}",
         )
     console = Console()
+    if not console.is_terminal:
+        console.width = 160  # piped results must not be cut to a default 80 columns
     console.print(table)
     cpu = report.backends.get("onnxruntime-cpu")
     if cpu is not None and cpu.accuracy is not None:

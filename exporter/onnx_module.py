@@ -104,11 +104,11 @@ class _OnnxLSTM(torch.autograd.Function):
         # While torch.onnx traces, the body of a Function with a symbolic is replaced by the symbolic anyway; tracing
         # through it would only raise TracerWarnings (sizes turned into Python ints). Pause the tracer here.
         state = torch._C._get_tracing_state()
-        torch._C._set_tracing_state(None)
+        torch._C._set_tracing_state(None)  # type: ignore[attr-defined]
         try:
             return _eager_lstm(x, seq_lens, w, r, b, input_size, hidden_size, num_directions)
         finally:
-            torch._C._set_tracing_state(state)
+            torch._C._set_tracing_state(state)  # type: ignore[attr-defined]
 
     @staticmethod
     def symbolic(
