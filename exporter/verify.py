@@ -24,13 +24,13 @@ import onnxruntime as ort
 import torch
 from numpy.typing import NDArray
 from onnx.reference import ReferenceEvaluator
-from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
 
 from exporter.cases import INVARIANCE_PAIRS, Case, bucket_cases, generated_cases
 from exporter.tolerances import CUDA, FP32, INT8_MAX_ACCURACY_DROP, REFERENCE, Criteria
 from runtime.contract import INPUT_IDS, LENGTHS, LOGITS
 from runtime.datasets import LabelledTexts, check_labels
 from runtime.errors import ParityError
+from runtime.session import ModelSession, SessionConfig, create_session, probe_cuda
 from runtime.tokenizer import Tokenizer
 from trainer.run_dir import LoadedRun
 
@@ -39,13 +39,6 @@ __all__ = ["BackendSummary", "CaseResult", "ParityReport", "verify_parity"]
 CPU = "onnxruntime-cpu"
 CUDA_BACKEND = "onnxruntime-cuda"
 REFERENCE_BACKEND = "onnx-reference"
-_ORT_ERRORS = (
-    ort_state.Fail,
-    ort_state.NotImplemented,
-    ort_state.InvalidGraph,
-    ort_state.InvalidArgument,
-    ort_state.RuntimeException,
-)
 Progress = Callable[[str, int, int], None]
 
 
@@ -128,33 +121,19 @@ class ParityReport:
         return {**self.summary(), "cases": [{**asdict(r), "passed": r.passed} for r in self.results]}
 
 
-def _cpu_session(path: Path, threads: int) -> ort.InferenceSession:
-    # TODO(runtime.session): switch to runtime.session's builder once it exists (the one place sessions are built).
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+def _cpu_session(path: Path, threads: int) -> ModelSession:
+    return create_session(
+        Path(path), SessionConfig(providers="cpu", intra_op_threads=threads, graph_optimization="all")
+    )
 
 
-def _cuda_session(path: Path) -> tuple[ort.InferenceSession | None, str]:
-    """A session that really runs on CUDA, or None and why not (ORT silently falls back to CPU otherwise)."""
-    if "CUDAExecutionProvider" not in ort.get_available_providers():
-        return None, "skipped: this onnxruntime build has no CUDAExecutionProvider"
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    # Without a GPU the CUDA probe logs errors through ORT's default logger (not the session's); silence it for
-    # the probe only and restore ORT's default level (2, warnings).
-    ort.set_default_logger_severity(4)
-    try:
-        session = ort.InferenceSession(str(path), sess_options=options, providers=["CUDAExecutionProvider"])
-    except _ORT_ERRORS as err:
-        return None, f"skipped: CUDA session failed ({str(err).splitlines()[0]})"
-    finally:
-        ort.set_default_logger_severity(2)
-    if "CUDAExecutionProvider" not in session.get_providers():
-        return None, "skipped: no CUDA device"
-    return session, ""
+def _cuda_session(path: Path) -> tuple[ModelSession | None, str]:
+    """A session that really runs on CUDA (runtime.session probes an LSTM with CPU fallback off), or why not."""
+    config = SessionConfig(providers="cuda", graph_optimization="all")
+    usable, reason = probe_cuda(config)
+    if not usable:
+        return None, f"skipped: no CUDA device ({reason})"
+    return create_session(Path(path), config), ""
 
 
 def _softmax(logits: NDArray[np.float32]) -> NDArray[np.float64]:
@@ -284,7 +263,7 @@ def verify_parity(
         got, own, texts, agree_sum = {}, [], 0, 0.0
         correct = gold_total = torch_correct = 0
         for done, case in enumerate(cases, 1):
-            got[case.name] = session.run([LOGITS], {INPUT_IDS: case.ids, LENGTHS: case.lengths})[0]
+            got[case.name] = session.run(case.ids, case.lengths).astype(np.float32)
             result = _compare(name, case.name, got[case.name], want[case.name], crit)
             result.max_length = int(case.lengths.max())
             own.append(result)
@@ -365,7 +344,7 @@ def verify_parity(
             "python": platform.python_version(),
             "threads": threads,
             "graph_optimization_level": "ORT_ENABLE_ALL",
-            "cpu_providers": cpu_session.get_providers(),
+            "cpu_providers": cpu_session.session.get_providers(),
         },
         data={
             "source": data.source if data is not None else None,
