@@ -33,7 +33,16 @@ class BundleError(ToolkitError):
 
 
 class InputError(ToolkitError, ValueError):
-    """A text given for prediction breaks the input rules."""
+    """A text given for prediction breaks the input rules.
+
+    Args:
+        message: What failed, the offending value, and the fix.
+        position: 0-based position of the offending text in the input, when known.
+    """
+
+    def __init__(self, message: str, position: int | None = None) -> None:
+        super().__init__(message)
+        self.position = position
 
 
 class EmptyInputError(InputError):

@@ -1,0 +1,360 @@
+"""Read a model bundle and prove it is whole: files, checksums, format version, vocabulary, IO contract.
+
+A bundle is a directory written by ``lstm-onnx export``: ``model.onnx``, ``vocab.txt``, ``config.json``,
+``tokenizer.json``, ``README.md`` and ``manifest.json`` (identity, versions, IO contract, parity, checksums).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import warnings
+from dataclasses import dataclass, fields
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from runtime.contract import (
+    BUNDLE_CONFIG_FILE,
+    BUNDLE_FORMAT_VERSION,
+    INPUT_IDS,
+    LENGTHS,
+    LOGITS,
+    MANIFEST_FILE,
+    MODEL_FILE,
+    TOKENIZER_RULES_FILE,
+    VOCAB_FILE,
+)
+from runtime.errors import BundleError
+from runtime.session import ModelSession, SessionConfig, create_session
+from runtime.tokenizer import Tokenizer, TokenizerConfig, Vocab
+from runtime.tokenizer_rules import load_rules
+
+__all__ = ["REQUIRED_FILES", "Bundle", "Manifest", "check_session_io", "describe_bundle", "load_bundle"]
+
+# README.md (the model card) is optional; everything else is needed to predict.
+REQUIRED_FILES = (MODEL_FILE, VOCAB_FILE, BUNDLE_CONFIG_FILE, TOKENIZER_RULES_FILE)
+_PARITY_SUMMARY_KEYS = ("status", "max_abs_diff", "label_agreement", "texts", "reason")
+_REEXPORT = "run `lstm-onnx export` again"
+_ORT_TYPES = {
+    "int64": "tensor(int64)",
+    "int32": "tensor(int32)",
+    "float32": "tensor(float)",
+    "float16": "tensor(float16)",
+}
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """``manifest.json``: what the bundle is, how it was made, its IO contract and the checksums of its files.
+
+    Attributes:
+        format_version: Bundle layout version (``runtime.contract.BUNDLE_FORMAT_VERSION``).
+        name: Model name.
+        version: Semantic version of the bundle.
+        created_at: UTC ISO-8601 time of export.
+        versions: Toolkit, python, torch, onnx and onnxruntime versions at export.
+        export: ``{opset, exporter_mode, example_shape, variant}``.
+        io: ``{inputs: [{name, dtype, shape}], outputs: [...]}``.
+        parity: Parity summary (``passed``, tolerances, per-backend results).
+        files: ``{file name: {sha256, bytes}}`` for every other file of the bundle.
+        metrics: Optional evaluation metrics.
+    """
+
+    format_version: int
+    name: str
+    version: str
+    created_at: str
+    versions: dict[str, str]
+    export: dict[str, Any]
+    io: dict[str, Any]
+    parity: dict[str, Any]
+    files: dict[str, dict[str, Any]]
+    metrics: dict[str, Any] | None = None
+
+    @classmethod
+    def from_dict(cls, data: Any, source: Path) -> Manifest:
+        """Validate and build from the parsed JSON.
+
+        Raises:
+            BundleError: A key is missing or has the wrong type; names the key and ``source``.
+        """
+        if not isinstance(data, dict):
+            raise BundleError(f"{source} must hold a JSON object, got {type(data).__name__}; {_REEXPORT}.")
+        expected = {
+            "format_version": int,
+            "name": str,
+            "version": str,
+            "created_at": str,
+            "versions": dict,
+            "export": dict,
+            "io": dict,
+            "parity": dict,
+            "files": dict,
+        }
+        for key, kind in expected.items():
+            if key not in data:
+                raise BundleError(f"{source} lacks the key {key!r}; {_REEXPORT}.")
+            if not isinstance(data[key], kind) or isinstance(data[key], bool):
+                raise BundleError(f"{source}: {key!r} must be {kind.__name__}, got {data[key]!r:.60}; {_REEXPORT}.")
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def io_names(self, kind: str) -> list[str]:
+        """Names of the ``inputs`` or ``outputs`` declared in the IO contract."""
+        return [str(spec.get("name")) for spec in self.io.get(kind, []) if isinstance(spec, dict)]
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A loaded, verified bundle.
+
+    Attributes:
+        path: The bundle directory.
+        manifest: Its manifest.
+        labels: Class labels in id order (C of them).
+        vocab: Token ↔ id mapping.
+        tokenizer: Tokenizer built from the bundle's settings and rules (no spaCy import).
+        config: The whole ``config.json``.
+        session: The ONNX Runtime session, IO contract checked.
+    """
+
+    path: Path
+    manifest: Manifest
+    labels: list[str]
+    vocab: Vocab
+    tokenizer: Tokenizer
+    config: dict[str, Any]
+    session: ModelSession
+
+    @property
+    def max_length(self) -> int | None:
+        """Token limit saved with the tokenizer settings (``None``: none)."""
+        return self.tokenizer.config.max_length
+
+
+def load_bundle(path: Path | str, session_config: SessionConfig | None = None) -> Bundle:
+    """Load a bundle directory and check it completely before anything is predicted.
+
+    Checks, in order: the directory and ``manifest.json`` exist; ``format_version`` is supported (a newer
+    toolkit's bundle warns); every required file is present and listed; every listed file's sha256 matches;
+    ``config.json``, ``vocab.txt`` and ``tokenizer.json`` parse and agree (vocabulary size); the session's
+    inputs and outputs match the manifest's IO contract and the number of labels.
+
+    Args:
+        path: The bundle directory.
+        session_config: Providers and threads for the session (default: ``SessionConfig()``, provider ``auto``).
+
+    Returns:
+        The bundle with its session.
+
+    Raises:
+        BundleError: Something is missing, changed or inconsistent; the message names the file and the fix.
+        ProviderError: The requested provider cannot run here.
+    """
+    root = Path(path)
+    if not root.is_dir():
+        raise BundleError(
+            f"Bundle directory {root} does not exist or is not a directory; give the path `lstm-onnx export` wrote."
+        )
+    manifest = _read_manifest(root / MANIFEST_FILE)
+    _check_files(root, manifest)
+    config = _read_json(root / BUNDLE_CONFIG_FILE)
+    labels = config.get("labels")
+    if not isinstance(labels, list) or len(labels) < 2 or not all(isinstance(x, str) for x in labels):
+        raise BundleError(f"{root / BUNDLE_CONFIG_FILE}: 'labels' must list at least 2 label strings; {_REEXPORT}.")
+    try:
+        tok_config = TokenizerConfig.from_dict(config.get("tokenizer", {}))
+    except (TypeError, ValueError) as err:
+        raise BundleError(f"{root / BUNDLE_CONFIG_FILE}: bad 'tokenizer' settings: {err} {_REEXPORT}.") from err
+    vocab = Vocab.load(root / VOCAB_FILE)
+    sizes = {"config.json vocab_size": config.get("vocab_size")}
+    if isinstance(config.get("model"), dict) and "vocab_size" in config["model"]:
+        sizes["config.json model.vocab_size"] = config["model"]["vocab_size"]
+    for where, size in sizes.items():
+        if size != len(vocab):
+            raise BundleError(
+                f"{root / VOCAB_FILE} has {len(vocab)} tokens but {where} is {size}; "
+                f"the files come from different runs, {_REEXPORT}."
+            )
+    try:
+        tokenizer = Tokenizer(tok_config, rules=load_rules(root / TOKENIZER_RULES_FILE))
+    except ValueError as err:
+        raise BundleError(f"{root / TOKENIZER_RULES_FILE} cannot be used: {err} {_REEXPORT}.") from err
+    session = create_session(root / MODEL_FILE, session_config or SessionConfig())
+    check_session_io(manifest, session, len(labels), root)
+    return Bundle(root, manifest, list(labels), vocab, tokenizer, config, session)
+
+
+def check_session_io(manifest: Manifest, session: ModelSession, num_labels: int, root: Path) -> None:
+    """Require the graph's inputs/outputs to be the manifest's, and the logits width to be the label count.
+
+    Raises:
+        BundleError: Names, dtypes or the number of classes differ.
+    """
+    model = root / MODEL_FILE
+    inputs = {i.name: i for i in session.session.get_inputs()}
+    outputs = {o.name: o for o in session.session.get_outputs()}
+    for kind, declared, actual in (
+        ("inputs", manifest.io_names("inputs"), inputs),
+        ("outputs", manifest.io_names("outputs"), outputs),
+    ):
+        if sorted(declared) != sorted(actual):
+            raise BundleError(
+                f"{model} has {kind} {sorted(actual)} but {root / MANIFEST_FILE} declares {sorted(declared)}; "
+                f"the model and manifest do not belong together, {_REEXPORT}."
+            )
+    contract = {INPUT_IDS: inputs, LENGTHS: inputs, LOGITS: outputs}
+    for name, table in contract.items():
+        if name not in table:
+            raise BundleError(f"{model} lacks the {name!r} tensor of the IO contract; {_REEXPORT}.")
+    for spec in [*manifest.io.get("inputs", []), *manifest.io.get("outputs", [])]:
+        node = inputs.get(spec["name"]) or outputs.get(spec["name"])
+        want = _ORT_TYPES.get(str(spec.get("dtype")))
+        if node is not None and want is not None and node.type != want:
+            raise BundleError(
+                f"{model}: {spec['name']} is {node.type} but {root / MANIFEST_FILE} declares {spec.get('dtype')}; "
+                f"{_REEXPORT}."
+            )
+    width = outputs[LOGITS].shape[-1] if outputs[LOGITS].shape else None
+    if isinstance(width, int) and width != num_labels:
+        raise BundleError(
+            f"{model} outputs {width} logits per text but {root / BUNDLE_CONFIG_FILE} has {num_labels} labels; "
+            f"{_REEXPORT}."
+        )
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as err:
+        raise BundleError(f"Bundle file {path} is missing; {_REEXPORT}.") from err
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise BundleError(f"Bundle file {path} is not valid JSON ({err}); {_REEXPORT}.") from err
+    if not isinstance(data, dict):
+        raise BundleError(f"Bundle file {path} must hold a JSON object; {_REEXPORT}.")
+    return data
+
+
+def _read_manifest(path: Path) -> Manifest:
+    if not path.exists():
+        raise BundleError(
+            f"{path} is missing: {path.parent} is not a model bundle. Give the directory `lstm-onnx export` wrote."
+        )
+    manifest = Manifest.from_dict(_read_json(path), path)
+    if manifest.format_version > BUNDLE_FORMAT_VERSION:
+        raise BundleError(
+            f"{path}: bundle format_version {manifest.format_version} is newer than this toolkit reads "
+            f"(<= {BUNDLE_FORMAT_VERSION}); upgrade lstm-onnx (pip install -U lstm-onnx)."
+        )
+    if manifest.format_version < 1:
+        raise BundleError(
+            f"{path}: format_version {manifest.format_version} is invalid "
+            f"(expected 1..{BUNDLE_FORMAT_VERSION}); {_REEXPORT}."
+        )
+    made_by = manifest.versions.get("toolkit")
+    try:
+        ours = metadata.version("lstm-onnx")
+    except metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree without install
+        ours = None
+    if isinstance(made_by, str) and ours is not None and _semver(made_by) > _semver(ours):
+        warnings.warn(
+            f"{path.parent} was made by lstm-onnx {made_by}, newer than this {ours}; it should load, but upgrade "
+            "lstm-onnx if anything looks wrong.",
+            UserWarning,
+            stacklevel=3,
+        )
+    return manifest
+
+
+def _semver(text: str) -> tuple[int, ...]:
+    parts = []
+    for piece in text.split("+")[0].split("-")[0].split(".")[:3]:
+        parts.append(int(piece) if piece.isdigit() else 0)
+    return tuple(parts)
+
+
+def _check_files(root: Path, manifest: Manifest) -> None:
+    for name in REQUIRED_FILES:
+        if not (root / name).is_file():
+            raise BundleError(f"Bundle file {root / name} is missing; the bundle is incomplete, {_REEXPORT}.")
+        if name not in manifest.files:
+            raise BundleError(f"{root / MANIFEST_FILE} has no checksum for {name}; {_REEXPORT}.")
+    for name, entry in sorted(manifest.files.items()):
+        file = root / name
+        if Path(name).name != name:
+            raise BundleError(f"{root / MANIFEST_FILE} lists {name!r}, which is not a plain file name; {_REEXPORT}.")
+        if not file.is_file():
+            raise BundleError(f"Bundle file {file} is listed in {MANIFEST_FILE} but missing; {_REEXPORT}.")
+        expected = entry.get("sha256") if isinstance(entry, dict) else None
+        if not isinstance(expected, str):
+            raise BundleError(f"{root / MANIFEST_FILE} has no sha256 for {name}; {_REEXPORT}.")
+        got = _sha256(file)
+        if got != expected:
+            raise BundleError(
+                f"Checksum mismatch for {name}: expected sha256 {expected[:12]}…, got {got[:12]}…. "
+                f"The file changed after export; {_REEXPORT}."
+            )
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def describe_bundle(bundle: Bundle) -> dict[str, Any]:
+    """What ``lstm-onnx info`` shows: identity, versions, export settings, IO, parity summary, providers.
+
+    Args:
+        bundle: A loaded bundle.
+
+    Returns:
+        A JSON-able dict.
+    """
+    import onnxruntime as ort
+
+    from runtime.session import probe_cuda
+
+    m = bundle.manifest
+    parity = m.parity
+    usable, reason = probe_cuda(bundle.session.config)
+    return {
+        "path": str(bundle.path),
+        "name": m.name,
+        "version": m.version,
+        "created_at": m.created_at,
+        "format_version": m.format_version,
+        "variant": m.export.get("variant", bundle.config.get("variant")),
+        "labels": list(bundle.labels),
+        "vocab_size": len(bundle.vocab),
+        "max_length": bundle.max_length,
+        "versions": dict(m.versions),
+        "tokenizer_rules_spacy_version": bundle.tokenizer.rules.get("spacy_version"),
+        "export": dict(m.export),
+        "io": m.io,
+        "parity": {
+            "passed": parity.get("passed"),
+            "atol": parity.get("atol"),
+            "rtol": parity.get("rtol"),
+            "backends": {
+                name: {
+                    k: v for k, v in b.items() if k in ("status", "max_abs_diff", "label_agreement", "texts", "reason")
+                }
+                if isinstance(b, dict)
+                else b
+                for name, b in (parity.get("backends") or {}).items()
+            },
+        },
+        "metrics": m.metrics or {},
+        "files": {name: entry.get("bytes") for name, entry in m.files.items()},
+        "providers": {
+            "onnxruntime": ort.__version__,
+            "available": list(ort.get_available_providers()),
+            "cuda_usable": usable,
+            "cuda_note": reason,
+            "session": bundle.session.provider,
+        },
+    }

@@ -1,0 +1,279 @@
+"""``SentimentModel``: texts → tokens → ids → padded batches → ONNX Runtime → softmax → ``Prediction``.
+
+Input rules, the same in every path (library, CLI, every provider):
+
+- Every item must be a ``str``; anything else raises ``TypeError`` naming its position.
+- A text with no tokens (empty, whitespace-only, or only HTML line breaks) raises ``EmptyInputError`` naming its
+  position: an LSTM cannot read zero tokens and a made-up prediction would hide the problem.
+- Any Unicode is accepted (emoji, RTL scripts, combining marks, control characters, NUL, lone surrogates).
+- With a ``max_length`` (from the bundle, or given at load), a longer text raises ``InputTooLongError``
+  (length, limit, hint) unless ``truncate=True``, which keeps the first ``max_length`` tokens, sets
+  ``Prediction.truncated`` and warns. Without a limit every token is read (a 1 MB text takes seconds).
+
+Batching sorts texts by token count, cuts length-homogeneous batches (at most ``batch_size`` texts and
+``max_batch_tokens`` padded tokens), pads per batch and restores input order. ``lengths`` makes the graph ignore
+padding, so results do not depend on batch size or order (tests/runtime/test_predictor.py checks it).
+"""
+
+from __future__ import annotations
+
+import itertools
+import warnings
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from runtime.bundle import Bundle, load_bundle
+from runtime.errors import EmptyInputError, InputTooLongError
+from runtime.session import SessionConfig
+from runtime.tokenizer import batch_encode
+
+__all__ = ["DEFAULT_BATCH_SIZE", "DEFAULT_CHUNK_SIZE", "Prediction", "SentimentModel", "softmax"]
+
+DEFAULT_BATCH_SIZE = 32
+# Padded tokens (B × T) per session call: bounds memory when one text is very long, whatever batch_size says.
+DEFAULT_MAX_BATCH_TOKENS = 65_536
+# Texts read ahead by iter_predict: enough to sort into good batches, small enough to keep memory flat.
+DEFAULT_CHUNK_SIZE = 1024
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The model's answer for one text.
+
+    Attributes:
+        label: The most probable label.
+        score: Its probability.
+        probabilities: Every label's probability (they sum to 1).
+        truncated: Whether the text was cut to ``max_length`` tokens first.
+    """
+
+    label: str
+    score: float
+    probabilities: dict[str, float]
+    truncated: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form: ``{"label", "score", "probabilities", "truncated"}``."""
+        return {
+            "label": self.label,
+            "score": self.score,
+            "probabilities": dict(self.probabilities),
+            "truncated": self.truncated,
+        }
+
+
+def softmax(logits: NDArray[np.floating[Any]]) -> NDArray[np.float32]:
+    """Numerically stable softmax over the last axis (computed in float64).
+
+    Args:
+        logits: (B, C) any float dtype.
+
+    Returns:
+        probs float32 (B, C), each row summing to 1.
+    """
+    z = logits.astype(np.float64)
+    z -= z.max(axis=-1, keepdims=True)
+    np.exp(z, out=z)
+    z /= z.sum(axis=-1, keepdims=True)
+    return z.astype(np.float32)
+
+
+class SentimentModel:
+    """A loaded bundle ready to classify texts; safe to share between threads.
+
+    Build it with ``SentimentModel.load``.
+
+    Args:
+        bundle: A bundle from ``load_bundle``.
+        batch_size: Most texts per session call.
+        max_length: Token limit; ``None`` uses the bundle's (which may be ``None``: no limit).
+        truncate: Cut over-long texts to ``max_length`` tokens instead of raising.
+        max_batch_tokens: Most padded tokens (B × T) per session call.
+    """
+
+    def __init__(
+        self,
+        bundle: Bundle,
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        max_length: int | None = None,
+        truncate: bool = False,
+        max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
+    ) -> None:
+        if batch_size < 1 or max_batch_tokens < 1:
+            raise ValueError(f"batch_size and max_batch_tokens must be >= 1, got {batch_size}, {max_batch_tokens}.")
+        if max_length is not None and max_length < 1:
+            raise ValueError(f"max_length must be >= 1 or None, got {max_length}.")
+        self.bundle = bundle
+        self.batch_size = batch_size
+        self.max_length = max_length if max_length is not None else bundle.max_length
+        if truncate and self.max_length is None:
+            raise ValueError("truncate=True needs a max_length (the bundle sets none); pass max_length.")
+        self.truncate = truncate
+        self.max_batch_tokens = max_batch_tokens
+        self.labels: list[str] = list(bundle.labels)
+        self._tokenizer = bundle.tokenizer
+        self._vocab = bundle.vocab
+        self._session = bundle.session
+
+    @classmethod
+    def load(
+        cls,
+        bundle: Path | str | Bundle,
+        providers: str = "auto",
+        threads: int | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        max_length: int | None = None,
+        truncate: bool = False,
+    ) -> SentimentModel:
+        """Load and verify a bundle, build its session, and wrap it.
+
+        Args:
+            bundle: Bundle directory (or an already loaded ``Bundle``; then ``providers``/``threads`` are unused).
+            providers: ``"auto"``, ``"cpu"`` or ``"cuda"`` (``cuda`` never falls back silently).
+            threads: ONNX Runtime intra-op threads (``None``: ``SessionConfig``'s default, 1).
+            batch_size: Most texts per session call.
+            max_length: Token limit; ``None`` uses the bundle's.
+            truncate: Cut over-long texts instead of raising ``InputTooLongError``.
+
+        Returns:
+            The model.
+
+        Raises:
+            BundleError: The bundle is incomplete, changed or inconsistent.
+            ProviderError: The requested provider cannot run here.
+        """
+        if not isinstance(bundle, Bundle):
+            config = SessionConfig(providers=providers) if threads is None else SessionConfig(providers, threads)
+            bundle = load_bundle(bundle, config)
+        return cls(bundle, batch_size=batch_size, max_length=max_length, truncate=truncate)
+
+    @property
+    def provider(self) -> str:
+        """The execution provider running the graph."""
+        return self._session.provider
+
+    def predict(self, texts: Sequence[str]) -> list[Prediction]:
+        """Classify texts.
+
+        Args:
+            texts: B texts.
+
+        Returns:
+            B predictions, in input order.
+
+        Raises:
+            TypeError: An item is not a ``str`` (names its position).
+            EmptyInputError: A text has no tokens (names its position).
+            InputTooLongError: A text exceeds ``max_length`` and ``truncate`` is off.
+        """
+        probs, truncated = self._predict(texts, 0)
+        return self._to_predictions(probs, truncated)
+
+    def predict_proba(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        """Class probabilities.
+
+        Args:
+            texts: B texts.
+
+        Returns:
+            probs float32 (B, C), columns in ``labels`` order; (0, C) for no texts.
+
+        Raises:
+            TypeError, EmptyInputError, InputTooLongError: As ``predict``.
+        """
+        return self._predict(texts, 0)[0]
+
+    def iter_predict(self, texts: Iterable[str], chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[Prediction]:
+        """Classify a stream of texts lazily, ``chunk_size`` at a time, so memory stays flat.
+
+        Args:
+            texts: Any iterable of texts (a file, a generator).
+            chunk_size: Texts read ahead and batched together.
+
+        Yields:
+            One prediction per text, in input order.
+
+        Raises:
+            TypeError, EmptyInputError, InputTooLongError: As ``predict``; positions count from the stream's start.
+        """
+        if chunk_size < 1:
+            raise ValueError(f"chunk_size must be >= 1, got {chunk_size}.")
+        iterator = iter(texts)
+        offset = 0
+        while chunk := list(itertools.islice(iterator, chunk_size)):
+            probs, truncated = self._predict(chunk, offset)
+            yield from self._to_predictions(probs, truncated)
+            offset += len(chunk)
+
+    # --- internals ------------------------------------------------------------------------------------
+
+    def _predict(self, texts: Sequence[Any], offset: int) -> tuple[NDArray[np.float32], list[bool]]:
+        ids, truncated = self._encode(texts, offset)
+        probs = np.empty((len(ids), len(self.labels)), dtype=np.float32)
+        for rows in self._batches([len(seq) for seq in ids]):
+            batch, lengths = batch_encode([ids[i] for i in rows])
+            probs[rows] = softmax(self._session.run(batch, lengths))
+        return probs, truncated
+
+    def _encode(self, texts: Sequence[Any], offset: int) -> tuple[list[list[int]], list[bool]]:
+        if isinstance(texts, str):
+            raise TypeError("texts must be a sequence of str, got one str; wrap it in a list: [text].")
+        for i, text in enumerate(texts):
+            if not isinstance(text, str):
+                raise TypeError(f"Text at position {offset + i} is {type(text).__name__}, not str.")
+        limit = self.max_length
+        ids: list[list[int]] = []
+        truncated: list[bool] = []
+        for i, text in enumerate(texts):
+            tokens = self._tokenizer.tokenize(text)
+            if not tokens:
+                raise EmptyInputError(
+                    f"Text at position {offset + i} is empty or whitespace-only ({text[:20]!r}); "
+                    "every text needs at least one token. Remove it or fill it in.",
+                    position=offset + i,
+                )
+            cut = limit is not None and len(tokens) > limit
+            if cut and not self.truncate:
+                raise InputTooLongError(
+                    f"Text at position {offset + i} has {len(tokens)} tokens; max_length is {limit}. "
+                    "Shorten it or pass --truncate (truncate=True).",
+                    position=offset + i,
+                )
+            ids.append(self._vocab.encode(tokens[:limit] if cut else tokens))
+            truncated.append(cut)
+        if any(truncated):
+            where = [offset + i for i, t in enumerate(truncated) if t]
+            warnings.warn(
+                f"{len(where)} text(s) longer than max_length={limit} tokens were truncated "
+                f"(positions {where[:5]}{' …' if len(where) > 5 else ''}).",
+                UserWarning,
+                stacklevel=4,
+            )
+        return ids, truncated
+
+    def _batches(self, lengths: list[int]) -> Iterator[list[int]]:
+        """Row indices per batch: sorted by length, ≤ batch_size rows and ≤ max_batch_tokens padded tokens."""
+        order = sorted(range(len(lengths)), key=lengths.__getitem__)
+        batch: list[int] = []
+        for i in order:
+            # Sorted ascending, so lengths[i] is the batch's width once i joins it.
+            if batch and (len(batch) >= self.batch_size or (len(batch) + 1) * lengths[i] > self.max_batch_tokens):
+                yield batch
+                batch = []
+            batch.append(i)
+        if batch:
+            yield batch
+
+    def _to_predictions(self, probs: NDArray[np.float32], truncated: list[bool]) -> list[Prediction]:
+        labels = self.labels
+        best = probs.argmax(axis=1)
+        return [
+            Prediction(labels[int(b)], float(row[b]), dict(zip(labels, map(float, row), strict=True)), cut)
+            for row, b, cut in zip(probs, best, truncated, strict=True)
+        ]
