@@ -1,8 +1,169 @@
-"""Placeholder: replaced by the trainer's CLI (train_command)."""
+"""``lstm-onnx train``: parse options, call ``trainer.train.train``, render the test metrics.
+
+torch-using modules are imported inside the command, so ``lstm-onnx --help`` never loads torch.
+"""
 
 from __future__ import annotations
 
+import sys
+import warnings
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
 
-def train_command() -> None:
-    """Train a model (not implemented yet)."""
-    raise NotImplementedError
+import typer
+
+from runtime.datasets import LabelledTexts, detect_format, read_dataset, stratified_sample
+
+__all__ = ["train_command"]
+
+
+class PresetChoice(str, Enum):
+    """Preset names (mirrors ``trainer.presets.PresetName`` without importing the trainer at CLI import)."""
+
+    tiny = "tiny"
+    cpu = "cpu"
+    gpu = "gpu"
+
+
+class DeviceChoice(str, Enum):
+    """Where to train."""
+
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+class _RichProgress:
+    """Renders training progress on stderr: a live bar on a terminal, else one line per epoch."""
+
+    def __init__(self, live: bool, quiet: bool) -> None:
+        from rich.console import Console
+
+        self.console = Console(stderr=True)
+        self.live = live
+        self.quiet = quiet
+        self.bar: Any = None
+        self.task: Any = None
+
+    def on_stage(self, message: str) -> None:
+        if not self.quiet:
+            self.console.print(f"[dim]{message}[/dim]")
+
+    def on_epoch_start(self, epoch: int, epochs: int, batches: int) -> None:
+        if not self.live:
+            return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.bar = Progress(
+            TextColumn("epoch {task.fields[epoch]}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]:.4f} acc {task.fields[acc]:.3f}"),
+            TimeElapsedColumn(),
+            console=self.console,
+            transient=True,
+        )
+        self.bar.start()
+        self.task = self.bar.add_task("train", total=batches, epoch=f"{epoch}/{epochs}", loss=0.0, acc=0.0)
+
+    def on_batch(self, loss: float, accuracy: float) -> None:
+        if self.bar is not None:
+            self.bar.update(self.task, advance=1, loss=loss, acc=accuracy)
+
+    def on_epoch_end(self, record: dict[str, Any]) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None
+        if not self.quiet:
+            self.console.print(
+                f"epoch {record['epoch']}: train loss {record['train_loss']:.4f} acc {record['train_accuracy']:.4f}"
+                f" | val loss {record['val_loss']:.4f} acc {record['val_accuracy']:.4f}"
+            )
+
+
+def _read_test(
+    data: Path, test_data: Path | None, text_field: str | None, label_field: str | None
+) -> LabelledTexts | None:
+    if test_data is not None:
+        return read_dataset(test_data, "test", text_field, label_field)
+    if detect_format(data).startswith("imdb"):
+        return read_dataset(data, "test")
+    warnings.warn(
+        f"{data} has no test split and no --test-data was given; the run reports no test metrics.", stacklevel=2
+    )
+    return None
+
+
+def _render(result: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    if result.test is not None:
+        test = result.test
+        table = Table(title=f"Test metrics ({test['n']} texts, best epoch {result.best_epoch})")
+        for col in ("label", "precision", "recall", "f1", "support"):
+            table.add_column(col, justify="left" if col == "label" else "right")
+        for name, m in test["per_label"].items():
+            table.add_row(name, f"{m['precision']:.4f}", f"{m['recall']:.4f}", f"{m['f1']:.4f}", str(m["support"]))
+        table.add_row("macro", f"{test['precision']:.4f}", f"{test['recall']:.4f}", f"{test['f1']:.4f}", str(test["n"]))
+        console.print(table)
+        console.print(f"accuracy {test['accuracy']:.4f}")
+    else:
+        last = result.history[-1]
+        console.print(f"validation accuracy {last['val_accuracy']:.4f} (no test data)")
+    console.print(str(result.run_dir), soft_wrap=True, highlight=False)
+
+
+def train_command(
+    data: Annotated[
+        Path,
+        typer.Argument(
+            help="Training data: IMDB aclImdb directory or .tar.gz, a .csv/.tsv or a .jsonl file.", exists=True
+        ),
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run directory to create (or to continue with --resume).")],
+    preset: Annotated[PresetChoice, typer.Option(help="Settings to start from: tiny, cpu or gpu.")] = PresetChoice.cpu,
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="Use a stratified sample of N training (and N test) texts.")
+    ] = None,
+    epochs: Annotated[int | None, typer.Option(min=1, max=1000, help="Maximum epochs (overrides the preset).")] = None,
+    embeddings: Annotated[
+        Path | None,
+        typer.Option(exists=True, dir_okay=False, help="GloVe/word2vec text vectors (plain or .gz) to start from."),
+    ] = None,
+    device: Annotated[DeviceChoice | None, typer.Option(help="auto, cpu or cuda (overrides the preset).")] = None,
+    seed: Annotated[int | None, typer.Option(min=0, help="Seed for split, initialisation and batch order.")] = None,
+    resume: Annotated[bool, typer.Option("--resume/--no-resume", help="Continue the run in --out.")] = False,
+    test_data: Annotated[
+        Path | None,
+        typer.Option(exists=True, dir_okay=False, help="Test file for CSV/JSONL training data (whole file)."),
+    ] = None,
+    text_field: Annotated[
+        str | None, typer.Option(help="CSV column / JSON key of the text (default: text, or review).")
+    ] = None,
+    label_field: Annotated[
+        str | None, typer.Option(help="CSV column / JSON key of the label (default: label, or sentiment).")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print errors and results only.")] = False,
+) -> None:
+    """Train a BiLSTM classifier and write a run directory (weights, vocab, config, metrics, curves)."""
+    from trainer.presets import get_preset
+    from trainer.train import train
+
+    chosen = get_preset(
+        preset.value,
+        epochs=epochs,
+        embeddings=str(embeddings) if embeddings else None,
+        device=device.value if device else None,
+        seed=seed,
+    )
+    train_data = read_dataset(data, "train", text_field, label_field)
+    test = _read_test(data, test_data, text_field, label_field)
+    if limit is not None:
+        train_data = stratified_sample(train_data, limit, chosen.train.seed)
+        test = stratified_sample(test, limit, chosen.train.seed) if test is not None else None
+    progress = _RichProgress(live=sys.stderr.isatty() and not quiet, quiet=quiet)
+    result = train(train_data, out, chosen.model, chosen.train, test_data=test, resume=resume, progress=progress)
+    _render(result)

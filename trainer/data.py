@@ -63,9 +63,11 @@ class Batch:
     targets: NDArray[np.int64]
 
 
-def _tokenize_chunk(args: tuple[TokenizerConfig, list[str]]) -> list[list[str]]:
+def _tokenize_chunk(args: tuple[TokenizerConfig, list[str]]) -> list[str]:
+    # One space-joined string per text: far cheaper to send back than lists of token strings. Tokens never
+    # hold whitespace (normalize collapses it), so splitting on " " restores them exactly.
     config, texts = args
-    return list(Tokenizer(config).pipe(texts))
+    return [" ".join(tokens) for tokens in Tokenizer(config).pipe(texts)]
 
 
 def tokenize_texts(texts: Sequence[str], config: TokenizerConfig, workers: int = 1) -> list[list[str]]:
@@ -84,7 +86,7 @@ def tokenize_texts(texts: Sequence[str], config: TokenizerConfig, workers: int =
     chunks = [(config, list(texts[i : i + _CHUNK])) for i in range(0, len(texts), _CHUNK)]
     with multiprocessing.get_context("spawn").Pool(workers) as pool:
         parts = pool.map(_tokenize_chunk, chunks, chunksize=1)
-    return [tokens for part in parts for tokens in part]
+    return [joined.split(" ") if joined else [] for part in parts for joined in part]
 
 
 def crop(tokens: list[str], head: int | None, tail: int) -> list[str]:

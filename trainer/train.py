@@ -28,6 +28,7 @@ from trainer.metrics import classification_metrics
 from trainer.model import BiLSTMClassifier
 from trainer.plot import CURVES_FILE, plot_curves
 from trainer.run_dir import CONFIG_FILE, METRICS_FILE, WEIGHTS_FILE, atomic_write_json, save_weights
+from trainer.unpacked import forward_unpacked
 
 __all__ = ["NullProgress", "TrainProgress", "TrainResult", "evaluate_model", "resolve_device", "train"]
 
@@ -392,7 +393,8 @@ def _train_epoch(
         targets = _to_device(batch.targets, device)
         optimizer.zero_grad(set_to_none=True)
         with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp):
-            logits = model(ids, lengths)
+            # cuDNN runs packed sequences well; on the CPU their backward is quadratic (trainer.unpacked).
+            logits = model(ids, lengths) if device.type == "cuda" else forward_unpacked(model, ids, lengths)
         loss = nn.functional.cross_entropy(logits.float(), targets)
         scaler.scale(loss).backward()
         if config.clip_norm:

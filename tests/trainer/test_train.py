@@ -1,0 +1,120 @@
+"""trainer.train: loss falls, seeded reproducibility, resume, run directory contents, checkpoint safety."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import corpus_texts, make_corpus
+from safetensors.torch import load_file
+
+from runtime.errors import BundleError, DataError
+from trainer.checkpoint import load_state, state_path
+from trainer.presets import get_preset
+from trainer.run_dir import load_run
+from trainer.train import train
+
+
+def _train(out: Path, epochs: int = 3, resume: bool = False, seed: int = 0, **overrides: object):  # type: ignore[no-untyped-def]
+    preset = get_preset("tiny", epochs=epochs, seed=seed, **overrides)
+    return train(
+        corpus_texts(make_corpus()),
+        out,
+        preset.model,
+        preset.train,
+        test_data=corpus_texts(make_corpus(16, seed=1)),
+        resume=resume,
+    )
+
+
+def _without_timing(metrics: dict) -> dict:  # type: ignore[type-arg]
+    return {k: v for k, v in metrics.items() if k not in ("info", "epoch_seconds")}
+
+
+def test_train_loss_falls_on_separable_corpus(tmp_path: Path) -> None:
+    result = _train(tmp_path / "run", epochs=6)
+    assert result.history[-1]["train_loss"] < 0.8 * result.history[0]["train_loss"]
+
+
+def test_train_same_seed_same_metrics(tmp_path: Path) -> None:
+    first, second = _train(tmp_path / "a"), _train(tmp_path / "b")
+    assert first.history == second.history
+    assert first.test == second.test
+
+
+def test_train_resume_equals_uninterrupted_run(tmp_path: Path) -> None:
+    _train(tmp_path / "full", epochs=2)
+    _train(tmp_path / "split", epochs=1)
+    _train(tmp_path / "split", epochs=2, resume=True)
+    full, split = (
+        load_file(str(tmp_path / "full/model.safetensors")),
+        load_file(str(tmp_path / "split/model.safetensors")),
+    )
+    assert full.keys() == split.keys()
+    assert all(torch.equal(full[k], split[k]) for k in full)
+    read = lambda p: _without_timing(json.loads((p / "metrics.json").read_text()))  # noqa: E731
+    assert read(tmp_path / "full") == read(tmp_path / "split")
+
+
+def test_train_run_dir_is_complete_and_loadable(tiny_run_dir: Path) -> None:
+    names = {p.name for p in tiny_run_dir.iterdir()}
+    assert {"config.json", "vocab.txt", "model.safetensors", "metrics.json", "curves.png", "checkpoint"} <= names
+    config = json.loads((tiny_run_dir / "config.json").read_text())
+    assert set(config) == {"model", "train", "tokenizer", "labels", "toolkit_version"}
+    run = load_run(tiny_run_dir)
+    assert run.labels == ["neg", "pos"]
+    assert (run.model_config.embedding_dim, run.model_config.hidden_size) == (8, 8)
+    metrics = json.loads((tiny_run_dir / "metrics.json").read_text())
+    assert {"accuracy", "precision", "recall", "f1", "confusion"} <= set(metrics["test"])
+    assert not list(tiny_run_dir.rglob("*.tmp"))
+
+
+def test_train_refuses_existing_run_without_resume(tiny_run_dir: Path, tmp_path: Path) -> None:
+    run = shutil.copytree(tiny_run_dir, tmp_path / "run")
+    with pytest.raises(BundleError, match="already holds a training run; pass --resume"):
+        _train(run)
+
+
+def test_train_resume_refuses_changed_settings(tiny_run_dir: Path, tmp_path: Path) -> None:
+    run = shutil.copytree(tiny_run_dir, tmp_path / "run")
+    with pytest.raises(BundleError, match=r"setting\(s\) \['lr'\] differ"):
+        _train(run, epochs=9, resume=True, lr=0.5)
+
+
+def test_train_resume_without_checkpoint_raises(tmp_path: Path) -> None:
+    with pytest.raises(BundleError, match="nothing to resume"):
+        _train(tmp_path / "none", resume=True)
+
+
+def test_load_state_refuses_pickled_objects(tiny_run_dir: Path, tmp_path: Path) -> None:
+    run = shutil.copytree(tiny_run_dir, tmp_path / "run")
+    state = torch.load(state_path(run), weights_only=True)
+    state["payload"] = Path("/etc/passwd")  # an arbitrary object: needs unpickling code to rebuild
+    torch.save(state, state_path(run))
+    with pytest.raises(BundleError, match="holds more than weights and plain data"):
+        load_state(run)
+
+
+def test_load_state_refuses_garbage(tmp_path: Path) -> None:
+    path = state_path(tmp_path)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"\x80\x02garbage, not a checkpoint")
+    with pytest.raises(BundleError, match=str(path.name)):
+        load_state(tmp_path)
+
+
+def test_train_rejects_unknown_test_label(tmp_path: Path) -> None:
+    preset = get_preset("tiny")
+    test = corpus_texts([("fine", "meh")], "test.jsonl")
+    with pytest.raises(DataError, match=r"\['meh'\] not in the label set \['neg', 'pos'\]"):
+        train(corpus_texts(make_corpus()), tmp_path / "r", preset.model, preset.train, test_data=test)
+
+
+def test_train_cuda_requested_without_gpu_raises(tmp_path: Path) -> None:
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is present")
+    with pytest.raises(DataError, match="no CUDA device"):
+        _train(tmp_path / "r", device="cuda")
