@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import json
 import sys
+import warnings
 from collections import deque
 from collections.abc import Iterable, Iterator
 from enum import Enum
@@ -144,16 +145,29 @@ def predict_command(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Show errors only on stderr.")] = False,
 ) -> None:
     """Classify texts with a bundle; results on stdout (JSON Lines by default)."""
-    import warnings
-
-    from runtime.predictor import SentimentModel
-
     if texts and file is not None:
         raise typer.BadParameter("give texts as arguments or --file, not both.", param_hint="TEXTS / --file")
     if not texts and file is None:
         raise typer.BadParameter("give texts as arguments, or --file PATH (--file - for stdin).", param_hint="TEXTS")
-    if quiet:
-        warnings.simplefilter("ignore")
+    with warnings.catch_warnings():
+        # Every warning reaches stderr (truncation is reported each time it happens), unless --quiet.
+        warnings.simplefilter("ignore" if quiet else "always", UserWarning)
+        _predict(bundle, texts, file, output_format, provider, batch_size, truncate, max_length, quiet)
+
+
+def _predict(
+    bundle: Path,
+    texts: list[str] | None,
+    file: str | None,
+    output_format: PredictFormat,
+    provider: Provider,
+    batch_size: int,
+    truncate: bool,
+    max_length: int | None,
+    quiet: bool,
+) -> None:
+    from runtime.predictor import SentimentModel
+
     model = SentimentModel.load(
         bundle, providers=provider.value, batch_size=batch_size, max_length=max_length, truncate=truncate
     )
@@ -237,8 +251,10 @@ def evaluate_command(
     from runtime.evaluation import evaluate
     from runtime.predictor import SentimentModel
 
-    model = SentimentModel.load(bundle, providers=provider.value, batch_size=batch_size, truncate=truncate)
-    report = evaluate(model, data, split=split, limit=limit).to_dict()
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", UserWarning)
+        model = SentimentModel.load(bundle, providers=provider.value, batch_size=batch_size, truncate=truncate)
+        report = evaluate(model, data, split=split, limit=limit).to_dict()
     report["provider"] = model.provider
     if output_format is ReportFormat.JSON:
         typer.echo(json.dumps(report, indent=2))

@@ -29,9 +29,14 @@ def test_tokenizer_pipe_matches_tokenize(corpus: list[tuple[str, str]]) -> None:
     assert list(tok.pipe(texts)) == [tok.tokenize(t) for t in texts]
 
 
+@pytest.fixture(scope="module")
+def shared_tokenizer() -> Tokenizer:
+    return Tokenizer()
+
+
 @given(st.text(max_size=200))
-def test_tokenizer_accepts_any_text_deterministically(text: str) -> None:
-    tok = Tokenizer()
+def test_tokenizer_accepts_any_text_deterministically(shared_tokenizer: Tokenizer, text: str) -> None:
+    tok = shared_tokenizer
     tokens = tok.tokenize(text)
     assert tokens == tok.tokenize(text)
     assert all(tok_ and not any(c.isspace() for c in tok_) for tok_ in tokens)

@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runtime.bundle import Manifest, load_bundle
+from runtime.contract import BUNDLE_FORMAT_VERSION, MANIFEST_FILE
+from runtime.errors import BundleError
+from runtime.session import SessionConfig
+
+CPU = SessionConfig(providers="cpu")
+
+
+def _edit_json(path: Path, change: Any) -> None:
+    data = json.loads(path.read_text(encoding="utf-8"))
+    change(data)
+    path.write_text(json.dumps(data), encoding="utf-8")
+
+
+def _reseal(bundle: Path, name: str) -> None:
+    """Update the manifest checksum of ``name`` so only the deliberate inconsistency remains."""
+    digest = hashlib.sha256((bundle / name).read_bytes()).hexdigest()
+    _edit_json(bundle / MANIFEST_FILE, lambda m: m["files"][name].update(sha256=digest))
+
+
+def test_load_bundle_reads_a_complete_bundle(tiny_bundle_dir: Path) -> None:
+    bundle = load_bundle(tiny_bundle_dir, CPU)
+    assert isinstance(bundle.manifest, Manifest)
+    assert bundle.labels == ["neg", "pos"]
+    assert len(bundle.vocab) == bundle.config["vocab_size"]
+    assert bundle.session.provider == "CPUExecutionProvider"
+
+
+@pytest.mark.parametrize("name", ["model.onnx", "vocab.txt", "config.json", "tokenizer.json", "manifest.json"])
+def test_load_bundle_rejects_missing_file(bundle_copy: Path, name: str) -> None:
+    (bundle_copy / name).unlink()
+    with pytest.raises(BundleError, match=f"{name}.*(missing|export)"):
+        load_bundle(bundle_copy, CPU)
+
+
+@pytest.mark.parametrize("name", ["model.onnx", "vocab.txt", "config.json", "tokenizer.json", "README.md"])
+def test_load_bundle_rejects_tampered_file(bundle_copy: Path, name: str) -> None:
+    with open(bundle_copy / name, "ab") as fh:
+        fh.write(b"\n")
+    with pytest.raises(BundleError, match=f"Checksum mismatch for {name}: expected sha256"):
+        load_bundle(bundle_copy, CPU)
+
+
+def test_load_bundle_rejects_newer_format_version(bundle_copy: Path) -> None:
+    _edit_json(bundle_copy / MANIFEST_FILE, lambda m: m.update(format_version=BUNDLE_FORMAT_VERSION + 1))
+    with pytest.raises(BundleError, match="newer than this toolkit reads.*upgrade lstm-onnx"):
+        load_bundle(bundle_copy, CPU)
+
+
+def test_load_bundle_rejects_manifest_without_key(bundle_copy: Path) -> None:
+    _edit_json(bundle_copy / MANIFEST_FILE, lambda m: m.pop("io"))
+    with pytest.raises(BundleError, match="lacks the key 'io'"):
+        load_bundle(bundle_copy, CPU)
+
+
+def test_load_bundle_warns_when_made_by_newer_toolkit(bundle_copy: Path) -> None:
+    _edit_json(bundle_copy / MANIFEST_FILE, lambda m: m["versions"].update(toolkit="99.0.0"))
+    with pytest.warns(UserWarning, match="made by lstm-onnx 99.0.0"):
+        load_bundle(bundle_copy, CPU)
+
+
+def test_load_bundle_rejects_io_names_that_differ_from_model(bundle_copy: Path) -> None:
+    _edit_json(bundle_copy / MANIFEST_FILE, lambda m: m["io"]["outputs"][0].update(name="probs"))
+    with pytest.raises(BundleError, match=r"has outputs \['logits'\] but .*declares \['probs'\]"):
+        load_bundle(bundle_copy, CPU)
+
+
+def test_load_bundle_rejects_vocabulary_of_other_size(bundle_copy: Path) -> None:
+    _edit_json(bundle_copy / "config.json", lambda c: c.update(vocab_size=c["vocab_size"] + 1))
+    _reseal(bundle_copy, "config.json")
+    with pytest.raises(BundleError, match="vocab.txt has .* tokens but config.json vocab_size is"):
+        load_bundle(bundle_copy, CPU)
+
+
+def test_load_bundle_rejects_label_count_other_than_logits(bundle_copy: Path) -> None:
+    _edit_json(bundle_copy / "config.json", lambda c: c.update(labels=["neg", "mid", "pos"]))
+    _reseal(bundle_copy, "config.json")
+    with pytest.raises(BundleError, match="outputs 2 logits per text but .* has 3 labels"):
+        load_bundle(bundle_copy, CPU)
+
+
+def test_load_bundle_rejects_missing_directory(tmp_path: Path) -> None:
+    with pytest.raises(BundleError, match="does not exist"):
+        load_bundle(tmp_path / "nope", CPU)
