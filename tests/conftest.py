@@ -94,3 +94,20 @@ def tiny_bundle_dir(tmp_path_factory: pytest.TempPathFactory, tiny_run_dir: Path
     out = tmp_path_factory.mktemp("tiny_bundle") / "bundle"
     export_bundles(ExportConfig(run_dir=tiny_run_dir, out=out))
     return out
+
+
+# ---------------------------------------------------------------- runtime
+@pytest.fixture(scope="session")
+def tiny_model(tiny_bundle_dir: Path):  # type: ignore[no-untyped-def]
+    """``runtime.predictor.SentimentModel`` on ``tiny_bundle_dir`` (CPU provider). Shared: do not mutate."""
+    from runtime.predictor import SentimentModel
+
+    return SentimentModel.load(tiny_bundle_dir, providers="cpu")
+
+
+@pytest.fixture()
+def bundle_copy(tiny_bundle_dir: Path, tmp_path: Path) -> Path:
+    """A private copy of ``tiny_bundle_dir`` that a test may change."""
+    import shutil
+
+    return Path(shutil.copytree(tiny_bundle_dir, tmp_path / "bundle"))
