@@ -1,0 +1,72 @@
+"""``lstm-onnx train`` through Typer's CliRunner: exit codes, stdout vs stderr."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import pytest
+from conftest import make_corpus
+from typer.testing import CliRunner
+
+from cli import app
+
+
+def _jsonl(path: Path, rows: list[tuple[str, str]]) -> Path:
+    path.write_text("".join(json.dumps({"text": t, "label": y}) + "\n" for t, y in rows), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+def test_train_command_tiny_jsonl_succeeds(runner: CliRunner, tmp_path: Path) -> None:
+    train = _jsonl(tmp_path / "train.jsonl", make_corpus())
+    test = _jsonl(tmp_path / "test.jsonl", make_corpus(16, seed=1))
+    out = tmp_path / "run"
+    args = ["train", str(train), "--preset", "tiny", "--out", str(out), "--test-data", str(test), "--epochs", "2"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "accuracy" in result.stdout
+    assert str(out) in result.stdout
+    assert "epoch 2:" in result.stderr
+    assert (out / "model.safetensors").is_file()
+
+
+def test_train_command_without_test_data_warns(runner: CliRunner, tmp_path: Path) -> None:
+    train = _jsonl(tmp_path / "train.jsonl", make_corpus())
+    args = ["train", str(train), "--preset", "tiny", "--out", str(tmp_path / "run"), "--epochs", "1", "--quiet"]
+    # pytest makes warnings errors (filterwarnings = error); let this one through to the CLI's stderr display.
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "warning: " in result.stderr and "no test split" in result.stderr
+    assert "validation accuracy" in result.stdout
+
+
+def test_train_command_missing_column_exits_1(runner: CliRunner, tmp_path: Path) -> None:
+    path = tmp_path / "d.csv"
+    path.write_text("body,y\nnice,pos\n", encoding="utf-8")
+    result = runner.invoke(app, ["train", str(path), "--preset", "tiny", "--out", str(tmp_path / "run")])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: ") and "--text-field" in result.stderr
+    assert result.stdout == ""
+
+
+def test_train_command_unknown_format_exits_1(runner: CliRunner, tmp_path: Path) -> None:
+    path = tmp_path / "d.xlsx"
+    path.write_bytes(b"x")
+    result = runner.invoke(app, ["train", str(path), "--preset", "tiny", "--out", str(tmp_path / "run")])
+    assert result.exit_code == 1
+    assert "Unknown data format" in result.stderr
+
+
+@pytest.mark.parametrize("bad", [["--preset", "huge"], ["--limit", "0"], ["--device", "tpu"]])
+def test_train_command_bad_option_exits_2(runner: CliRunner, tmp_path: Path, bad: list[str]) -> None:
+    train = _jsonl(tmp_path / "train.jsonl", make_corpus(8))
+    result = runner.invoke(app, ["train", str(train), "--out", str(tmp_path / "run"), *bad])
+    assert result.exit_code == 2
