@@ -55,6 +55,7 @@ class CaseResult:
     max_prob_diff: float
     label_agreement: float
     failures: list[str] = field(default_factory=list)
+    texts_over_prob_limit: int = 0
 
     @property
     def passed(self) -> bool:
@@ -85,6 +86,7 @@ class BackendSummary:
     accuracy: float | None = None
     torch_accuracy: float | None = None
     accuracy_delta_points: float | None = None
+    share_over_prob_limit: float | None = None
 
 
 @dataclass
@@ -148,7 +150,8 @@ def _compare(
 ) -> CaseResult:
     diff = np.abs(got.astype(np.float64) - want.astype(np.float64))
     rel = diff / np.maximum(np.abs(want), 1e-12)
-    prob_diff = float(np.abs(_softmax(got) - _softmax(want)).max())
+    text_prob_diff = np.abs(_softmax(got) - _softmax(want)).max(axis=1)  # (B,)
+    prob_diff = float(text_prob_diff.max())
     agree = float((got.argmax(axis=1) == want.argmax(axis=1)).mean())
     result = CaseResult(backend, case, got.shape[0], 0, float(diff.max()), float(rel.max()), prob_diff, agree)
     if not np.isfinite(got).all():
@@ -160,7 +163,9 @@ def _compare(
                 f"{backend}/{case}: max abs diff {result.max_abs_diff:.3g} exceeds atol {criteria.atol:g} "
                 f"+ rtol {criteria.rtol:g} * |torch|"
             )
-    if criteria.max_prob_diff is not None and prob_diff > criteria.max_prob_diff:
+    if criteria.max_prob_diff is not None:
+        result.texts_over_prob_limit = int((text_prob_diff > criteria.max_prob_diff).sum())
+    if criteria.max_prob_diff is not None and criteria.prob_quantile >= 1.0 and prob_diff > criteria.max_prob_diff:
         result.failures.append(f"{backend}/{case}: max prob diff {prob_diff:.3g} > {criteria.max_prob_diff:g}")
     if criteria.min_label_agreement >= 1.0 and agree < 1.0:
         result.failures.append(f"{backend}/{case}: labels differ for {round((1 - agree) * got.shape[0])} text(s)")
@@ -198,6 +203,26 @@ def _summarize(
         summary.max_rel_diff = max(r.max_rel_diff for r in results)
         summary.max_prob_diff = max(r.max_prob_diff for r in results)
     summary.label_agreement = agree_sum / texts if texts else 1.0
+    if criteria.max_prob_diff is not None and criteria.prob_quantile < 1.0 and texts:
+        over = sum(r.texts_over_prob_limit for r in results)
+        summary.share_over_prob_limit = over / texts
+        if summary.share_over_prob_limit > 1.0 - criteria.prob_quantile:
+            results.append(
+                CaseResult(
+                    name,
+                    "all",
+                    texts,
+                    0,
+                    0.0,
+                    0.0,
+                    summary.max_prob_diff,
+                    summary.label_agreement,
+                    [
+                        f"{name}/all: {over} of {texts} texts moved by more than {criteria.max_prob_diff:g} in "
+                        f"probability; at most {1.0 - criteria.prob_quantile:.0%} may"
+                    ],
+                )
+            )
     return summary
 
 
