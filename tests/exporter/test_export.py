@@ -10,12 +10,12 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
-from _exporter_runs import make_run_dir
 
 from exporter.export import check_graph, export_onnx
 from exporter.onnx_module import OnnxExportClassifier, onnx_gate_order, torch_gate_order
 from runtime.contract import INPUT_IDS, LENGTHS, LOGITS, MANIFEST_FILE, MODEL_FILE
 from runtime.errors import ExportError
+from tests.exporter._exporter_runs import make_run_dir
 from trainer.run_dir import load_run
 
 

@@ -8,7 +8,6 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import IMDB_TARBALL
 
 from runtime.datasets import (
     LabelledTexts,
@@ -19,6 +18,7 @@ from runtime.datasets import (
     stratified_split,
 )
 from runtime.errors import DataError
+from tests.conftest import IMDB_TARBALL
 
 # (split, label, file name, text)
 _IMDB_FILES = [

@@ -7,10 +7,10 @@ import warnings
 from pathlib import Path
 
 import pytest
-from conftest import make_corpus
 from typer.testing import CliRunner
 
 from cli import app
+from tests.conftest import make_corpus
 
 
 def _jsonl(path: Path, rows: list[tuple[str, str]]) -> Path:

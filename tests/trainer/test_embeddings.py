@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import GLOVE_FILE
 
 from runtime.errors import DataError
 from runtime.tokenizer import Vocab
+from tests.conftest import GLOVE_FILE
 from trainer.embeddings import read_vectors
 
 _VOCAB = Vocab(["<pad>", "<unk>", "good", "bad", "plot"])

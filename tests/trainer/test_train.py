@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import corpus_texts, make_corpus
 from safetensors.torch import load_file
 
 from runtime.errors import BundleError, DataError
+from tests.conftest import corpus_texts, make_corpus
 from trainer.checkpoint import load_state, state_path
 from trainer.presets import get_preset
 from trainer.run_dir import load_run
