@@ -44,7 +44,7 @@ PRESETS: dict[str, Preset] = {
     "tiny": Preset(
         ModelConfig(**_TEMPLATE, embedding_dim=8, hidden_size=8, num_layers=1, dropout=0.0, pooling=("max", "mean")),
         TrainConfig(
-            epochs=8,
+            epochs=15,
             batch_size=8,
             eval_batch_size=64,
             lr=2e-2,
@@ -74,7 +74,7 @@ PRESETS: dict[str, Preset] = {
             bucket_batches=50,
             device="cpu",
             amp=False,
-            threads=2,
+            threads=1,
             tokenize_workers=2,
         ),
     ),

@@ -5,10 +5,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import torch
@@ -27,45 +28,14 @@ from trainer.embeddings import read_vectors
 from trainer.metrics import classification_metrics
 from trainer.model import BiLSTMClassifier
 from trainer.plot import CURVES_FILE, plot_curves
+from trainer.progress import NullProgress, TrainProgress
 from trainer.run_dir import CONFIG_FILE, METRICS_FILE, WEIGHTS_FILE, atomic_write_json, save_weights
 from trainer.unpacked import forward_unpacked
 
-__all__ = ["NullProgress", "TrainProgress", "TrainResult", "evaluate_model", "resolve_device", "train"]
+__all__ = ["TrainResult", "evaluate_model", "resolve_device", "train"]
 
 # Keys of TrainConfig that may change when resuming (extending a run); anything else must match.
 _RESUMABLE_CHANGES = {"epochs", "patience", "device", "threads", "tokenize_workers", "eval_batch_size"}
-
-
-class TrainProgress(Protocol):
-    """Receives progress events; the CLI renders them (library code never prints)."""
-
-    def on_stage(self, message: str) -> None:
-        """A preparation step started or finished (reading, tokenizing, vectors...)."""
-
-    def on_epoch_start(self, epoch: int, epochs: int, batches: int) -> None:
-        """Epoch ``epoch`` (1-based) of ``epochs`` starts with ``batches`` batches."""
-
-    def on_batch(self, loss: float, accuracy: float) -> None:
-        """A training batch finished; running mean loss and accuracy of the epoch so far."""
-
-    def on_epoch_end(self, record: dict[str, Any]) -> None:
-        """An epoch finished; ``record`` is its history entry."""
-
-
-class NullProgress:
-    """A progress sink that ignores everything."""
-
-    def on_stage(self, message: str) -> None:
-        """Ignore."""
-
-    def on_epoch_start(self, epoch: int, epochs: int, batches: int) -> None:
-        """Ignore."""
-
-    def on_batch(self, loss: float, accuracy: float) -> None:
-        """Ignore."""
-
-    def on_epoch_end(self, record: dict[str, Any]) -> None:
-        """Ignore."""
 
 
 @dataclass
@@ -134,7 +104,7 @@ def evaluate_model(
     return total / max(len(data), 1), predictions
 
 
-def _lr_factor(warmup_steps: int, lr_decay: float, steps_per_epoch: int):  # type: ignore[no-untyped-def]
+def _lr_factor(warmup_steps: int, lr_decay: float, steps_per_epoch: int) -> Callable[[int], float]:
     def factor(step: int) -> float:
         warm = min(1.0, 0.1 + 0.9 * step / warmup_steps) if warmup_steps else 1.0
         return warm * lr_decay ** (step // steps_per_epoch)
@@ -200,13 +170,14 @@ def train(
         torch.backends.cudnn.benchmark = False
 
     state: dict[str, Any] | None = None
+    fingerprint = _fingerprint(train_data)
     if resume:
         state = load_state(run_dir)
         saved = _read_saved_config(run_dir)
         _check_resume_config(saved["train"], config, run_dir)
         tokenizer_config = TokenizerConfig.from_dict(saved["tokenizer"])
         labels = list(saved["labels"])
-        if state.get("data_fingerprint") != _fingerprint(train_data):
+        if state.get("data_fingerprint") != fingerprint:
             raise BundleError(f"Cannot resume {run_dir}: the training data differ from the data it was started with.")
     else:
         if state_path(run_dir).exists() or (run_dir / CONFIG_FILE).exists():
@@ -348,7 +319,7 @@ def train(
             "best_acc": best_acc,
             "best_epoch": best_epoch,
             "bad_epochs": bad_epochs,
-            "data_fingerprint": _fingerprint(train_data),
+            "data_fingerprint": fingerprint,
             "coverage": coverage_info,
         }
         if device.type == "cuda":
