@@ -1,0 +1,83 @@
+"""End to end: text in, probabilities out through ``runtime.predictor.SentimentModel``, against the model alone on
+the same batches, and the share of time each stage takes (tokenization, batching, inference).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict
+from typing import Any
+
+from exporter.bench.cases import encode_texts
+from exporter.bench.timing import interleave, summarize
+from runtime.bundle import Bundle
+from runtime.predictor import SentimentModel
+from runtime.tokenizer import batch_encode
+
+__all__ = ["measure_end_to_end", "sorted_batches"]
+
+
+def sorted_batches(ids: Sequence[Sequence[int]], batch_size: int) -> list[list[int]]:
+    """Row indices per batch the way the predictor cuts them: sorted by length, ``batch_size`` rows each."""
+    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def measure_end_to_end(
+    bundle: Bundle, texts: Sequence[str], batch_size: int, runs: int, warmup: int, idle_s: float
+) -> list[dict[str, Any]]:
+    """Interleave four contestants on the same chunk of ``2 × batch_size`` reviews per repetition:
+    ``SentimentModel.predict_proba`` (end to end), the session alone on the pre-made batches (model only),
+    tokenization + ids alone, and sorting + padding alone.
+
+    Returns:
+        One ``end_to_end`` record (backend ``ort-cpu``): both throughputs, their ratio, each stage's share of the
+        sum of the stage medians, and the end-to-end latency percentiles per chunk.
+    """
+    if not texts:
+        raise ValueError("measure_end_to_end needs at least one text.")
+    chunk = min(2 * batch_size, len(texts))
+    chunks = [list(texts[i : i + chunk]) for i in range(0, len(texts) - chunk + 1, chunk)][:runs]
+    model = SentimentModel(bundle, batch_size=batch_size)
+    session = bundle.session
+    encoded = [encode_texts(c, bundle.tokenizer, bundle.vocab) for c in chunks]
+    padded = [[batch_encode([ids[i] for i in rows]) for rows in sorted_batches(ids, batch_size)] for ids in encoded]
+
+    def end_to_end(rep: int) -> None:
+        model.predict_proba(chunks[rep % len(chunks)])
+
+    def model_only(rep: int) -> None:
+        for ids, lengths in padded[rep % len(chunks)]:
+            session.run(ids, lengths)
+
+    def tokenize(rep: int) -> None:
+        encode_texts(chunks[rep % len(chunks)], bundle.tokenizer, bundle.vocab)
+
+    def batching(rep: int) -> None:
+        ids = encoded[rep % len(chunks)]
+        for rows in sorted_batches(ids, batch_size):
+            batch_encode([ids[i] for i in rows])
+
+    contestants = {"end_to_end": end_to_end, "model_only": model_only, "tokenize": tokenize, "batching": batching}
+    samples = interleave(contestants, runs=runs, warmup=warmup, idle_s=idle_s)
+    done = sum(len(chunks[r % len(chunks)]) for r in range(runs))
+    e2e_rate = done / sum(samples["end_to_end"])
+    model_rate = done / sum(samples["model_only"])
+    medians = {name: summarize(samples[name]).p50_ms for name in ("tokenize", "batching", "model_only")}
+    total = sum(medians.values())
+    return [
+        {
+            "kind": "end_to_end",
+            "backend": "ort-cpu",
+            "batch_size": batch_size,
+            "seq_len": "real",
+            "texts_per_chunk": chunk,
+            "texts_per_s": e2e_rate,
+            "model_texts_per_s": model_rate,
+            "e2e_vs_model": e2e_rate / model_rate,
+            "share_tokenize": medians["tokenize"] / total,
+            "share_batching": medians["batching"] / total,
+            "share_inference": medians["model_only"] / total,
+            **asdict(summarize(samples["end_to_end"])),
+        }
+    ]

@@ -1,0 +1,127 @@
+"""Benchmark library and `lstm-onnx bench`: statistics, interleaving, records (no timing assertions)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from cli import app
+from exporter.bench.cases import REAL, fixed_case, real_case
+from exporter.bench.flops import flops_per_token
+from exporter.bench.startup import runtime_code, startup_runner
+from exporter.bench.timing import interleave, rotation, summarize
+
+REQUIRED_KEYS = {"backend", "batch_size", "seq_len", "texts_per_s", "tokens_per_s", "p50_ms", "p90_ms", "p99_ms"}
+
+
+def test_summarize_percentiles_on_known_data() -> None:
+    stats = summarize([i / 1e3 for i in range(1, 101)])  # 1..100 ms
+    assert (stats.runs, stats.mean_ms) == (100, pytest.approx(50.5))
+    assert (stats.p50_ms, stats.p90_ms, stats.p99_ms) == (
+        pytest.approx(50.5),
+        pytest.approx(90.1),
+        pytest.approx(99.01),
+    )
+
+
+def test_summarize_rejects_no_samples() -> None:
+    with pytest.raises(ValueError, match="at least one sample"):
+        summarize([])
+
+
+@pytest.mark.parametrize(("repetition", "order"), [(0, [0, 1, 2]), (1, [1, 2, 0]), (2, [2, 0, 1]), (3, [0, 1, 2])])
+def test_rotation_rotates_order(repetition: int, order: list[int]) -> None:
+    assert rotation(3, repetition) == order
+
+
+def test_interleave_rotates_and_excludes_warmup() -> None:
+    calls: list[tuple[str, int]] = []
+    ticks = iter(range(1000))
+    contestants = {name: (lambda rep, name=name: calls.append((name, rep))) for name in "abc"}
+    samples = interleave(contestants, runs=3, warmup=1, idle_s=0.0, clock=lambda: float(next(ticks)))
+    timed = [name for name, _ in calls[3:]]
+    assert timed == ["a", "b", "c", "b", "c", "a", "c", "a", "b"]
+    assert {name: len(s) for name, s in samples.items()} == {"a": 3, "b": 3, "c": 3}
+    assert all(s == [1.0, 1.0, 1.0] for s in samples.values())
+
+
+def test_interleave_sleeps_before_each_timed_call() -> None:
+    slept: list[float] = []
+    interleave({"a": lambda _: None, "b": lambda _: None}, runs=4, warmup=2, idle_s=0.05, sleep=slept.append)
+    assert slept == [0.05] * 8
+
+
+def test_real_case_buckets_by_length() -> None:
+    ids = [[5] * n for n in (9, 1, 7, 3, 5, 2, 8, 4)]
+    case = real_case(ids, batch_size=2, batches=4, seed=0)
+    widths = sorted(batch.shape[1] for batch, _ in case.batches)
+    assert (case.seq_len, case.texts, widths) == (REAL, 8, [2, 4, 7, 9])
+
+
+def test_fixed_case_has_no_padding() -> None:
+    case = fixed_case(4, 16, vocab_size=50)
+    ids, lengths = case.batch(7)
+    assert ids.shape == (4, 16) and (lengths == 16).all() and ids.min() >= 2 and ids.max() < 50
+
+
+def test_flops_per_token_formula() -> None:
+    # Layer 1: 2 * 2*4*256*(50+256); layer 2: 2 * 2*4*256*(512+256).
+    assert flops_per_token(50, 256, 2, True) == 1_253_376 + 3_145_728
+
+
+def test_startup_runtime_process_runs_with_torch_blocked(tiny_bundle_dir: Path) -> None:
+    samples: list = []  # type: ignore[type-arg]
+    startup_runner(runtime_code(tiny_bundle_dir, 1), samples)(0)
+    assert len(samples) == 1 and not samples[0].torch_loaded and samples[0].peak_rss_mb > 0
+
+
+@pytest.fixture(scope="module")
+def bench_records(tiny_bundle_dir: Path, tiny_run_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> list[dict]:  # type: ignore[type-arg]
+    from tests.conftest import make_corpus
+
+    data = tmp_path_factory.mktemp("bench") / "reviews.csv"
+    with data.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["text", "label"])
+        writer.writerows(make_corpus(40, seed=3))
+    args = ["bench", str(tiny_bundle_dir), "--against", str(tiny_run_dir), "--data", str(data)]
+    args += ["--batch-sizes", "1,4", "--seq-lens", "8", "--runs", "30", "--idle-ms", "0", "--no-startup"]
+    result = CliRunner().invoke(app, [*args, "--format", "json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)  # type: ignore[no-any-return]
+
+
+def test_bench_json_model_records_have_required_keys(bench_records: list[dict]) -> None:  # type: ignore[type-arg]
+    model = [r for r in bench_records if r["kind"] == "model"]
+    assert {r["backend"] for r in model} == {"torch", "ort-cpu", "ort-cpu-opt", "ort-cpu-int8"}
+    assert {(r["batch_size"], r["seq_len"]) for r in model} == {(1, "real"), (4, "real"), (1, 8), (4, 8)}
+    for record in model:
+        assert REQUIRED_KEYS <= set(record) and "ratio_vs_torch" in record
+        assert record["texts_per_s"] > 0 and record["tokens_per_s"] >= record["texts_per_s"]
+        assert 0 < record["p50_ms"] <= record["p90_ms"] <= record["p99_ms"]
+
+
+def test_bench_json_reports_skipped_gpu_backends_with_reason(bench_records: list[dict]) -> None:  # type: ignore[type-arg]
+    skipped = {r["backend"]: r["reason"] for r in bench_records if r["kind"] == "skipped"}
+    assert {"torch-cuda", "ort-cuda", "ort-cuda-fp16"} <= set(skipped) and all(skipped.values())
+
+
+def test_bench_json_end_to_end_shares_sum_to_one(bench_records: list[dict]) -> None:  # type: ignore[type-arg]
+    (e2e,) = [r for r in bench_records if r["kind"] == "end_to_end"]
+    shares = e2e["share_tokenize"] + e2e["share_batching"] + e2e["share_inference"]
+    assert shares == pytest.approx(1.0) and e2e["texts_per_s"] > 0
+
+
+def test_bench_torch_ratio_is_one_for_torch(bench_records: list[dict]) -> None:  # type: ignore[type-arg]
+    ratios = [r["ratio_vs_torch"] for r in bench_records if r["kind"] == "model" and r["backend"] == "torch"]
+    assert np.allclose(ratios, 1.0)
+
+
+def test_bench_rejects_fewer_than_30_runs(tiny_bundle_dir: Path) -> None:
+    result = CliRunner().invoke(app, ["bench", str(tiny_bundle_dir), "--runs", "29"])
+    assert result.exit_code == 2
