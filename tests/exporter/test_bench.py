@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +17,7 @@ from exporter.bench.cases import REAL, fixed_case, real_case
 from exporter.bench.flops import flops_per_token
 from exporter.bench.startup import runtime_code, startup_runner
 from exporter.bench.timing import interleave, rotation, summarize
+from tests.conftest import REPO_ROOT, make_corpus
 
 REQUIRED_KEYS = {"backend", "batch_size", "seq_len", "texts_per_s", "tokens_per_s", "p50_ms", "p90_ms", "p99_ms"}
 
@@ -82,8 +85,6 @@ def test_startup_runtime_process_runs_with_torch_blocked(tiny_bundle_dir: Path) 
 
 @pytest.fixture(scope="module")
 def bench_records(tiny_bundle_dir: Path, tiny_run_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> list[dict]:  # type: ignore[type-arg]
-    from tests.conftest import make_corpus
-
     data = tmp_path_factory.mktemp("bench") / "reviews.csv"
     with data.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
@@ -125,3 +126,17 @@ def test_bench_torch_ratio_is_one_for_torch(bench_records: list[dict]) -> None: 
 def test_bench_rejects_fewer_than_30_runs(tiny_bundle_dir: Path) -> None:
     result = CliRunner().invoke(app, ["bench", str(tiny_bundle_dir), "--runs", "29"])
     assert result.exit_code == 2
+
+
+def test_bench_without_against_runs_with_torch_blocked(tiny_bundle_dir: Path) -> None:
+    code = (
+        "import sys; sys.modules['torch'] = None\n"
+        "from typer.testing import CliRunner\nfrom cli import app\n"
+        f"args = ['bench', {str(tiny_bundle_dir)!r}, '--batch-sizes', '2', '--seq-lens', '4', '--runs', '30',"
+        " '--idle-ms', '0', '--no-startup', '--format', 'json']\n"
+        "result = CliRunner().invoke(app, args)\nassert result.exit_code == 0, result.output\n"
+        "print(sorted({r['backend'] for r in __import__('json').loads(result.stdout) if r['kind'] == 'model'}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "['ort-cpu', 'ort-cpu-int8', 'ort-cpu-opt']"
