@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from runtime.session import CUDA, ModelSession, SessionConfig, create_session, probe_cuda
+from runtime.session import ModelSession, SessionConfig, create_session, probe_cuda
 
 __all__ = ["BACKENDS", "OrtBackend", "Skipped", "TorchBackend", "cuda_reason_ort", "cuda_reason_torch"]
 
@@ -98,8 +98,3 @@ def cuda_reason_ort(threads: int) -> str | None:
     """``None`` when ONNX Runtime's CUDA provider really runs an LSTM here, else why not."""
     usable, reason = probe_cuda(SessionConfig(providers="cuda", intra_op_threads=threads))
     return None if usable else reason
-
-
-def is_cuda(backend: OrtBackend | TorchBackend) -> bool:
-    """Whether a backend runs on a GPU."""
-    return backend.provider in (CUDA, "torch cuda")

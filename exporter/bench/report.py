@@ -100,7 +100,13 @@ def _caption(records: Sequence[dict[str, Any]]) -> str:
         return ""
     e = env[0]
     versions = ", ".join(f"{k} {v}" for k, v in e["versions"].items())
-    return f"{versions}. {e['method']}. FLOPs/token {e['flops_per_token']:,} ({e['flops_formula']})."
+    providers = ", ".join(
+        sorted({f"{r['backend']}: {r['provider']} ({r['threads']} thread(s))" for r in _of(records, "model")})
+    )
+    return (
+        f"{versions}. Providers: {providers}. {e['method']}. "
+        f"FLOPs/token {e['flops_per_token']:,} ({e['flops_formula']})."
+    )
 
 
 def tables(records: Sequence[dict[str, Any]]) -> list[Table]:
