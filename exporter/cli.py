@@ -1,4 +1,4 @@
-"""`lstm-onnx export` and `lstm-onnx verify` (torch is imported inside the commands only); `bench` is a placeholder."""
+"""`lstm-onnx export`, `verify` and `bench`: torch is imported inside commands only (bench: only with --against)."""
 
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ def _render(title: str, report: ParityReport) -> None:
     cpu = report.backends.get("onnxruntime-cpu")
     if cpu is not None and cpu.accuracy is not None:
         console.print(
-            f"accuracy on {cpu.texts - 0} texts: onnx {cpu.accuracy:.4f}, torch {cpu.torch_accuracy:.4f} "
+            f"accuracy on {cpu.labelled_texts} labelled texts: onnx {cpu.accuracy:.4f}, torch {cpu.torch_accuracy:.4f} "
             f"(Δ {cpu.accuracy_delta_points:+.2f} points)"
         )
 

@@ -83,6 +83,7 @@ class BackendSummary:
     max_rel_diff: float = 0.0
     max_prob_diff: float = 0.0
     label_agreement: float = 1.0
+    labelled_texts: int = 0
     accuracy: float | None = None
     torch_accuracy: float | None = None
     accuracy_delta_points: float | None = None
@@ -311,6 +312,7 @@ def verify_parity(
             own.append(inv)
         summary = _summarize(name, crit, own, texts, agree_sum)
         if gold_total:
+            summary.labelled_texts = gold_total
             summary.accuracy = correct / gold_total
             summary.torch_accuracy = torch_correct / gold_total
             summary.accuracy_delta_points = 100.0 * (summary.accuracy - summary.torch_accuracy)

@@ -83,4 +83,5 @@ class BiLSTMClassifier(nn.Module):
         outputs, _ = pad_packed_sequence(packed_out, batch_first=True, total_length=ids.shape[1])
         d = self.config.num_directions
         pooled = masked_pool(outputs, lengths.to(outputs.device), h_n[-d:], self.config.pooling)
-        return self.head(self.dropout(pooled)).float()
+        logits: torch.Tensor = self.head(self.dropout(pooled))
+        return logits.float()
