@@ -5,6 +5,7 @@ torch-using modules are imported inside the command, so ``lstm-onnx --help`` nev
 
 from __future__ import annotations
 
+import json
 import sys
 import warnings
 from enum import Enum
@@ -14,6 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from runtime.datasets import LabelledTexts, detect_format, read_dataset, stratified_sample
+from runtime.errors import DataError
 
 __all__ = ["train_command"]
 
@@ -95,6 +97,13 @@ def _read_test(
     return None
 
 
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise DataError(f"Config file {path} is not readable JSON ({err}); fix it or drop --config.") from err
+
+
 def _render(result: Any) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -146,19 +155,36 @@ def train_command(
     label_field: Annotated[
         str | None, typer.Option(help="CSV column / JSON key of the label (default: label, or sentiment).")
     ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            exists=True,
+            dir_okay=False,
+            help='JSON {"model": {...}, "train": {...}} applied over the preset; options above win over it.',
+        ),
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show the resolved config on stderr.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print errors and results only.")] = False,
 ) -> None:
     """Train a BiLSTM classifier and write a run directory (weights, vocab, config, metrics, curves)."""
-    from trainer.presets import get_preset
+    from trainer.presets import apply_config, get_preset
     from trainer.train import train
 
-    chosen = get_preset(
-        preset.value,
-        epochs=epochs,
-        embeddings=str(embeddings) if embeddings else None,
-        device=device.value if device else None,
-        seed=seed,
-    )
+    # Precedence: preset < --config file < command-line options.
+    chosen = get_preset(preset.value)
+    if config is not None:
+        chosen = apply_config(chosen, _read_json(config), str(config))
+    overrides = {
+        "epochs": epochs,
+        "embeddings": str(embeddings) if embeddings else None,
+        "device": device.value if device else None,
+        "seed": seed,
+    }
+    chosen = apply_config(chosen, {"train": {k: v for k, v in overrides.items() if v is not None}}, "options")
+    if verbose and not quiet:
+        resolved = {"model": chosen.model.to_dict(), "train": chosen.train.to_dict()}
+        typer.echo(f"resolved config: {json.dumps(resolved)}", err=True)
     train_data = read_dataset(data, "train", text_field, label_field)
     test = _read_test(data, test_data, text_field, label_field)
     if limit is not None:

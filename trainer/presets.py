@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
+from runtime.errors import DataError
 from trainer.config import ModelConfig, TrainConfig
 
-__all__ = ["PRESETS", "Preset", "PresetName", "get_preset"]
+__all__ = ["PRESETS", "Preset", "PresetName", "apply_config", "get_preset"]
 
 # vocab_size and num_labels are placeholders: train() replaces them with the data's.
 _TEMPLATE = {"vocab_size": 3, "num_labels": 2}
@@ -127,3 +129,28 @@ def get_preset(name: str, **overrides: object) -> Preset:
         return preset
     merged = {**preset.train.to_dict(), **given}
     return Preset(preset.model, TrainConfig.from_dict(merged))
+
+
+def apply_config(preset: Preset, data: dict[str, Any], source: str) -> Preset:
+    """Override a preset with a config file's ``{"model": {...}, "train": {...}}`` (both optional).
+
+    Args:
+        preset: The starting point.
+        data: The parsed config file.
+        source: The file's name, for messages.
+
+    Returns:
+        The preset with the file's values applied.
+
+    Raises:
+        DataError: Unknown section or key, or an invalid value; names the file and the key.
+    """
+    if not isinstance(data, dict) or set(data) - {"model", "train"}:
+        keys = sorted(data) if isinstance(data, dict) else type(data).__name__
+        raise DataError(f"{source}: expected an object with optional 'model' and 'train' sections, got {keys}.")
+    try:
+        model = ModelConfig.from_dict({**preset.model.to_dict(), **data.get("model", {})})
+        train = TrainConfig.from_dict({**preset.train.to_dict(), **data.get("train", {})})
+    except (TypeError, ValueError) as err:
+        raise DataError(f"{source}: {err}") from err
+    return Preset(model, train)

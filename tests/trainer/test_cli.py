@@ -70,3 +70,27 @@ def test_train_command_bad_option_exits_2(runner: CliRunner, tmp_path: Path, bad
     train = _jsonl(tmp_path / "train.jsonl", make_corpus(8))
     result = runner.invoke(app, ["train", str(train), "--out", str(tmp_path / "run"), *bad])
     assert result.exit_code == 2
+
+
+def test_train_command_config_file_applies_and_options_win(runner: CliRunner, tmp_path: Path) -> None:
+    train = _jsonl(tmp_path / "train.jsonl", make_corpus())
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps({"model": {"hidden_size": 4}, "train": {"epochs": 5, "lr": 0.03}}), encoding="utf-8")
+    out = tmp_path / "run"
+    args = ["train", str(train), "--preset", "tiny", "-o", str(out), "--config", str(config), "--epochs", "1", "-v"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    saved = json.loads((out / "config.json").read_text())
+    assert (saved["model"]["hidden_size"], saved["train"]["lr"], saved["train"]["epochs"]) == (4, 0.03, 1)
+    assert "resolved config" in result.stderr
+
+
+def test_train_command_config_unknown_key_exits_1(runner: CliRunner, tmp_path: Path) -> None:
+    train = _jsonl(tmp_path / "train.jsonl", make_corpus(8))
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps({"train": {"learning_rate": 1}}), encoding="utf-8")
+    result = runner.invoke(app, ["train", str(train), "-o", str(tmp_path / "r"), "--config", str(config)])
+    assert result.exit_code == 1
+    assert "learning_rate" in result.stderr and str(config) in result.stderr
