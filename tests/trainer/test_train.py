@@ -118,3 +118,35 @@ def test_train_cuda_requested_without_gpu_raises(tmp_path: Path) -> None:
         pytest.skip("a CUDA device is present")
     with pytest.raises(DataError, match="no CUDA device"):
         _train(tmp_path / "r", device="cuda")
+
+
+class _InterruptAt:
+    """Raises KeyboardInterrupt at the first batch of a given epoch, like Ctrl-C mid-epoch."""
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch, self.current = epoch, 0
+
+    def on_stage(self, message: str) -> None: ...
+
+    def on_epoch_start(self, epoch: int, epochs: int, batches: int) -> None:
+        self.current = epoch
+
+    def on_batch(self, loss: float, accuracy: float) -> None:
+        if self.current == self.epoch:
+            raise KeyboardInterrupt
+
+    def on_epoch_end(self, record: dict) -> None: ...  # type: ignore[type-arg]
+
+
+def test_train_interrupted_mid_epoch_leaves_whole_files_and_resumes(tmp_path: Path) -> None:
+    preset = get_preset("tiny", epochs=3)
+    data, test = corpus_texts(make_corpus()), corpus_texts(make_corpus(16, seed=1))
+    run = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        train(data, run, preset.model, preset.train, test_data=test, progress=_InterruptAt(2))
+    assert not list(run.rglob("*.tmp")) and not list(run.rglob(".*"))
+    assert load_state(run)["epoch"] == 1
+    train(data, run, preset.model, preset.train, test_data=test, resume=True)
+    full = _train(tmp_path / "full", epochs=3)
+    resumed = json.loads((run / "metrics.json").read_text())
+    assert resumed["history"] == full.history and resumed["test"] == full.test
