@@ -24,6 +24,7 @@ def plot_curves(history: Sequence[dict[str, Any]], path: Path) -> None:
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     epochs = [r["epoch"] for r in history]
     fig = Figure(figsize=(9, 3.5), dpi=100)
@@ -32,6 +33,7 @@ def plot_curves(history: Sequence[dict[str, Any]], path: Path) -> None:
         ax = fig.add_subplot(1, 2, col + 1)
         ax.plot(epochs, [r[f"train_{metric}"] for r in history], marker="o", label="train")
         ax.plot(epochs, [r[f"val_{metric}"] for r in history], marker="o", label="validation")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epoch")
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
