@@ -7,7 +7,7 @@
 #               else data/aclImdb_v1.tar.gz, downloaded from the official address when absent.
 #   GLOVE_PATH  GloVe text vectors (.txt or .txt.gz). Default: ../shared/data/glove/glove.6B.50d.imdb.txt.gz if present;
 #               without vectors the model trains from scratch and scores about 2-3 points lower.
-# Outputs: runs/cpu (trained run), bundles/sentiment-bilstm (fp32 bundle), bundles/sentiment-bilstm-int8.
+# Outputs: runs/cpu (trained run), bundles/sentiment-bilstm (fp32 bundle) and bundles/sentiment-bilstm-int8.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OFFICIAL_URL="https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
@@ -34,12 +34,9 @@ if [ -e "$GLOVE" ]; then EMB_ARGS=(--embeddings "$GLOVE"); else echo "warning: n
 bash scripts/setup-env.sh
 BIN=.venv/bin
 
-# glibc malloc tuning: keep freed blocks instead of returning them to the OS after every batch (10-15% faster
-# training here); set by this script, never by library code.
-export MALLOC_MMAP_THRESHOLD_=${MALLOC_MMAP_THRESHOLD_:-1000000000} MALLOC_TRIM_THRESHOLD_=${MALLOC_TRIM_THRESHOLD_:-1000000000}
-
-"$BIN/lstm-onnx" train "$IMDB" --preset cpu --out runs/cpu "${EMB_ARGS[@]}" --force
-"$BIN/lstm-onnx" export runs/cpu --out bundles/sentiment-bilstm --data "$IMDB" --limit 2000 --force
-"$BIN/lstm-onnx" export runs/cpu --out bundles/sentiment-bilstm-int8 --quantize int8 --data "$IMDB" --limit 2000 --force
+# The script owns runs/cpu: a rerun starts the run afresh (use `lstm-onnx train --resume` to continue one instead).
+rm -rf runs/cpu
+"$BIN/lstm-onnx" train "$IMDB" --preset cpu --out runs/cpu "${EMB_ARGS[@]}"
+"$BIN/lstm-onnx" export runs/cpu --out bundles/sentiment-bilstm --data "$IMDB" --limit 2000 --quantize int8 --force
 "$BIN/lstm-onnx" evaluate bundles/sentiment-bilstm "$IMDB" --split test --format table
 "$BIN/lstm-onnx" predict bundles/sentiment-bilstm "A moving, beautifully acted film." "Two hours I will never get back." --format table
