@@ -267,7 +267,7 @@ def evaluate_command(
     for column in ("accuracy", "precision (macro)", "recall (macro)", "F1 (macro)"):
         summary.add_column(column)
     summary.add_row(*(f"{report[k]:.4f}" for k in ("accuracy", "precision", "recall", "f1")))
-    matrix = Table(title="confusion matrix (rows: true, columns: predicted)")
+    matrix = Table(title="confusion matrix", caption="rows: true label · columns: predicted")
     matrix.add_column("")
     for label in labels:
         matrix.add_column(label)

@@ -19,13 +19,13 @@ from torch import nn
 from runtime.contract import VOCAB_FILE
 from runtime.datasets import LabelledTexts, check_labels, stratified_split
 from runtime.errors import BundleError, DataError
+from runtime.metrics import classification_report
 from runtime.tokenizer import TokenizerConfig, Vocab
 from trainer.checkpoint import load_state, save_state, state_path
 from trainer.config import ModelConfig, TrainConfig
 from trainer.data import EncodedTexts, crop, encode_texts, eval_batches, num_train_batches, tokenize_texts
 from trainer.data import train_batches as make_train_batches
 from trainer.embeddings import read_vectors
-from trainer.metrics import classification_metrics
 from trainer.model import BiLSTMClassifier
 from trainer.plot import CURVES_FILE, plot_curves
 from trainer.progress import NullProgress, TrainProgress
@@ -46,7 +46,7 @@ class TrainResult:
         run_dir: The run directory.
         history: One record per epoch (losses, accuracies, learning rate).
         best_epoch: The epoch whose weights were kept (best validation accuracy).
-        test: Test metrics (``classification_metrics``), or ``None`` without test data.
+        test: Test metrics (``runtime.metrics.classification_report``), or ``None`` without test data.
         stopped_early: Training stopped before ``epochs`` for lack of validation progress.
         info: Data sizes, vocabulary size, embedding coverage and timings.
     """
@@ -336,7 +336,7 @@ def train(
     if test_enc is not None:
         progress.on_stage(f"testing on {len(test_enc)} texts")
         test_loss, test_pred = evaluate_model(model, test_enc, config.eval_batch_size, device, use_amp)
-        test_metrics = {"loss": test_loss, **classification_metrics(test_enc.targets, test_pred, labels)}
+        test_metrics = {"loss": test_loss, **classification_report(test_enc.targets, test_pred, labels).to_dict()}
     info["total_seconds"] = round(time.perf_counter() - started, 2)
     _write_metrics(run_dir, history, best_epoch, test_metrics, stopped_early, info, timing)
     plot_curves(history, run_dir / CURVES_FILE)

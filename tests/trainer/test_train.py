@@ -68,7 +68,7 @@ def test_train_run_dir_is_complete_and_loadable(tiny_run_dir: Path) -> None:
     assert run.labels == ["neg", "pos"]
     assert (run.model_config.embedding_dim, run.model_config.hidden_size) == (8, 8)
     metrics = json.loads((tiny_run_dir / "metrics.json").read_text())
-    assert {"accuracy", "precision", "recall", "f1", "confusion"} <= set(metrics["test"])
+    assert {"accuracy", "precision", "recall", "f1", "confusion_matrix"} <= set(metrics["test"])
     assert not list(tiny_run_dir.rglob("*.tmp"))
 
 
