@@ -39,4 +39,4 @@ rm -rf runs/cpu
 "$BIN/lstm-onnx" train "$IMDB" --preset cpu --out runs/cpu "${EMB_ARGS[@]}"
 "$BIN/lstm-onnx" export runs/cpu --out bundles/sentiment-bilstm --data "$IMDB" --limit 2000 --quantize int8 --force
 "$BIN/lstm-onnx" evaluate bundles/sentiment-bilstm "$IMDB" --split test --format table
-"$BIN/lstm-onnx" predict bundles/sentiment-bilstm "A moving, beautifully acted film." "Two hours I will never get back." --format table
+"$BIN/lstm-onnx" predict bundles/sentiment-bilstm "A moving, beautifully acted film." "A dull, badly acted waste of two hours." --format table
