@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -111,9 +112,9 @@ def test_info_shows_manifest_and_providers(tiny_bundle_dir: Path) -> None:
 
 
 def test_installed_script_predicts(tiny_bundle_dir: Path) -> None:
-    script = shutil.which("lstm-onnx")
-    if script is None:
-        pytest.skip("lstm-onnx is not installed in this environment")
+    # The console script installed beside this interpreter (the venv need not be on PATH).
+    script = shutil.which("lstm-onnx", path=str(Path(sys.executable).parent))
+    assert script is not None, "the lstm-onnx console script is not installed; run `pip install -e .`"
     done = subprocess.run([script, "predict", str(tiny_bundle_dir), "great film"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["label"] in ("neg", "pos")
