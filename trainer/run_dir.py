@@ -27,7 +27,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from runtime.contract import VOCAB_FILE
+from runtime.contract import MANIFEST_FILE, VOCAB_FILE
 from runtime.errors import BundleError
 from runtime.tokenizer import TokenizerConfig, Vocab
 from trainer.config import ModelConfig
@@ -104,6 +104,11 @@ def load_run(run_dir: Path) -> LoadedRun:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise BundleError(f"Run directory {run_dir} does not exist; train one with `lstm-onnx train`.")
+    if (run_dir / MANIFEST_FILE).is_file():
+        raise BundleError(
+            f"{run_dir} is a model bundle (it has {MANIFEST_FILE}), not a training run directory; "
+            "pass the run directory it was exported from (the --out of `lstm-onnx train`)."
+        )
     config_path = run_dir / CONFIG_FILE
     try:
         config = json.loads(config_path.read_text(encoding="utf-8"))

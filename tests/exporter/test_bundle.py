@@ -95,3 +95,9 @@ def test_export_variant_bundle_verified(tiny_run_dir: Path, tmp_path: Path, vari
     built = export_bundles(ExportConfig(run_dir=tiny_run_dir, out=tmp_path / "b", variants=(variant,)))
     assert built[-1].path == tmp_path / f"b-{variant.value}"
     assert built[-1].report.passed
+
+
+def test_export_from_a_bundle_instead_of_a_run_dir_says_so(tiny_bundle_dir: Path, tmp_path: Path) -> None:
+    with pytest.raises(BundleError, match="is a model bundle"):
+        export_bundles(ExportConfig(run_dir=tiny_bundle_dir, out=tmp_path / "bundle"))
+    assert not (tmp_path / "bundle").exists()
