@@ -55,7 +55,7 @@ def _metrics(run: LoadedRun, report: ParityReport, variant: Variant) -> dict[str
     if cpu is not None and cpu.accuracy is not None:
         metrics["verify_data"] = {
             "source": report.data["source"],
-            "texts": cpu.texts,
+            "labelled_texts": cpu.labelled_texts,
             "accuracy": cpu.accuracy,
             "torch_accuracy": cpu.torch_accuracy,
         }

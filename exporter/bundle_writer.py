@@ -70,10 +70,42 @@ def _versions() -> dict[str, str]:
     }
 
 
+def _metrics_table(metrics: dict[str, Any], labels: list[str]) -> list[str]:
+    """Markdown rows for the run's test metrics and the verify data's accuracies (all in manifest.json)."""
+    lines = ["| where | texts | accuracy | precision | recall | F1 |", "| --- | --- | --- | --- | --- | --- |"]
+    test = metrics.get("run_test")
+    if test:
+        lines.append(
+            f"| PyTorch, run's test set | {test.get('n')} | {test['accuracy']:.4f} | {test['precision']:.4f} "
+            f"| {test['recall']:.4f} | {test['f1']:.4f} |"
+        )
+    checked = metrics.get("verify_data")
+    if checked and checked.get("accuracy") is not None:
+        lines.append(
+            f"| this bundle on ONNX Runtime CPU, {checked.get('source')} | {checked.get('labelled_texts')} "
+            f"| {checked['accuracy']:.4f} (PyTorch {checked['torch_accuracy']:.4f}) | | | |"
+        )
+    if len(lines) == 2:
+        return ["No test metrics were recorded."]
+    matrix = (test or {}).get("confusion_matrix")
+    if matrix:
+        lines += ["", "Confusion matrix of the run's test set (rows: true, columns: predicted):", ""]
+        lines += ["| | " + " | ".join(labels) + " |", "|---" * (len(labels) + 1) + "|"]
+        lines += [
+            f"| {label} | " + " | ".join(str(v) for v in row) + " |" for label, row in zip(labels, matrix, strict=True)
+        ]
+    return lines
+
+
 def _model_card(run: LoadedRun, variant: str, parity: dict[str, Any], metrics: dict[str, Any]) -> str:
     cfg = run.model_config
-    train = run.config.get("train", {})
-    data = train.get("data", "unknown") if isinstance(train, dict) else "unknown"
+    data = run.config.get("data") or {}
+    trained_on = (
+        f"{data.get('train')} ({data.get('train_texts')} training and {data.get('val_texts')} validation texts); "
+        f"tested on {data.get('test') or 'no test set'} ({data.get('test_texts')} texts)"
+        if data
+        else "not recorded by the run (trained before lstm-onnx recorded its data)"
+    )
     cpu = parity.get("backends", {}).get("onnxruntime-cpu", {})
     lines = [
         f"# {BUNDLE_NAME} ({variant})",
@@ -83,16 +115,15 @@ def _model_card(run: LoadedRun, variant: str, parity: dict[str, Any], metrics: d
         f"vocabulary of {cfg.vocab_size}.",
         "",
         "## Data",
-        f"Trained on: {data}.",
+        f"Trained on: {trained_on}.",
         "",
         "## Metrics",
-        "```json",
-        json.dumps(metrics, indent=2, sort_keys=True),
-        "```",
+        *_metrics_table(metrics, run.labels),
         "",
         "## Parity with PyTorch",
-        f"Passed: {parity.get('passed')}; ONNX Runtime CPU max abs logits diff {cpu.get('max_abs_diff')}, "
-        f"label agreement {cpu.get('label_agreement')} over {cpu.get('texts')} texts. Details in manifest.json.",
+        f"Passed: {parity.get('passed')}; ONNX Runtime CPU max abs logits diff {cpu.get('max_abs_diff', 0.0):.2g}, "
+        f"label agreement {cpu.get('label_agreement', 0.0):.4f} over {cpu.get('texts')} texts (tolerances and every "
+        "backend in manifest.json).",
         "",
         "## Limits",
         "- English text, tokenized by spaCy's rules (tokenizer.json); other languages and domains are untested.",
@@ -150,6 +181,7 @@ def write_bundle(
     check_target(out, force)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
+    staging.chmod(0o755)  # mkdtemp makes it 0700; a bundle is meant to be read by the serving user too
     try:
         shutil.copyfile(model_path, staging / MODEL_FILE)
         shutil.copyfile(run_dir / VOCAB_FILE, staging / VOCAB_FILE)

@@ -267,6 +267,13 @@ def train(
             "train": config.to_dict(),
             "tokenizer": tokenizer_config.to_dict(),
             "labels": labels,
+            "data": {
+                "train": train_data.source,
+                "test": test_data.source if test_data is not None else None,
+                "train_texts": len(train_enc),
+                "val_texts": len(val_enc),
+                "test_texts": len(test_enc) if test_enc else 0,
+            },
             "toolkit_version": _toolkit_version(),
         },
     )

@@ -63,7 +63,8 @@ def test_train_run_dir_is_complete_and_loadable(tiny_run_dir: Path) -> None:
     names = {p.name for p in tiny_run_dir.iterdir()}
     assert {"config.json", "vocab.txt", "model.safetensors", "metrics.json", "curves.png", "checkpoint"} <= names
     config = json.loads((tiny_run_dir / "config.json").read_text())
-    assert set(config) == {"model", "train", "tokenizer", "labels", "toolkit_version"}
+    assert set(config) == {"model", "train", "tokenizer", "labels", "data", "toolkit_version"}
+    assert config["data"]["train_texts"] > 0 and config["data"]["train"]
     run = load_run(tiny_run_dir)
     assert run.labels == ["neg", "pos"]
     assert (run.model_config.embedding_dim, run.model_config.hidden_size) == (8, 8)
