@@ -52,6 +52,9 @@ ProviderOpt = Annotated[
     Provider, typer.Option("--provider", help="Execution provider; `cuda` fails rather than fall back to the CPU.")
 ]
 BatchOpt = Annotated[int, typer.Option("--batch-size", help="Most texts per ONNX Runtime call.", min=1, max=65536)]
+TruncateOpt = Annotated[
+    bool, typer.Option("--truncate/--no-truncate", help="Cut texts longer than max_length tokens (with a warning).")
+]
 
 
 def _printable(text: str) -> str:
@@ -136,9 +139,7 @@ def predict_command(
     ),
     provider: ProviderOpt = Provider.AUTO,
     batch_size: BatchOpt = 32,
-    truncate: Annotated[
-        bool, typer.Option("--truncate/--no-truncate", help="Cut texts longer than max_length tokens (with a warning).")
-    ] = False,
+    truncate: TruncateOpt = False,
     max_length: Annotated[
         int | None, typer.Option("--max-length", help="Token limit per text (default: the bundle's).", min=1)
     ] = None,
@@ -243,9 +244,7 @@ def evaluate_command(
     ),
     provider: ProviderOpt = Provider.AUTO,
     batch_size: BatchOpt = 64,
-    truncate: Annotated[
-        bool, typer.Option("--truncate/--no-truncate", help="Cut texts longer than max_length tokens (with a warning).")
-    ] = False,
+    truncate: TruncateOpt = False,
 ) -> None:
     """Score a bundle on labelled data: accuracy, precision, recall, F1, confusion matrix (runtime only)."""
     from runtime.evaluation import evaluate
