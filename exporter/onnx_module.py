@@ -92,11 +92,11 @@ def _time_major_pool(
     """``trainer.model.masked_pool`` computed on the last LSTM's output as ONNX ``LSTM`` writes it, (T, D, B, H).
 
     Pooling along axis 0 of Y and transposing only the pooled (D, B, H) results keeps the full-sequence Transposes
-    (T, D, B, H) -> (B, T, D*H) out of the graph, and "mean" needs no mask: ORT's ``LSTM`` and
-    ``DynamicQuantizeLSTM`` write exact zeros past each ``sequence_lens`` (measured on onnxruntime 1.31.1: max |Y|
-    past each length is 0.0 for both; the padded-batch parity tests in tests/exporter fail otherwise), and
-    ``_eager_lstm`` pads with zeros too. "max" keeps a mask (-inf never wins: every length is >= 1). ORT op profile
-    of the int8 benchmark model (B=32, T=256, 1 thread): non-LSTM ops 18.3 -> 13.0 ms per run.
+    (T, D, B, H) -> (B, T, D*H) out of the graph. ORT's CPU ``LSTM`` and ``DynamicQuantizeLSTM`` write exact zeros
+    past each ``sequence_lens`` (measured on onnxruntime 1.31.1), but the ONNX spec leaves those values undefined and
+    the cuDNN path could not be checked here, so "mean" multiplies by the validity mask as well (one broadcast Mul,
+    ~2% of the int8 model's time) rather than trust the padding. "max" adds a -inf mask (every length is >= 1).
+    ORT op profile of the int8 benchmark model (B=32, T=256, 1 thread): non-LSTM ops 18.3 -> 13.0 ms per run.
 
     Args:
         y: float (T, D, B, H) last-layer outputs, zeros past each length.
@@ -107,20 +107,20 @@ def _time_major_pool(
     Returns:
         float (B, len(pooling) * D * H), feature order as ``masked_pool``'s (direction-major within each part).
     """
+    steps = torch.arange(y.shape[0], device=y.device)
+    valid = steps.view(-1, 1, 1, 1) < lengths.view(1, 1, -1, 1)  # (T, 1, B, 1)
     parts = []
     for name in pooling:
         if name == "last":
             pooled = h_n
         elif name == "max":
-            steps = torch.arange(y.shape[0], device=y.device)
             # An additive (T, 1, B, 1) mask, 0 on valid steps and -inf past each length: y + 0 is y and y + -inf is
             # -inf exactly, so this is masked_fill's result, but ORT's broadcast Add is ~2x cheaper than a
             # broadcast Where on the full (T, D, B, H) tensor (2.4 vs 4.6 ms at T=256, B=32, H=256, 1 thread).
-            valid = steps.view(-1, 1, 1, 1) < lengths.view(1, 1, -1, 1)  # (T, 1, B, 1)
             penalty = torch.where(valid, 0.0, float("-inf")).to(y.dtype)
             pooled = (y + penalty).amax(dim=0)
         elif name == "mean":
-            pooled = y.sum(dim=0) / lengths.view(1, -1, 1).to(y.dtype)
+            pooled = (y * valid.to(y.dtype)).sum(dim=0) / lengths.view(1, -1, 1).to(y.dtype)
         else:  # pragma: no cover - ModelConfig validates names
             raise ValueError(f"Unknown pooling {name!r}.")
         parts.append(pooled.transpose(0, 1).reshape(pooled.shape[1], -1))  # (D, B, H) -> (B, D*H)
