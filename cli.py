@@ -17,7 +17,7 @@ import typer
 
 from exporter.cli import bench_command, export_command, verify_command
 from runtime.cli import evaluate_command, info_command, predict_command
-from runtime.errors import ToolkitError
+from runtime.errors import MissingDependencyError, ToolkitError
 from trainer.cli import train_command
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -34,14 +34,31 @@ def _show_warning(message: Warning | str, category: type[Warning], *args: Any, *
     typer.echo(f"warning: {message}", err=True)
 
 
-def _handles_toolkit_errors(func: F) -> F:
-    """Turn a ToolkitError into one line on stderr and exit code 1; anything else keeps its traceback."""
+# Modules of the optional extras (pyproject.toml): a runtime-only install lacks them.
+_OPTIONAL_MODULES = frozenset({"torch", "safetensors", "matplotlib", "onnx", "onnxscript"})
+
+
+def _handles_toolkit_errors(func: F, name: str, extra: str | None) -> F:
+    """Turn a ToolkitError into one line on stderr and exit code 1; anything else keeps its traceback.
+
+    A command that needs an optional extra (``extra``) and meets a runtime-only install gets a
+    ``MissingDependencyError`` carrying the install command instead of a deep ``ModuleNotFoundError``.
+    """
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         warnings.showwarning = _show_warning
         try:
-            return func(*args, **kwargs)
+            try:
+                return func(*args, **kwargs)
+            except ModuleNotFoundError as err:
+                missing = (err.name or "").split(".")[0]
+                if extra is None or missing not in _OPTIONAL_MODULES:
+                    raise
+                raise MissingDependencyError(
+                    f"`lstm-onnx {name}` needs {missing!r}, which is not installed. "
+                    f"Install the extra: pip install torch==2.13.0 && pip install 'lstm-onnx[{extra}]'."
+                ) from err
         except ToolkitError as err:
             typer.echo(f"error: {err}", err=True)
             raise typer.Exit(1) from err
@@ -77,16 +94,16 @@ def main(
     """Train a BiLSTM text classifier, export it to ONNX with proven parity, serve it without torch."""
 
 
-for _name, _command in (
-    ("train", train_command),
-    ("export", export_command),
-    ("verify", verify_command),
-    ("predict", predict_command),
-    ("evaluate", evaluate_command),
-    ("info", info_command),
-    ("bench", bench_command),
+for _name, _command, _extra in (
+    ("train", train_command, "train"),
+    ("export", export_command, "export"),
+    ("verify", verify_command, "export"),
+    ("predict", predict_command, None),
+    ("evaluate", evaluate_command, None),
+    ("info", info_command, None),
+    ("bench", bench_command, "export"),  # only `bench --against` (PyTorch) and the variants it derives need it
 ):
-    app.command(_name)(_handles_toolkit_errors(_command))
+    app.command(_name)(_handles_toolkit_errors(_command, _name, _extra))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -55,3 +55,18 @@ def test_cli_help_predict_evaluate_info_never_import_torch_or_spacy(tiny_bundle_
 def test_cli_predict_works_where_torch_cannot_be_imported(tiny_bundle_dir: Path) -> None:
     loaded = _cli(["predict", str(tiny_bundle_dir), "great film"], block_torch=True)
     assert loaded["spacy"] is False
+
+
+def test_cli_train_without_torch_names_the_extra_to_install(tmp_path: Path) -> None:
+    data = tmp_path / "d.jsonl"
+    data.write_text('{"text": "great", "label": "pos"}\n{"text": "awful", "label": "neg"}\n', encoding="utf-8")
+    code = (
+        _BLOCK_TORCH
+        + "from cli import app\n"
+        + f"args = ['train', {str(data)!r}, '--out', {str(tmp_path / 'run')!r}, '--preset', 'tiny']\n"
+        + "app(args, prog_name='lstm-onnx')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done.stderr
+    assert "needs 'torch'" in done.stderr and "lstm-onnx[train]" in done.stderr
+    assert "Traceback" not in done.stderr
