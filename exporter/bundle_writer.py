@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import platform
 import shutil
@@ -18,6 +17,7 @@ import torch
 
 from exporter.config import BUNDLE_NAME
 from exporter.export import EXPORTER_REASON, ExportInfo
+from runtime.bundle import sha256_file
 from runtime.contract import (
     BATCH_AXIS,
     BUNDLE_CONFIG_FILE,
@@ -53,11 +53,7 @@ def check_target(out: Path, force: bool) -> None:
 
 def file_digest(path: Path) -> dict[str, Any]:
     """``{"sha256": hex, "bytes": int}`` of one file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return {"sha256": digest.hexdigest(), "bytes": path.stat().st_size}
+    return {"sha256": sha256_file(path), "bytes": path.stat().st_size}
 
 
 def _versions() -> dict[str, str]:

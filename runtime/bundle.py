@@ -30,7 +30,7 @@ from runtime.session import ModelSession, SessionConfig, create_session
 from runtime.tokenizer import Tokenizer, TokenizerConfig, Vocab
 from runtime.tokenizer_rules import load_rules
 
-__all__ = ["REQUIRED_FILES", "Bundle", "Manifest", "check_session_io", "describe_bundle", "load_bundle"]
+__all__ = ["REQUIRED_FILES", "Bundle", "Manifest", "check_session_io", "describe_bundle", "load_bundle", "sha256_file"]
 
 # README.md (the model card) is optional; everything else is needed to predict.
 REQUIRED_FILES = (MODEL_FILE, VOCAB_FILE, BUNDLE_CONFIG_FILE, TOKENIZER_RULES_FILE)
@@ -289,7 +289,7 @@ def _check_files(root: Path, manifest: Manifest) -> None:
         expected = entry.get("sha256") if isinstance(entry, dict) else None
         if not isinstance(expected, str):
             raise BundleError(f"{root / MANIFEST_FILE} has no sha256 for {name}; {_REEXPORT}.")
-        got = _sha256(file)
+        got = sha256_file(file)
         if got != expected:
             raise BundleError(
                 f"Checksum mismatch for {name}: expected sha256 {expected[:12]}…, got {got[:12]}…. "
@@ -297,7 +297,8 @@ def _check_files(root: Path, manifest: Manifest) -> None:
             )
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks (the exporter records it, ``load_bundle`` checks it)."""
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
