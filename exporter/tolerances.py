@@ -12,7 +12,7 @@ __all__ = [
     "FP16",
     "FP32",
     "INT8",
-    "INT8_MAX_ACCURACY_DROP",
+    "VARIANT_MAX_ACCURACY_DROP",
     "REFERENCE",
     "Criteria",
 ]
@@ -54,5 +54,6 @@ CUDA = Criteria(atol=1e-4, rtol=1e-3, min_label_agreement=1.0)
 INT8 = Criteria(atol=None, rtol=None, min_label_agreement=0.99, max_prob_diff=0.05, prob_quantile=0.99)
 # fp16 weights and activations: same budget as int8 until measured where an fp16 LSTM kernel exists.
 FP16 = Criteria(atol=None, rtol=None, min_label_agreement=0.99, max_prob_diff=0.05, prob_quantile=0.99)
-# A quantized variant may cost at most this many accuracy points on real labelled data, vs the fp32 model.
-INT8_MAX_ACCURACY_DROP = 0.3
+# A derived variant (int8, fp16, optimized) may cost at most this many accuracy points on real labelled data, vs
+# the fp32 model (the int8 target; fp16 held to the same budget).
+VARIANT_MAX_ACCURACY_DROP = 0.3
