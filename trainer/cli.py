@@ -16,16 +16,9 @@ import typer
 
 from runtime.datasets import LabelledTexts, detect_format, read_dataset, stratified_sample
 from runtime.errors import DataError
+from trainer.presets import PresetName  # torch-free: the CLI's choices come from the presets themselves
 
 __all__ = ["train_command"]
-
-
-class PresetChoice(str, Enum):
-    """Preset names (mirrors ``trainer.presets.PresetName`` without importing the trainer at CLI import)."""
-
-    tiny = "tiny"
-    cpu = "cpu"
-    gpu = "gpu"
 
 
 class DeviceChoice(str, Enum):
@@ -133,7 +126,7 @@ def train_command(
         ),
     ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Run directory to create (or to continue with --resume).")],
-    preset: Annotated[PresetChoice, typer.Option(help="Settings to start from: tiny, cpu or gpu.")] = PresetChoice.cpu,
+    preset: Annotated[PresetName, typer.Option(help="Settings to start from: tiny, cpu or gpu.")] = PresetName.cpu,
     limit: Annotated[
         int | None, typer.Option(min=1, help="Use a stratified sample of N training (and N test) texts.")
     ] = None,
