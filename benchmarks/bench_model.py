@@ -8,20 +8,20 @@ an int8 variant) through the exporter's own ``export_bundles``.
 from __future__ import annotations
 
 import dataclasses
-from importlib import metadata
 from pathlib import Path
 
 import torch
 
-from exporter.build import export_bundles
-from exporter.config import ExportConfig
-from exporter.variants import Variant
-from runtime.contract import VOCAB_FILE
-from runtime.datasets import read_dataset
-from runtime.tokenizer import Tokenizer, TokenizerConfig, Vocab
-from trainer.model import BiLSTMClassifier
-from trainer.presets import get_preset
-from trainer.run_dir import CONFIG_FILE, WEIGHTS_FILE, atomic_write_json, save_weights
+from lstm_onnx import __version__
+from lstm_onnx.exporter.build import export_bundles
+from lstm_onnx.exporter.config import ExportConfig
+from lstm_onnx.exporter.variants import Variant
+from lstm_onnx.runtime.contract import VOCAB_FILE
+from lstm_onnx.runtime.datasets import read_dataset
+from lstm_onnx.runtime.tokenizer import Tokenizer, TokenizerConfig, Vocab
+from lstm_onnx.trainer.model import BiLSTMClassifier
+from lstm_onnx.trainer.presets import get_preset
+from lstm_onnx.trainer.run_dir import CONFIG_FILE, WEIGHTS_FILE, atomic_write_json, save_weights
 
 __all__ = ["VOCAB_TEXTS", "VOCAB_SIZE", "make_bench_bundles"]
 
@@ -49,7 +49,7 @@ def make_bench_run(data: Path, run_dir: Path, seed: int = 0) -> Path:
             "train": preset.train.to_dict(),
             "tokenizer": tokenizer_config.to_dict(),
             "labels": ["neg", "pos"],
-            "toolkit_version": metadata.version("lstm-onnx"),
+            "toolkit_version": __version__,
         },
     )
     return run_dir

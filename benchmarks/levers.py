@@ -27,12 +27,12 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 from bench_model import make_bench_bundles  # noqa: E402
 
-from exporter.bench.cases import encode_texts  # noqa: E402
-from exporter.bench.timing import interleave, summarize  # noqa: E402
-from runtime.bundle import load_bundle  # noqa: E402
-from runtime.datasets import read_dataset, stratified_sample  # noqa: E402
-from runtime.session import SessionConfig  # noqa: E402
-from runtime.tokenizer import batch_encode  # noqa: E402
+from lstm_onnx.exporter.bench.cases import encode_texts  # noqa: E402
+from lstm_onnx.exporter.bench.timing import interleave, summarize  # noqa: E402
+from lstm_onnx.runtime.bundle import load_bundle  # noqa: E402
+from lstm_onnx.runtime.datasets import read_dataset, stratified_sample  # noqa: E402
+from lstm_onnx.runtime.session import SessionConfig  # noqa: E402
+from lstm_onnx.runtime.tokenizer import batch_encode  # noqa: E402
 
 RUNS = 30
 REVIEWS = 64  # 2 batches of 32 per repetition: the whole lever run stays within minutes

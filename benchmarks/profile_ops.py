@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from runtime.session import SessionConfig
+from lstm_onnx.runtime.session import SessionConfig
 
 
 def main() -> None:

@@ -25,8 +25,8 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 from bench_model import make_bench_bundles  # noqa: E402
 
-from exporter.bench import BenchConfig, bench  # noqa: E402
-from exporter.bench.report import markdown  # noqa: E402
+from lstm_onnx.exporter.bench import BenchConfig, bench  # noqa: E402
+from lstm_onnx.exporter.bench.report import markdown  # noqa: E402
 
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "imdb" / "aclImdb_v1.tar.gz"
 README = REPO / "benchmarks" / "README.md"

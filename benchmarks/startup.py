@@ -27,8 +27,8 @@ SHORT_TEXT = "I really loved this movie, the acting was great but the plot was a
 
 _COLD = """
 import sys
-from runtime.predictor import SentimentModel
-model = SentimentModel.load({bundle!r}, providers={provider!r})
+from lstm_onnx.runtime.predictor import TextClassifier
+model = TextClassifier.load({bundle!r}, providers={provider!r})
 model.predict([{text!r}])
 hwm = [ln for ln in open('/proc/self/status') if ln.startswith('VmHWM')][0].split()[1]
 print(int(hwm) / 1024, 'torch' in sys.modules, 'spacy' in sys.modules, model.provider)
@@ -76,9 +76,9 @@ def cli_start(bundle: Path, runs: int) -> dict[str, Any] | None:
 def latency(bundle: Path, provider: str, runs: int) -> dict[str, Any]:
     """Per-call latency of one short text, tokenization included (warm cache after warm-up)."""
     sys.path.insert(0, str(REPO))
-    from runtime.predictor import SentimentModel
+    from lstm_onnx.runtime.predictor import TextClassifier
 
-    model = SentimentModel.load(bundle, providers=provider)
+    model = TextClassifier.load(bundle, providers=provider)
     tokens = len(model.bundle.tokenizer.tokenize(SHORT_TEXT))
     for _ in range(20):
         model.predict([SHORT_TEXT])

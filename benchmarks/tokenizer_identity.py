@@ -22,13 +22,13 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from runtime.tokenizer import normalize  # noqa: E402
-from runtime.tokenizer_rules import RuleTokenizer, dump_spacy_rules, save_rules  # noqa: E402
+from lstm_onnx.runtime.tokenizer import normalize  # noqa: E402
+from lstm_onnx.runtime.tokenizer_rules import RuleTokenizer, dump_spacy_rules, save_rules  # noqa: E402
 from tests.runtime.test_tokenizer_rules import iter_imdb  # noqa: E402
 
 _STARTUP = {
     "rule_tokenizer": (
-        "from pathlib import Path; from runtime.tokenizer_rules import RuleTokenizer, load_rules; "
+        "from pathlib import Path; from lstm_onnx.runtime.tokenizer_rules import RuleTokenizer, load_rules; "
         "tok = RuleTokenizer(load_rules(Path({path!r}))); tok('Warm up, please.')"
     ),
     "spacy": "import spacy; tok = spacy.blank('en').tokenizer; tok('Warm up, please.')",

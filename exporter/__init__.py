@@ -22,19 +22,23 @@ __all__ = [
 ]
 
 _HOMES = {
-    "BuiltBundle": "exporter.build",
-    "export_bundles": "exporter.build",
-    "verify_bundle": "exporter.build",
-    "write_bundle": "exporter.bundle_writer",
-    "ExportConfig": "exporter.config",
-    "export_onnx": "exporter.export",
-    "Variant": "exporter.variants",
-    "ParityReport": "exporter.verify",
-    "verify_parity": "exporter.verify",
+    "BuiltBundle": "lstm_onnx.exporter.build",
+    "export_bundles": "lstm_onnx.exporter.build",
+    "verify_bundle": "lstm_onnx.exporter.build",
+    "write_bundle": "lstm_onnx.exporter.bundle_writer",
+    "ExportConfig": "lstm_onnx.exporter.config",
+    "export_onnx": "lstm_onnx.exporter.export",
+    "Variant": "lstm_onnx.exporter.variants",
+    "ParityReport": "lstm_onnx.exporter.verify",
+    "verify_parity": "lstm_onnx.exporter.verify",
 }
 
 
 def __getattr__(name: str) -> Any:
     if name not in _HOMES:
-        raise AttributeError(f"module 'exporter' has no attribute {name!r}")
+        raise AttributeError(f"module 'lstm_onnx.exporter' has no attribute {name!r}")
     return getattr(importlib.import_module(_HOMES[name]), name)
+
+
+if __name__ != "lstm_onnx.exporter":  # a checkout on sys.path must not offer a second name
+    raise ImportError(f"Import lstm_onnx.exporter, not {__name__}: this package has no other name.")

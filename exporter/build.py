@@ -8,17 +8,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from exporter.bundle_writer import check_target, write_bundle
-from exporter.config import ExportConfig
-from exporter.export import export_onnx
-from exporter.tolerances import FP16, FP32, INT8, Criteria
-from exporter.variants import Variant, make_variant
-from exporter.verify import ParityReport, Progress, verify_parity
-from runtime.contract import BUNDLE_CONFIG_FILE, MODEL_FILE, VOCAB_FILE
-from runtime.datasets import LabelledTexts, read_dataset, stratified_sample
-from runtime.errors import BundleError
-from runtime.tokenizer import Vocab
-from trainer.run_dir import LoadedRun, load_run
+from lstm_onnx.exporter.bundle_writer import check_target, write_bundle
+from lstm_onnx.exporter.config import ExportConfig
+from lstm_onnx.exporter.export import export_onnx
+from lstm_onnx.exporter.tolerances import FP16, FP32, INT8, Criteria
+from lstm_onnx.exporter.variants import Variant, make_variant
+from lstm_onnx.exporter.verify import ParityReport, Progress, verify_parity
+from lstm_onnx.runtime.contract import BUNDLE_CONFIG_FILE, MODEL_FILE, VOCAB_FILE
+from lstm_onnx.runtime.datasets import LabelledTexts, read_dataset, stratified_sample
+from lstm_onnx.runtime.errors import BundleError
+from lstm_onnx.runtime.tokenizer import Vocab
+from lstm_onnx.trainer.run_dir import LoadedRun, load_run
 
 __all__ = ["CRITERIA", "BuiltBundle", "export_bundles", "verify_bundle"]
 

@@ -7,7 +7,6 @@ import platform
 import shutil
 import tempfile
 from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +14,11 @@ import onnx
 import onnxruntime as ort
 import torch
 
-from exporter.config import BUNDLE_NAME
-from exporter.export import EXPORTER_REASON, ExportInfo
-from runtime.bundle import sha256_file
-from runtime.contract import (
+from lstm_onnx import __version__
+from lstm_onnx.exporter.config import BUNDLE_NAME
+from lstm_onnx.exporter.export import EXPORTER_REASON, ExportInfo
+from lstm_onnx.runtime.bundle import sha256_file
+from lstm_onnx.runtime.contract import (
     BATCH_AXIS,
     BUNDLE_CONFIG_FILE,
     BUNDLE_FORMAT_VERSION,
@@ -32,9 +32,9 @@ from runtime.contract import (
     TOKENIZER_RULES_FILE,
     VOCAB_FILE,
 )
-from runtime.errors import BundleError
-from runtime.tokenizer_rules import dump_spacy_rules, save_rules
-from trainer.run_dir import LoadedRun
+from lstm_onnx.runtime.errors import BundleError
+from lstm_onnx.runtime.tokenizer_rules import dump_spacy_rules, save_rules
+from lstm_onnx.trainer.run_dir import LoadedRun
 
 __all__ = ["check_target", "file_digest", "write_bundle"]
 
@@ -58,7 +58,7 @@ def file_digest(path: Path) -> dict[str, Any]:
 
 def _versions() -> dict[str, str]:
     return {
-        "toolkit": metadata.version("lstm-onnx"),
+        "toolkit": __version__,
         "python": platform.python_version(),
         "torch": torch.__version__,
         "onnx": onnx.__version__,

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from runtime.tokenizer import PAD_ID, UNK_ID
+from lstm_onnx.runtime.tokenizer import PAD_ID, UNK_ID
 
 __all__ = ["INVARIANCE_PAIRS", "Case", "bucket_cases", "generated_cases"]
 

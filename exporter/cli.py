@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 if TYPE_CHECKING:
-    from exporter.verify import ParityReport
+    from lstm_onnx.exporter.verify import ParityReport
 
 __all__ = ["bench_command", "export_command", "verify_command"]
 
@@ -100,9 +100,9 @@ def export_command(
     threads: Annotated[int, typer.Option(help="ONNX Runtime threads for verification.", min=1, max=256)] = 1,
 ) -> None:
     """Export a training run to a verified ONNX model bundle (and optional optimized/int8/fp16 bundles)."""
-    from exporter.build import export_bundles
-    from exporter.config import ExportConfig
-    from exporter.variants import Variant
+    from lstm_onnx.exporter.build import export_bundles
+    from lstm_onnx.exporter.config import ExportConfig
+    from lstm_onnx.exporter.variants import Variant
 
     variants = []
     if optimize:
@@ -147,7 +147,7 @@ def verify_command(
     threads: Annotated[int, typer.Option(help="ONNX Runtime threads.", min=1, max=256)] = 1,
 ) -> None:
     """Check a bundle computes what the PyTorch run computes; exit 1 on any parity failure."""
-    from exporter.build import verify_bundle
+    from lstm_onnx.exporter.build import verify_bundle
 
     result = verify_bundle(
         bundle,
@@ -222,8 +222,8 @@ def bench_command(
     """Benchmark ONNX Runtime (fp32, optimized, int8; CUDA if present) against PyTorch: speed, latency, start-up."""
     import json
 
-    from exporter.bench import BenchConfig, bench
-    from exporter.bench.report import tables
+    from lstm_onnx.exporter.bench import BenchConfig, bench
+    from lstm_onnx.exporter.bench.report import tables
 
     config = BenchConfig(
         bundle=bundle,

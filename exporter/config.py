@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from exporter.variants import Variant
+from lstm_onnx.exporter.variants import Variant
 
 __all__ = ["BUNDLE_NAME", "ExportConfig"]
 

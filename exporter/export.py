@@ -15,10 +15,10 @@ from pathlib import Path
 import onnx
 import torch
 
-from exporter.onnx_module import OnnxExportClassifier
-from runtime.contract import BATCH_AXIS, INPUT_IDS, LENGTHS, LOGITS, SEQUENCE_AXIS
-from runtime.errors import ExportError
-from trainer.model import BiLSTMClassifier
+from lstm_onnx.exporter.onnx_module import OnnxExportClassifier
+from lstm_onnx.runtime.contract import BATCH_AXIS, INPUT_IDS, LENGTHS, LOGITS, SEQUENCE_AXIS
+from lstm_onnx.runtime.errors import ExportError
+from lstm_onnx.trainer.model import BiLSTMClassifier
 
 __all__ = [
     "DEFAULT_OPSET",

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from trainer.model import BiLSTMClassifier
+from lstm_onnx.trainer.model import BiLSTMClassifier
 
 __all__ = ["OnnxExportClassifier", "onnx_gate_order", "torch_gate_order"]
 

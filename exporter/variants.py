@@ -10,7 +10,7 @@ from pathlib import Path
 import onnx
 import onnxruntime as ort
 
-from runtime.errors import ExportError, MissingDependencyError
+from lstm_onnx.runtime.errors import ExportError, MissingDependencyError
 
 __all__ = ["OPTIMIZATION_LEVEL", "Variant", "convert_fp16", "make_variant", "optimize", "quantize_int8"]
 

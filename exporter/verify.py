@@ -25,14 +25,14 @@ import torch
 from numpy.typing import NDArray
 from onnx.reference import ReferenceEvaluator
 
-from exporter.cases import INVARIANCE_PAIRS, Case, bucket_cases, generated_cases
-from exporter.tolerances import CUDA, FP32, REFERENCE, VARIANT_MAX_ACCURACY_DROP, Criteria
-from runtime.contract import INPUT_IDS, LENGTHS, LOGITS
-from runtime.datasets import LabelledTexts, check_labels
-from runtime.errors import ParityError
-from runtime.session import ModelSession, SessionConfig, create_session, probe_cuda
-from runtime.tokenizer import Tokenizer
-from trainer.run_dir import LoadedRun
+from lstm_onnx.exporter.cases import INVARIANCE_PAIRS, Case, bucket_cases, generated_cases
+from lstm_onnx.exporter.tolerances import CUDA, FP32, REFERENCE, VARIANT_MAX_ACCURACY_DROP, Criteria
+from lstm_onnx.runtime.contract import INPUT_IDS, LENGTHS, LOGITS
+from lstm_onnx.runtime.datasets import LabelledTexts, check_labels
+from lstm_onnx.runtime.errors import ParityError
+from lstm_onnx.runtime.session import ModelSession, SessionConfig, create_session, probe_cuda
+from lstm_onnx.runtime.tokenizer import Tokenizer
+from lstm_onnx.trainer.run_dir import LoadedRun
 
 __all__ = ["BackendSummary", "CaseResult", "ParityReport", "verify_parity"]
 

@@ -1,10 +1,10 @@
 """lstm-onnx runtime: tokenization + ONNX Runtime inference, with no torch anywhere.
 
-``SentimentModel``, ``Prediction``, ``load_bundle`` and ``SessionConfig`` load onnxruntime, so they are imported on
+``TextClassifier``, ``Prediction``, ``load_bundle`` and ``SessionConfig`` load onnxruntime, so they are imported on
 first access: the trainer imports ``runtime.tokenizer`` without paying for onnxruntime.
 
-    >>> from runtime import SentimentModel
-    >>> model = SentimentModel.load("bundles/sentiment-bilstm")
+    >>> from lstm_onnx.runtime import TextClassifier
+    >>> model = TextClassifier.load("bundles/sentiment-bilstm")
     >>> model.predict(["A moving, beautifully acted film."])[0].label
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from runtime.errors import (
+from lstm_onnx.runtime.errors import (
     BundleError,
     DataError,
     EmptyInputError,
@@ -25,15 +25,15 @@ from runtime.errors import (
     ProviderError,
     ToolkitError,
 )
-from runtime.tokenizer import Tokenizer, TokenizerConfig, Vocab, batch_encode, normalize
+from lstm_onnx.runtime.tokenizer import Tokenizer, TokenizerConfig, Vocab, batch_encode, normalize
 
 _LAZY = {
-    "SentimentModel": "runtime.predictor",
-    "Prediction": "runtime.predictor",
-    "load_bundle": "runtime.bundle",
-    "Bundle": "runtime.bundle",
-    "Manifest": "runtime.bundle",
-    "SessionConfig": "runtime.session",
+    "TextClassifier": "lstm_onnx.runtime.predictor",
+    "Prediction": "lstm_onnx.runtime.predictor",
+    "load_bundle": "lstm_onnx.runtime.bundle",
+    "Bundle": "lstm_onnx.runtime.bundle",
+    "Manifest": "lstm_onnx.runtime.bundle",
+    "SessionConfig": "lstm_onnx.runtime.session",
 }
 
 
@@ -41,7 +41,7 @@ def __getattr__(name: str) -> Any:
     """Import the onnxruntime-backed names on first use."""
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'runtime' has no attribute {name!r}")
+    raise AttributeError(f"module 'lstm_onnx.runtime' has no attribute {name!r}")
 
 
 __all__ = [
@@ -49,7 +49,7 @@ __all__ = [
     "BundleError",
     "Manifest",
     "Prediction",
-    "SentimentModel",
+    "TextClassifier",
     "SessionConfig",
     "load_bundle",
     "DataError",
@@ -67,3 +67,6 @@ __all__ = [
     "batch_encode",
     "normalize",
 ]
+
+if __name__ != "lstm_onnx.runtime":  # a checkout on sys.path must not offer a second name
+    raise ImportError(f"Import lstm_onnx.runtime, not {__name__}: this package has no other name.")

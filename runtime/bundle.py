@@ -10,11 +10,11 @@ import hashlib
 import json
 import warnings
 from dataclasses import dataclass, fields
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from runtime.contract import (
+from lstm_onnx import __version__
+from lstm_onnx.runtime.contract import (
     BUNDLE_CONFIG_FILE,
     BUNDLE_FORMAT_VERSION,
     INPUT_IDS,
@@ -25,10 +25,10 @@ from runtime.contract import (
     TOKENIZER_RULES_FILE,
     VOCAB_FILE,
 )
-from runtime.errors import BundleError
-from runtime.session import ModelSession, SessionConfig, create_session
-from runtime.tokenizer import Tokenizer, TokenizerConfig, Vocab
-from runtime.tokenizer_rules import load_rules
+from lstm_onnx.runtime.errors import BundleError
+from lstm_onnx.runtime.session import ModelSession, SessionConfig, create_session
+from lstm_onnx.runtime.tokenizer import Tokenizer, TokenizerConfig, Vocab
+from lstm_onnx.runtime.tokenizer_rules import load_rules
 
 __all__ = ["REQUIRED_FILES", "Bundle", "Manifest", "check_session_io", "describe_bundle", "load_bundle", "sha256_file"]
 
@@ -253,11 +253,8 @@ def _read_manifest(path: Path) -> Manifest:
             f"(expected 1..{BUNDLE_FORMAT_VERSION}); {_REEXPORT}."
         )
     made_by = manifest.versions.get("toolkit")
-    try:
-        ours = metadata.version("lstm-onnx")
-    except metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree without install
-        ours = None
-    if isinstance(made_by, str) and ours is not None and _semver(made_by) > _semver(ours):
+    ours = __version__
+    if isinstance(made_by, str) and _semver(made_by) > _semver(ours):
         warnings.warn(
             f"{path.parent} was made by lstm-onnx {made_by}, newer than this {ours}; it should load, but upgrade "
             "lstm-onnx if anything looks wrong.",
@@ -317,7 +314,7 @@ def describe_bundle(bundle: Bundle) -> dict[str, Any]:
     """
     import onnxruntime as ort
 
-    from runtime.session import probe_cuda
+    from lstm_onnx.runtime.session import probe_cuda
 
     m = bundle.manifest
     parity = m.parity

@@ -17,7 +17,7 @@ from typing import Annotated, Any, TextIO
 
 import typer
 
-from runtime.errors import DataError, InputError
+from lstm_onnx.runtime.errors import DataError, InputError
 
 __all__ = ["evaluate_command", "info_command", "predict_command"]
 
@@ -167,9 +167,9 @@ def _predict(
     max_length: int | None,
     quiet: bool,
 ) -> None:
-    from runtime.predictor import SentimentModel
+    from lstm_onnx.runtime.predictor import TextClassifier
 
-    model = SentimentModel.load(
+    model = TextClassifier.load(
         bundle, providers=provider.value, batch_size=batch_size, max_length=max_length, truncate=truncate
     )
     source = iter(texts) if texts else _read_texts(file or "-")
@@ -247,12 +247,12 @@ def evaluate_command(
     truncate: TruncateOpt = False,
 ) -> None:
     """Score a bundle on labelled data: accuracy, precision, recall, F1, confusion matrix (runtime only)."""
-    from runtime.evaluation import evaluate
-    from runtime.predictor import SentimentModel
+    from lstm_onnx.runtime.evaluation import evaluate
+    from lstm_onnx.runtime.predictor import TextClassifier
 
     with warnings.catch_warnings():
         warnings.simplefilter("always", UserWarning)
-        model = SentimentModel.load(bundle, providers=provider.value, batch_size=batch_size, truncate=truncate)
+        model = TextClassifier.load(bundle, providers=provider.value, batch_size=batch_size, truncate=truncate)
         report = evaluate(model, data, split=split, limit=limit).to_dict()
     report["provider"] = model.provider
     if output_format is ReportFormat.JSON:
@@ -284,8 +284,8 @@ def info_command(
     ),
 ) -> None:
     """Show a bundle's manifest, versions, parity summary and the execution providers available here."""
-    from runtime.bundle import describe_bundle, load_bundle
-    from runtime.session import SessionConfig
+    from lstm_onnx.runtime.bundle import describe_bundle, load_bundle
+    from lstm_onnx.runtime.session import SessionConfig
 
     info = describe_bundle(load_bundle(bundle, SessionConfig(providers="cpu")))
     if output_format is ReportFormat.JSON:

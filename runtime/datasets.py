@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from runtime.errors import DataError
+from lstm_onnx.runtime.errors import DataError
 
 __all__ = [
     "FORMATS",

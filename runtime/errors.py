@@ -14,6 +14,7 @@ __all__ = [
     "InputError",
     "InputTooLongError",
     "MissingDependencyError",
+    "ORT_MISSING",
     "ParityError",
     "ProviderError",
     "ToolkitError",
@@ -67,3 +68,10 @@ class ProviderError(ToolkitError):
 
 class MissingDependencyError(ToolkitError, ImportError):
     """An optional dependency is not installed; the message carries the install command."""
+
+
+# The base install carries no ONNX Runtime build: the user picks one with an extra.
+ORT_MISSING = (
+    "ONNX Runtime is not installed. Install one build: pip install 'lstm-onnx[cpu]' (CPU) "
+    "or pip install 'lstm-onnx[gpu]' (CUDA + CPU), never both."
+)

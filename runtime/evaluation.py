@@ -6,15 +6,15 @@ from pathlib import Path
 
 import numpy as np
 
-from runtime.datasets import check_labels, read_dataset, stratified_sample
-from runtime.metrics import ClassificationReport, classification_report
-from runtime.predictor import SentimentModel
+from lstm_onnx.runtime.datasets import check_labels, read_dataset, stratified_sample
+from lstm_onnx.runtime.metrics import ClassificationReport, classification_report
+from lstm_onnx.runtime.predictor import TextClassifier
 
 __all__ = ["evaluate"]
 
 
 def evaluate(
-    model: SentimentModel, data: Path | str, split: str = "test", limit: int | None = None, seed: int = 0
+    model: TextClassifier, data: Path | str, split: str = "test", limit: int | None = None, seed: int = 0
 ) -> ClassificationReport:
     """Predict every text of one split of a labelled dataset and score the predictions.
 
@@ -30,7 +30,7 @@ def evaluate(
 
     Raises:
         DataError: The data cannot be read or holds labels the model does not know.
-        InputError: A text is empty or too long (as in ``SentimentModel.predict``).
+        InputError: A text is empty or too long (as in ``TextClassifier.predict``).
     """
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be >= 1 or None, got {limit}.")

@@ -1,4 +1,4 @@
-"""``SentimentModel``: texts → tokens → ids → padded batches → ONNX Runtime → softmax → ``Prediction``.
+"""``TextClassifier``: texts → tokens → ids → padded batches → ONNX Runtime → softmax → ``Prediction``.
 
 Input rules, the same in every path (library, CLI, every provider):
 
@@ -27,12 +27,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from runtime.bundle import Bundle, load_bundle
-from runtime.errors import EmptyInputError, InputTooLongError
-from runtime.session import SessionConfig
-from runtime.tokenizer import batch_encode
+from lstm_onnx.runtime.bundle import Bundle, load_bundle
+from lstm_onnx.runtime.errors import EmptyInputError, InputTooLongError
+from lstm_onnx.runtime.session import SessionConfig
+from lstm_onnx.runtime.tokenizer import batch_encode
 
-__all__ = ["DEFAULT_BATCH_SIZE", "DEFAULT_CHUNK_SIZE", "Prediction", "SentimentModel", "softmax"]
+__all__ = ["DEFAULT_BATCH_SIZE", "DEFAULT_CHUNK_SIZE", "Prediction", "TextClassifier", "softmax"]
 
 DEFAULT_BATCH_SIZE = 32
 # Padded tokens (B × T) per session call: bounds memory when one text is very long, whatever batch_size says.
@@ -83,10 +83,10 @@ def softmax(logits: NDArray[np.floating[Any]]) -> NDArray[np.float32]:
     return z.astype(np.float32)
 
 
-class SentimentModel:
+class TextClassifier:
     """A loaded bundle ready to classify texts; safe to share between threads.
 
-    Build it with ``SentimentModel.load``.
+    Build it with ``TextClassifier.load``.
 
     Args:
         bundle: A bundle from ``load_bundle``.
@@ -130,7 +130,7 @@ class SentimentModel:
         batch_size: int = DEFAULT_BATCH_SIZE,
         max_length: int | None = None,
         truncate: bool = False,
-    ) -> SentimentModel:
+    ) -> TextClassifier:
         """Load and verify a bundle, build its session, and wrap it.
 
         Args:

@@ -23,11 +23,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnxruntime as ort
 from numpy.typing import NDArray
 
-from runtime.contract import INPUT_IDS, LENGTHS, LOGITS
-from runtime.errors import ProviderError
+from lstm_onnx.runtime.contract import INPUT_IDS, LENGTHS, LOGITS
+from lstm_onnx.runtime.errors import ORT_MISSING, MissingDependencyError, ProviderError
+
+try:
+    import onnxruntime as ort
+except ModuleNotFoundError as err:  # the base install leaves the ONNX Runtime build to the [cpu]/[gpu] extras
+    raise MissingDependencyError(ORT_MISSING) from err
 
 __all__ = ["CPU", "CUDA", "PROVIDER_CHOICES", "ModelSession", "SessionConfig", "create_session", "probe_cuda"]
 

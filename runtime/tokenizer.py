@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from runtime.errors import BundleError, EmptyInputError
-from runtime.tokenizer_rules import RuleTokenizer, dump_spacy_rules
+from lstm_onnx.runtime.errors import BundleError, EmptyInputError
+from lstm_onnx.runtime.tokenizer_rules import RuleTokenizer, dump_spacy_rules
 
 __all__ = [
     "PAD",

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from runtime.errors import BundleError, MissingDependencyError
+from lstm_onnx.runtime.errors import BundleError, MissingDependencyError
 
 __all__ = ["RULES_FORMAT", "RuleTokenizer", "dump_spacy_rules", "load_rules", "save_rules"]
 

@@ -53,7 +53,7 @@ TINY_SEED = 0
 
 def corpus_texts(rows: list[tuple[str, str]], source: str = "corpus"):  # type: ignore[no-untyped-def]
     """``(text, label)`` rows as ``runtime.datasets.LabelledTexts``."""
-    from runtime.datasets import LabelledTexts
+    from lstm_onnx.runtime.datasets import LabelledTexts
 
     return LabelledTexts([text for text, _ in rows], [label for _, label in rows], source)
 
@@ -65,8 +65,8 @@ def tiny_run_dir(tmp_path_factory: pytest.TempPathFactory, corpus: list[tuple[st
 
     Read-only: copy it (``shutil.copytree``) before changing anything in it.
     """
-    from trainer.presets import get_preset
-    from trainer.train import train
+    from lstm_onnx.trainer.presets import get_preset
+    from lstm_onnx.trainer.train import train
 
     preset = get_preset("tiny", seed=TINY_SEED)
     run_dir = tmp_path_factory.mktemp("tiny_run") / "run"
@@ -88,8 +88,8 @@ def tiny_bundle_dir(tmp_path_factory: pytest.TempPathFactory, tiny_run_dir: Path
     Holds model.onnx, vocab.txt, config.json, tokenizer.json, README.md, manifest.json. Read-only: copy it
     (``shutil.copytree``) before changing anything in it.
     """
-    from exporter.build import export_bundles
-    from exporter.config import ExportConfig
+    from lstm_onnx.exporter.build import export_bundles
+    from lstm_onnx.exporter.config import ExportConfig
 
     out = tmp_path_factory.mktemp("tiny_bundle") / "bundle"
     export_bundles(ExportConfig(run_dir=tiny_run_dir, out=out))
@@ -99,10 +99,10 @@ def tiny_bundle_dir(tmp_path_factory: pytest.TempPathFactory, tiny_run_dir: Path
 # ---------------------------------------------------------------- runtime
 @pytest.fixture(scope="session")
 def tiny_model(tiny_bundle_dir: Path):  # type: ignore[no-untyped-def]
-    """``runtime.predictor.SentimentModel`` on ``tiny_bundle_dir`` (CPU provider). Shared: do not mutate."""
-    from runtime.predictor import SentimentModel
+    """``runtime.predictor.TextClassifier`` on ``tiny_bundle_dir`` (CPU provider). Shared: do not mutate."""
+    from lstm_onnx.runtime.predictor import TextClassifier
 
-    return SentimentModel.load(tiny_bundle_dir, providers="cpu")
+    return TextClassifier.load(tiny_bundle_dir, providers="cpu")
 
 
 @pytest.fixture()

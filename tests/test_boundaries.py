@@ -11,7 +11,8 @@ REPO = Path(__file__).resolve().parent.parent
 
 # Importing torch raises ImportError in these subprocesses, as on a machine without torch.
 _BLOCK_TORCH = "import sys; sys.modules['torch'] = None\n"
-_REPORT = "print(json.dumps({m: m in sys.modules for m in ('torch', 'spacy', 'trainer', 'exporter', 'thinc')}))\n"
+_WATCHED = ("torch", "spacy", "lstm_onnx.trainer", "lstm_onnx.exporter", "thinc")
+_REPORT = f"print(json.dumps({{m: m in sys.modules for m in {_WATCHED!r}}}))\n"
 
 
 def _python(code: str) -> dict[str, bool]:
@@ -23,19 +24,25 @@ def _python(code: str) -> dict[str, bool]:
 def test_runtime_predicts_where_torch_cannot_be_imported(tiny_bundle_dir: Path) -> None:
     code = (
         _BLOCK_TORCH
-        + "import json, sys\nfrom runtime.predictor import SentimentModel\n"
-        + f"model = SentimentModel.load({str(tiny_bundle_dir)!r}, providers='cpu')\n"
+        + "import json, sys\nfrom lstm_onnx.runtime.predictor import TextClassifier\n"
+        + f"model = TextClassifier.load({str(tiny_bundle_dir)!r}, providers='cpu')\n"
         + "assert model.predict(['a great film'])[0].label in ('neg', 'pos')\n"
         + _REPORT
     )
     loaded = _python(code)
-    assert loaded == {"torch": True, "spacy": False, "trainer": False, "exporter": False, "thinc": False}
+    assert loaded == {
+        "torch": True,
+        "spacy": False,
+        "lstm_onnx.trainer": False,
+        "lstm_onnx.exporter": False,
+        "thinc": False,
+    }
 
 
 def _cli(args: list[str], block_torch: bool) -> dict[str, bool]:
     code = (
         (_BLOCK_TORCH if block_torch else "")
-        + "import json, sys\nfrom cli import app\n"
+        + "import json, sys\nfrom lstm_onnx.cli import app\n"
         + f"try:\n    app({args!r}, prog_name='lstm-onnx')\n"
         + "except SystemExit as e:\n    assert e.code in (0, None), e.code\n"
         + _REPORT
@@ -62,7 +69,7 @@ def test_cli_train_without_torch_names_the_extra_to_install(tmp_path: Path) -> N
     data.write_text('{"text": "great", "label": "pos"}\n{"text": "awful", "label": "neg"}\n', encoding="utf-8")
     code = (
         _BLOCK_TORCH
-        + "from cli import app\n"
+        + "from lstm_onnx.cli import app\n"
         + f"args = ['train', {str(data)!r}, '--out', {str(tmp_path / 'run')!r}, '--preset', 'tiny']\n"
         + "app(args, prog_name='lstm-onnx')\n"
     )

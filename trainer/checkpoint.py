@@ -13,8 +13,8 @@ from typing import Any
 
 import torch
 
-from runtime.errors import BundleError
-from trainer.run_dir import atomic_write_bytes
+from lstm_onnx.runtime.errors import BundleError
+from lstm_onnx.trainer.run_dir import atomic_write_bytes
 
 __all__ = ["CHECKPOINT_DIR", "STATE_FILE", "load_state", "save_state", "state_path"]
 

@@ -14,9 +14,9 @@ from typing import Annotated, Any
 
 import typer
 
-from runtime.datasets import LabelledTexts, detect_format, read_dataset, stratified_sample
-from runtime.errors import DataError
-from trainer.presets import PresetName  # torch-free: the CLI's choices come from the presets themselves
+from lstm_onnx.runtime.datasets import LabelledTexts, detect_format, read_dataset, stratified_sample
+from lstm_onnx.runtime.errors import DataError
+from lstm_onnx.trainer.presets import PresetName  # torch-free: the CLI's choices come from the presets themselves
 
 __all__ = ["train_command"]
 
@@ -161,8 +161,8 @@ def train_command(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print errors and results only.")] = False,
 ) -> None:
     """Train a BiLSTM classifier and write a run directory (weights, vocab, config, metrics, curves)."""
-    from trainer.presets import apply_config, get_preset
-    from trainer.train import train
+    from lstm_onnx.trainer.presets import apply_config, get_preset
+    from lstm_onnx.trainer.train import train
 
     # Precedence: preset < --config file < command-line options.
     chosen = get_preset(preset.value)

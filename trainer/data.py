@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from runtime.datasets import LabelledTexts
-from runtime.errors import DataError
-from runtime.tokenizer import UNK_ID, Tokenizer, TokenizerConfig, Vocab, batch_encode
+from lstm_onnx.runtime.datasets import LabelledTexts
+from lstm_onnx.runtime.errors import DataError
+from lstm_onnx.runtime.tokenizer import UNK_ID, Tokenizer, TokenizerConfig, Vocab, batch_encode
 
 __all__ = [
     "Batch",

@@ -10,8 +10,8 @@ from typing import TextIO
 import numpy as np
 from numpy.typing import NDArray
 
-from runtime.errors import DataError
-from runtime.tokenizer import PAD_ID, Vocab
+from lstm_onnx.runtime.errors import DataError
+from lstm_onnx.runtime.tokenizer import PAD_ID, Vocab
 
 __all__ = ["Coverage", "read_vectors"]
 

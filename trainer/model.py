@@ -6,8 +6,8 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from runtime.tokenizer import PAD_ID
-from trainer.config import ModelConfig
+from lstm_onnx.runtime.tokenizer import PAD_ID
+from lstm_onnx.trainer.config import ModelConfig
 
 __all__ = ["BiLSTMClassifier", "masked_pool"]
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from trainer.run_dir import atomic_write_bytes
+from lstm_onnx.trainer.run_dir import atomic_write_bytes
 
 __all__ = ["CURVES_FILE", "plot_curves"]
 

@@ -12,13 +12,14 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from runtime.errors import DataError
-from trainer.config import ModelConfig, TrainConfig
+from lstm_onnx.runtime.errors import DataError
+from lstm_onnx.trainer.config import ModelConfig, TrainConfig
 
 __all__ = ["PRESETS", "Preset", "PresetName", "apply_config", "get_preset"]
 
 # vocab_size and num_labels are placeholders: train() replaces them with the data's.
-_TEMPLATE = {"vocab_size": 3, "num_labels": 2}
+_VOCAB_PLACEHOLDER = 3
+_LABELS_PLACEHOLDER = 2
 
 
 class PresetName(str, Enum):
@@ -44,7 +45,15 @@ class Preset:
 
 PRESETS: dict[str, Preset] = {
     "tiny": Preset(
-        ModelConfig(**_TEMPLATE, embedding_dim=8, hidden_size=8, num_layers=1, dropout=0.0, pooling=("max", "mean")),
+        ModelConfig(
+            vocab_size=_VOCAB_PLACEHOLDER,
+            num_labels=_LABELS_PLACEHOLDER,
+            embedding_dim=8,
+            hidden_size=8,
+            num_layers=1,
+            dropout=0.0,
+            pooling=("max", "mean"),
+        ),
         TrainConfig(
             epochs=15,
             batch_size=8,
@@ -68,7 +77,15 @@ PRESETS: dict[str, Preset] = {
     # core 2 threads made a training step ~40x slower (OpenMP barriers wait on a descheduled thread).
     # Tokenizing uses both cores (2 worker processes), before training starts.
     "cpu": Preset(
-        ModelConfig(**_TEMPLATE, embedding_dim=50, hidden_size=128, num_layers=1, dropout=0.4, pooling=("max", "mean")),
+        ModelConfig(
+            vocab_size=_VOCAB_PLACEHOLDER,
+            num_labels=_LABELS_PLACEHOLDER,
+            embedding_dim=50,
+            hidden_size=128,
+            num_layers=1,
+            dropout=0.4,
+            pooling=("max", "mean"),
+        ),
         TrainConfig(
             epochs=2,
             batch_size=64,
@@ -90,7 +107,15 @@ PRESETS: dict[str, Preset] = {
         ),
     ),
     "gpu": Preset(
-        ModelConfig(**_TEMPLATE, embedding_dim=50, hidden_size=256, num_layers=2, dropout=0.4, pooling=("max", "mean")),
+        ModelConfig(
+            vocab_size=_VOCAB_PLACEHOLDER,
+            num_labels=_LABELS_PLACEHOLDER,
+            embedding_dim=50,
+            hidden_size=256,
+            num_layers=2,
+            dropout=0.4,
+            pooling=("max", "mean"),
+        ),
         TrainConfig(
             epochs=8,
             batch_size=64,

@@ -27,11 +27,11 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from runtime.contract import MANIFEST_FILE, VOCAB_FILE
-from runtime.errors import BundleError
-from runtime.tokenizer import TokenizerConfig, Vocab
-from trainer.config import ModelConfig
-from trainer.model import BiLSTMClassifier
+from lstm_onnx.runtime.contract import MANIFEST_FILE, VOCAB_FILE
+from lstm_onnx.runtime.errors import BundleError
+from lstm_onnx.runtime.tokenizer import TokenizerConfig, Vocab
+from lstm_onnx.trainer.config import ModelConfig
+from lstm_onnx.trainer.model import BiLSTMClassifier
 
 __all__ = [
     "CONFIG_FILE",

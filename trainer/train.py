@@ -7,7 +7,6 @@ import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -16,21 +15,22 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
-from runtime.contract import VOCAB_FILE
-from runtime.datasets import LabelledTexts, check_labels, stratified_split
-from runtime.errors import BundleError, DataError
-from runtime.metrics import classification_report
-from runtime.tokenizer import TokenizerConfig, Vocab
-from trainer.checkpoint import load_state, save_state, state_path
-from trainer.config import ModelConfig, TrainConfig
-from trainer.data import EncodedTexts, crop, encode_texts, eval_batches, num_train_batches, tokenize_texts
-from trainer.data import train_batches as make_train_batches
-from trainer.embeddings import read_vectors
-from trainer.model import BiLSTMClassifier
-from trainer.plot import CURVES_FILE, plot_curves
-from trainer.progress import NullProgress, TrainProgress
-from trainer.run_dir import CONFIG_FILE, METRICS_FILE, WEIGHTS_FILE, atomic_write_json, save_weights
-from trainer.unpacked import forward_unpacked
+from lstm_onnx import __version__
+from lstm_onnx.runtime.contract import VOCAB_FILE
+from lstm_onnx.runtime.datasets import LabelledTexts, check_labels, stratified_split
+from lstm_onnx.runtime.errors import BundleError, DataError
+from lstm_onnx.runtime.metrics import classification_report
+from lstm_onnx.runtime.tokenizer import TokenizerConfig, Vocab
+from lstm_onnx.trainer.checkpoint import load_state, save_state, state_path
+from lstm_onnx.trainer.config import ModelConfig, TrainConfig
+from lstm_onnx.trainer.data import EncodedTexts, crop, encode_texts, eval_batches, num_train_batches, tokenize_texts
+from lstm_onnx.trainer.data import train_batches as make_train_batches
+from lstm_onnx.trainer.embeddings import read_vectors
+from lstm_onnx.trainer.model import BiLSTMClassifier
+from lstm_onnx.trainer.plot import CURVES_FILE, plot_curves
+from lstm_onnx.trainer.progress import NullProgress, TrainProgress
+from lstm_onnx.trainer.run_dir import CONFIG_FILE, METRICS_FILE, WEIGHTS_FILE, atomic_write_json, save_weights
+from lstm_onnx.trainer.unpacked import forward_unpacked
 
 __all__ = ["TrainResult", "evaluate_model", "resolve_device", "train"]
 
@@ -374,7 +374,7 @@ def _train_epoch(
             # cuDNN runs packed sequences well; on the CPU their backward is quadratic (trainer.unpacked).
             logits = model(ids, lengths) if device.type == "cuda" else forward_unpacked(model, ids, lengths)
         loss = nn.functional.cross_entropy(logits.float(), targets)
-        scaler.scale(loss).backward()
+        scaler.scale(loss).backward()  # type: ignore[no-untyped-call]
         if config.clip_norm:
             scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
             nn.utils.clip_grad_norm_(params, config.clip_norm)
@@ -423,7 +423,4 @@ def _write_metrics(
 
 
 def _toolkit_version() -> str:
-    try:
-        return metadata.version("lstm-onnx")
-    except metadata.PackageNotFoundError:  # pragma: no cover - the project is installed in every env we use
-        return "0+unknown"
+    return __version__

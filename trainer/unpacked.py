@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 from torch.nn import functional
 
-from trainer.model import BiLSTMClassifier, masked_pool
+from lstm_onnx.trainer.model import BiLSTMClassifier, masked_pool
 
 __all__ = ["forward_unpacked", "reverse_within_length"]
 
@@ -50,7 +50,7 @@ def _run_direction(model: BiLSTMClassifier, x: torch.Tensor, layer: int, suffix:
     zeros = x.new_zeros(1, x.shape[0], lstm.hidden_size)
     # torch.lstm is the op nn.LSTM itself calls; one layer, one direction, on a dense (B, T, F) input.
     out, _, _ = torch.lstm(x, (zeros, zeros), weights, True, 1, 0.0, model.training, False, True)
-    return out  # type: ignore[no-any-return]
+    return out
 
 
 def forward_unpacked(model: BiLSTMClassifier, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -86,4 +86,5 @@ def forward_unpacked(model: BiLSTMClassifier, ids: torch.Tensor, lengths: torch.
         x = torch.cat(parts, dim=2) if len(parts) > 1 else fwd  # (B, T, D*H)
     h_n = torch.stack(finals)  # (D, B, H), the last layer's final states, like nn.LSTM's h_n[-D:]
     pooled = masked_pool(x, lengths, h_n, config.pooling)
-    return model.head(model.dropout(pooled)).float()
+    logits: torch.Tensor = model.head(model.dropout(pooled)).float()
+    return logits

@@ -6,6 +6,6 @@ in fresh processes, and the LSTM's FLOP rate against numpy's matmul. Torch loads
 
 from __future__ import annotations
 
-from exporter.bench.suite import BenchConfig, bench
+from lstm_onnx.exporter.bench.suite import BenchConfig, bench
 
 __all__ = ["BenchConfig", "bench"]

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from runtime.session import ModelSession, SessionConfig, create_session, probe_cuda
+from lstm_onnx.runtime.session import ModelSession, SessionConfig, create_session, probe_cuda
 
 __all__ = ["BACKENDS", "OrtBackend", "Skipped", "TorchBackend", "cuda_reason_ort", "cuda_reason_torch"]
 
@@ -63,7 +63,7 @@ class TorchBackend:
     def __init__(self, name: str, run_dir: Path, threads: int, device: str = "cpu") -> None:
         import torch
 
-        from trainer.run_dir import load_run
+        from lstm_onnx.trainer.run_dir import load_run
 
         torch.set_num_threads(threads)
         self._torch = torch

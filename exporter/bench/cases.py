@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from runtime.tokenizer import Tokenizer, Vocab, batch_encode
+from lstm_onnx.runtime.tokenizer import Tokenizer, Vocab, batch_encode
 
 __all__ = ["REAL", "Case", "encode_texts", "fixed_case", "real_case"]
 

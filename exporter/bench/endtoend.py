@@ -1,4 +1,4 @@
-"""End to end: text in, probabilities out through ``runtime.predictor.SentimentModel``, against the model alone on
+"""End to end: text in, probabilities out through ``runtime.predictor.TextClassifier``, against the model alone on
 the same batches, and the share of time each stage takes (tokenization, batching, inference).
 """
 
@@ -8,11 +8,11 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
-from exporter.bench.cases import encode_texts
-from exporter.bench.timing import interleave, summarize
-from runtime.bundle import Bundle
-from runtime.predictor import SentimentModel
-from runtime.tokenizer import batch_encode
+from lstm_onnx.exporter.bench.cases import encode_texts
+from lstm_onnx.exporter.bench.timing import interleave, summarize
+from lstm_onnx.runtime.bundle import Bundle
+from lstm_onnx.runtime.predictor import TextClassifier
+from lstm_onnx.runtime.tokenizer import batch_encode
 
 __all__ = ["measure_end_to_end", "sorted_batches"]
 
@@ -27,7 +27,7 @@ def measure_end_to_end(
     bundle: Bundle, texts: Sequence[str], batch_size: int, runs: int, warmup: int, idle_s: float
 ) -> list[dict[str, Any]]:
     """Interleave four contestants on the same chunk of ``2 × batch_size`` reviews per repetition:
-    ``SentimentModel.predict_proba`` (end to end), the session alone on the pre-made batches (model only),
+    ``TextClassifier.predict_proba`` (end to end), the session alone on the pre-made batches (model only),
     tokenization + ids alone, and sorting + padding alone.
 
     Returns:
@@ -38,7 +38,7 @@ def measure_end_to_end(
         raise ValueError("measure_end_to_end needs at least one text.")
     chunk = min(2 * batch_size, len(texts))
     chunks = [list(texts[i : i + chunk]) for i in range(0, len(texts) - chunk + 1, chunk)][:runs]
-    model = SentimentModel(bundle, batch_size=batch_size)
+    model = TextClassifier(bundle, batch_size=batch_size)
     session = bundle.session
     encoded = [encode_texts(c, bundle.tokenizer, bundle.vocab) for c in chunks]
     padded = [[batch_encode([ids[i] for i in rows]) for rows in sorted_batches(ids, batch_size)] for ids in encoded]

@@ -47,7 +47,7 @@ def _rows(records: Sequence[dict[str, Any]]) -> dict[str, tuple[list[str], list[
         )
     e2e = _of(records, "end_to_end")
     if e2e:
-        sections["End to end (text → probabilities through SentimentModel)"] = (
+        sections["End to end (text → probabilities through TextClassifier)"] = (
             ["backend", "B", "texts/s", "model-only texts/s", "e2e / model", "tokenize", "batching", "inference"],
             [
                 [

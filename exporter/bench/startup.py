@@ -29,8 +29,8 @@ def runtime_code(bundle: Path, threads: int) -> str:
     """Python source: block torch, import the runtime, load ``bundle`` on the CPU, predict one text, report."""
     return (
         "import sys\nsys.modules['torch'] = None\nimport time\nt0 = time.perf_counter()\n"
-        "from runtime.predictor import SentimentModel\n"
-        f"model = SentimentModel.load({str(bundle)!r}, providers='cpu', threads={threads})\n"
+        "from lstm_onnx.runtime.predictor import TextClassifier\n"
+        f"model = TextClassifier.load({str(bundle)!r}, providers='cpu', threads={threads})\n"
         f"model.predict([{STARTUP_TEXT!r}])\n" + _REPORT
     )
 
@@ -39,7 +39,7 @@ def torch_code(run_dir: Path, threads: int) -> str:
     """Python source: import torch and the trainer, ``load_run``, tokenize and predict one text, report."""
     return (
         "import sys, time\nt0 = time.perf_counter()\nimport torch\n"
-        "from runtime.tokenizer import Tokenizer\nfrom trainer.run_dir import load_run\n"
+        "from lstm_onnx.runtime.tokenizer import Tokenizer\nfrom lstm_onnx.trainer.run_dir import load_run\n"
         f"torch.set_num_threads({threads})\nrun = load_run({str(run_dir)!r})\n"
         f"ids = run.vocab.encode(Tokenizer(run.tokenizer_config).tokenize({STARTUP_TEXT!r}))\n"
         "with torch.inference_mode():\n"

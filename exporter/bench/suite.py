@@ -17,22 +17,22 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from exporter.bench.backends import (
+from lstm_onnx.exporter.bench.backends import (
     OrtBackend,
     Skipped,
     TorchBackend,
     cuda_reason_ort,
     cuda_reason_torch,
 )
-from exporter.bench.cases import Case, encode_texts, fixed_case, real_case
-from exporter.bench.endtoend import measure_end_to_end
-from exporter.bench.flops import FLOPS_FORMULA, flops_per_token, measure_matmul
-from exporter.bench.startup import StartupSample, runtime_code, startup_runner, torch_code
-from exporter.bench.timing import MIN_RUNS, interleave, summarize
-from runtime.bundle import Bundle, load_bundle
-from runtime.contract import MODEL_FILE
-from runtime.datasets import read_dataset, stratified_sample
-from runtime.session import SessionConfig
+from lstm_onnx.exporter.bench.cases import Case, encode_texts, fixed_case, real_case
+from lstm_onnx.exporter.bench.endtoend import measure_end_to_end
+from lstm_onnx.exporter.bench.flops import FLOPS_FORMULA, flops_per_token, measure_matmul
+from lstm_onnx.exporter.bench.startup import StartupSample, runtime_code, startup_runner, torch_code
+from lstm_onnx.exporter.bench.timing import MIN_RUNS, interleave, summarize
+from lstm_onnx.runtime.bundle import Bundle, load_bundle
+from lstm_onnx.runtime.contract import MODEL_FILE
+from lstm_onnx.runtime.datasets import read_dataset, stratified_sample
+from lstm_onnx.runtime.session import SessionConfig
 
 __all__ = ["BenchConfig", "Progress", "bench"]
 
@@ -56,7 +56,7 @@ class BenchConfig:
         idle_s: Idle gap before each timed call.
         optimized: Model file of the ORT-optimized variant (``None``: made from the fp32 model in a temp dir).
         int8: Model file of the int8 variant (``None``: made likewise).
-        end_to_end: Measure text → probabilities through ``SentimentModel`` (needs ``data``).
+        end_to_end: Measure text → probabilities through ``TextClassifier`` (needs ``data``).
         end_to_end_batch: Batch size of the end-to-end figure.
         startup: Measure start-up in fresh processes.
         seed: Sampling and random ids.
@@ -92,7 +92,7 @@ class BenchConfig:
 def _variant(given: Path | None, kind: str, fp32: Path, work: Path) -> Path:
     if given is not None:
         return given
-    from exporter.variants import Variant, make_variant
+    from lstm_onnx.exporter.variants import Variant, make_variant
 
     path = work / f"model-{kind}.onnx"
     make_variant(Variant(kind), fp32, path)

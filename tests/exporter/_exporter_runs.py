@@ -7,11 +7,11 @@ from pathlib import Path
 
 import torch
 
-from runtime.contract import VOCAB_FILE
-from runtime.tokenizer import PAD, UNK, TokenizerConfig, Vocab
-from trainer.config import ModelConfig
-from trainer.model import BiLSTMClassifier
-from trainer.run_dir import CONFIG_FILE, WEIGHTS_FILE, save_weights
+from lstm_onnx.runtime.contract import VOCAB_FILE
+from lstm_onnx.runtime.tokenizer import PAD, UNK, TokenizerConfig, Vocab
+from lstm_onnx.trainer.config import ModelConfig
+from lstm_onnx.trainer.model import BiLSTMClassifier
+from lstm_onnx.trainer.run_dir import CONFIG_FILE, WEIGHTS_FILE, save_weights
 
 WORDS = ["the", "movie", "was", "great", "awful", "plot", "and", "a", "fun", "dull", ".", "it"]
 

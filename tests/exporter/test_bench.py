@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from cli import app
-from exporter.bench.cases import REAL, fixed_case, real_case
-from exporter.bench.flops import flops_per_token
-from exporter.bench.startup import runtime_code, startup_runner
-from exporter.bench.timing import interleave, rotation, summarize
+from lstm_onnx.cli import app
+from lstm_onnx.exporter.bench.cases import REAL, fixed_case, real_case
+from lstm_onnx.exporter.bench.flops import flops_per_token
+from lstm_onnx.exporter.bench.startup import runtime_code, startup_runner
+from lstm_onnx.exporter.bench.timing import interleave, rotation, summarize
 from tests.conftest import REPO_ROOT, make_corpus
 
 REQUIRED_KEYS = {"backend", "batch_size", "seq_len", "texts_per_s", "tokens_per_s", "p50_ms", "p90_ms", "p99_ms"}
@@ -131,7 +131,7 @@ def test_bench_rejects_fewer_than_30_runs(tiny_bundle_dir: Path) -> None:
 def test_bench_without_against_runs_with_torch_blocked(tiny_bundle_dir: Path) -> None:
     code = (
         "import sys; sys.modules['torch'] = None\n"
-        "from typer.testing import CliRunner\nfrom cli import app\n"
+        "from typer.testing import CliRunner\nfrom lstm_onnx.cli import app\n"
         f"args = ['bench', {str(tiny_bundle_dir)!r}, '--batch-sizes', '2', '--seq-lens', '4', '--runs', '30',"
         " '--idle-ms', '0', '--no-startup', '--format', 'json']\n"
         "result = CliRunner().invoke(app, args)\nassert result.exit_code == 0, result.output\n"

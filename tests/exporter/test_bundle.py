@@ -9,11 +9,11 @@ from pathlib import Path
 import onnx
 import pytest
 
-from exporter.build import export_bundles
-from exporter.bundle_writer import file_digest
-from exporter.config import ExportConfig
-from exporter.variants import Variant
-from runtime.contract import (
+from lstm_onnx.exporter.build import export_bundles
+from lstm_onnx.exporter.bundle_writer import file_digest
+from lstm_onnx.exporter.config import ExportConfig
+from lstm_onnx.exporter.variants import Variant
+from lstm_onnx.runtime.contract import (
     BUNDLE_CONFIG_FILE,
     MANIFEST_FILE,
     MODEL_CARD_FILE,
@@ -21,8 +21,8 @@ from runtime.contract import (
     TOKENIZER_RULES_FILE,
     VOCAB_FILE,
 )
-from runtime.errors import BundleError
-from trainer.run_dir import WEIGHTS_FILE
+from lstm_onnx.runtime.errors import BundleError
+from lstm_onnx.trainer.run_dir import WEIGHTS_FILE
 
 
 def test_bundle_has_every_file_with_checksums(tiny_bundle_dir: Path) -> None:

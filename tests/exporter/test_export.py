@@ -11,12 +11,12 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from exporter.export import check_graph, export_onnx
-from exporter.onnx_module import OnnxExportClassifier, onnx_gate_order, torch_gate_order
-from runtime.contract import INPUT_IDS, LENGTHS, LOGITS, MANIFEST_FILE, MODEL_FILE
-from runtime.errors import ExportError
+from lstm_onnx.exporter.export import check_graph, export_onnx
+from lstm_onnx.exporter.onnx_module import OnnxExportClassifier, onnx_gate_order, torch_gate_order
+from lstm_onnx.runtime.contract import INPUT_IDS, LENGTHS, LOGITS, MANIFEST_FILE, MODEL_FILE
+from lstm_onnx.runtime.errors import ExportError
+from lstm_onnx.trainer.run_dir import load_run
 from tests.exporter._exporter_runs import make_run_dir
-from trainer.run_dir import load_run
 
 
 def _session(path: Path) -> ort.InferenceSession:

@@ -10,8 +10,8 @@ import onnx
 from onnx import numpy_helper
 from typer.testing import CliRunner
 
-from cli import app
-from runtime.contract import MANIFEST_FILE, MODEL_FILE
+from lstm_onnx.cli import app
+from lstm_onnx.runtime.contract import MANIFEST_FILE, MODEL_FILE
 
 runner = CliRunner()
 

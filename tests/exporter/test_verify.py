@@ -11,11 +11,11 @@ import onnx
 import pytest
 from onnx import numpy_helper
 
-from exporter.build import verify_bundle
-from exporter.verify import verify_parity
-from runtime.contract import BUNDLE_CONFIG_FILE, MANIFEST_FILE, MODEL_FILE
-from runtime.errors import BundleError, ParityError
-from trainer.run_dir import load_run
+from lstm_onnx.exporter.build import verify_bundle
+from lstm_onnx.exporter.verify import verify_parity
+from lstm_onnx.runtime.contract import BUNDLE_CONFIG_FILE, MANIFEST_FILE, MODEL_FILE
+from lstm_onnx.runtime.errors import BundleError, ParityError
+from lstm_onnx.trainer.run_dir import load_run
 
 
 def _tampered(bundle: Path, tmp_path: Path) -> Path:

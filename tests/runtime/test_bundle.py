@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from runtime.bundle import Manifest, load_bundle
-from runtime.contract import BUNDLE_FORMAT_VERSION, MANIFEST_FILE
-from runtime.errors import BundleError
-from runtime.session import SessionConfig
+from lstm_onnx.runtime.bundle import Manifest, load_bundle
+from lstm_onnx.runtime.contract import BUNDLE_FORMAT_VERSION, MANIFEST_FILE
+from lstm_onnx.runtime.errors import BundleError
+from lstm_onnx.runtime.session import SessionConfig
 
 CPU = SessionConfig(providers="cpu")
 

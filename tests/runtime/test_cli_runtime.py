@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from cli import app
-from runtime.session import SessionConfig, probe_cuda
+from lstm_onnx.cli import app
+from lstm_onnx.runtime.session import SessionConfig, probe_cuda
 
 runner = CliRunner()
 

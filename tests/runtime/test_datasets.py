@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from runtime.datasets import (
+from lstm_onnx.runtime.datasets import (
     LabelledTexts,
     check_labels,
     detect_format,
@@ -17,7 +17,7 @@ from runtime.datasets import (
     stratified_sample,
     stratified_split,
 )
-from runtime.errors import DataError
+from lstm_onnx.runtime.errors import DataError
 from tests.conftest import IMDB_TARBALL
 
 # (split, label, file name, text)

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from runtime.metrics import classification_report, confusion_matrix
+from lstm_onnx.runtime.metrics import classification_report, confusion_matrix
 
 
 def test_confusion_matrix_counts_true_rows_predicted_columns() -> None:

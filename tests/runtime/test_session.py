@@ -5,9 +5,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from runtime.contract import MODEL_FILE
-from runtime.errors import ProviderError
-from runtime.session import _LSTM_PROBE, CPU, CUDA, SessionConfig, create_session, probe_cuda
+from lstm_onnx.runtime.contract import MODEL_FILE
+from lstm_onnx.runtime.errors import ProviderError
+from lstm_onnx.runtime.session import _LSTM_PROBE, CPU, CUDA, SessionConfig, create_session, probe_cuda
 
 CUDA_USABLE, CUDA_REASON = probe_cuda(SessionConfig(providers="cpu"))
 

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from runtime.errors import BundleError, EmptyInputError
-from runtime.tokenizer import PAD_ID, UNK_ID, Tokenizer, TokenizerConfig, Vocab, batch_encode, normalize
+from lstm_onnx.runtime.errors import BundleError, EmptyInputError
+from lstm_onnx.runtime.tokenizer import PAD_ID, UNK_ID, Tokenizer, TokenizerConfig, Vocab, batch_encode, normalize
 
 
 def test_normalize_removes_imdb_line_breaks_and_collapses_whitespace() -> None:

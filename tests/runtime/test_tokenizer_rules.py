@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from runtime.errors import BundleError
-from runtime.tokenizer import Tokenizer, normalize
-from runtime.tokenizer_rules import RuleTokenizer, dump_spacy_rules, load_rules, save_rules
+from lstm_onnx.runtime.errors import BundleError
+from lstm_onnx.runtime.tokenizer import Tokenizer, normalize
+from lstm_onnx.runtime.tokenizer_rules import RuleTokenizer, dump_spacy_rules, load_rules, save_rules
 from tests.conftest import IMDB_TARBALL
 
 # Reviews compared (raw and normalised) in the normal suite; benchmarks/tokenizer_identity.py runs all 100k.

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from cli import app
+from lstm_onnx.cli import app
 from tests.conftest import make_corpus
 
 

@@ -5,10 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from runtime.errors import DataError
-from runtime.tokenizer import TokenizerConfig, Vocab
-from trainer import data as data_module
-from trainer.data import EncodedTexts, crop, encode, eval_batches, num_train_batches, tokenize_texts, train_batches
+from lstm_onnx.runtime.errors import DataError
+from lstm_onnx.runtime.tokenizer import TokenizerConfig, Vocab
+from lstm_onnx.trainer import data as data_module
+from lstm_onnx.trainer.data import (
+    EncodedTexts,
+    crop,
+    encode,
+    eval_batches,
+    num_train_batches,
+    tokenize_texts,
+    train_batches,
+)
 
 
 @pytest.mark.parametrize(

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from runtime.errors import DataError
-from runtime.tokenizer import Vocab
+from lstm_onnx.runtime.errors import DataError
+from lstm_onnx.runtime.tokenizer import Vocab
+from lstm_onnx.trainer.embeddings import read_vectors
 from tests.conftest import GLOVE_FILE
-from trainer.embeddings import read_vectors
 
 _VOCAB = Vocab(["<pad>", "<unk>", "good", "bad", "plot"])
 _LINES = ["good 0.5 1.0 -1.0", "bad -0.5 -1.0 1.0", "unrelated 9 9 9"]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from trainer.config import ModelConfig
-from trainer.model import BiLSTMClassifier
-from trainer.unpacked import forward_unpacked, reverse_within_length
+from lstm_onnx.trainer.config import ModelConfig
+from lstm_onnx.trainer.model import BiLSTMClassifier
+from lstm_onnx.trainer.unpacked import forward_unpacked, reverse_within_length
 
 _SHAPES = [(True, 1), (True, 2), (False, 1)]
 

@@ -10,12 +10,12 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from runtime.errors import BundleError, DataError
+from lstm_onnx.runtime.errors import BundleError, DataError
+from lstm_onnx.trainer.checkpoint import load_state, state_path
+from lstm_onnx.trainer.presets import get_preset
+from lstm_onnx.trainer.run_dir import load_run
+from lstm_onnx.trainer.train import train
 from tests.conftest import corpus_texts, make_corpus
-from trainer.checkpoint import load_state, state_path
-from trainer.presets import get_preset
-from trainer.run_dir import load_run
-from trainer.train import train
 
 
 def _train(out: Path, epochs: int = 3, resume: bool = False, seed: int = 0, **overrides: object):  # type: ignore[no-untyped-def]

@@ -15,17 +15,18 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from exporter.cli import bench_command, export_command, verify_command
-from runtime.cli import evaluate_command, info_command, predict_command
-from runtime.errors import MissingDependencyError, ToolkitError
-from trainer.cli import train_command
+from lstm_onnx import __version__
+from lstm_onnx.exporter.cli import bench_command, export_command, verify_command
+from lstm_onnx.runtime.cli import evaluate_command, info_command, predict_command
+from lstm_onnx.runtime.errors import ORT_MISSING, MissingDependencyError, ToolkitError
+from lstm_onnx.trainer.cli import train_command
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
-    add_completion=False,
+    add_completion=True,
     help="Train a BiLSTM text classifier, export it to ONNX with proven parity, serve it without torch.",
 )
 
@@ -35,7 +36,7 @@ def _show_warning(message: Warning | str, category: type[Warning], *args: Any, *
 
 
 # Modules of the optional extras (pyproject.toml): a runtime-only install lacks them.
-_OPTIONAL_MODULES = frozenset({"torch", "safetensors", "matplotlib", "onnx", "onnxscript"})
+_OPTIONAL_MODULES = frozenset({"torch", "safetensors", "matplotlib", "spacy", "onnx", "onnxscript"})
 
 
 def _handles_toolkit_errors(func: F, name: str, extra: str | None) -> F:
@@ -53,6 +54,8 @@ def _handles_toolkit_errors(func: F, name: str, extra: str | None) -> F:
                 return func(*args, **kwargs)
             except ModuleNotFoundError as err:
                 missing = (err.name or "").split(".")[0]
+                if missing == "onnxruntime":
+                    raise MissingDependencyError(ORT_MISSING) from err
                 if extra is None or missing not in _OPTIONAL_MODULES:
                     raise
                 raise MissingDependencyError(
@@ -69,7 +72,7 @@ def _handles_toolkit_errors(func: F, name: str, extra: str | None) -> F:
 def _version(value: bool) -> None:
     if not value:
         return
-    lines = [f"lstm-onnx {metadata.version('lstm-onnx')}"]
+    lines = [f"lstm-onnx {__version__}"]
     for dist in ("onnxruntime-gpu", "onnxruntime", "torch"):
         try:
             lines.append(f"{dist} {metadata.version(dist)}")

@@ -1,0 +1,96 @@
+"""``lstm_onnx.load``: one call from a bundle (directory, archive or installed model package) to a ready model.
+
+A model package made by ``lstm-onnx package`` registers its bundle under the ``lstm_onnx.models`` entry-point group
+(``name = module:BUNDLE``, where ``BUNDLE`` is the bundle directory's ``Path``), so an installed model loads by name,
+offline, the way ``spacy.load("en_core_web_sm")`` does.
+"""
+
+from __future__ import annotations
+
+from importlib import metadata
+from pathlib import Path
+
+from lstm_onnx.runtime.errors import BundleError
+from lstm_onnx.runtime.predictor import DEFAULT_BATCH_SIZE, TextClassifier
+
+__all__ = ["MODEL_ENTRY_POINTS", "installed_models", "load", "resolve_bundle"]
+
+# Entry-point group under which installed model packages register their bundle directory.
+MODEL_ENTRY_POINTS = "lstm_onnx.models"
+
+
+def installed_models() -> dict[str, str]:
+    """Model packages installed in this environment.
+
+    Returns:
+        ``{name: "module:attribute"}`` for every entry point of the ``lstm_onnx.models`` group.
+    """
+    return {ep.name: ep.value for ep in metadata.entry_points(group=MODEL_ENTRY_POINTS)}
+
+
+def resolve_bundle(source: str | Path) -> Path:
+    """Where a bundle is: an existing path as given, else the bundle of the installed model package of that name.
+
+    Args:
+        source: A bundle directory, a ``.zip``/``.tar.gz`` of one, or the name of an installed model package.
+
+    Returns:
+        The bundle's path (a directory or an archive).
+
+    Raises:
+        BundleError: Neither a path nor an installed model has that name.
+    """
+    if not isinstance(source, (str, Path)):
+        raise TypeError(f"A bundle is named by a path or an installed model name, got {type(source).__name__}.")
+    path = Path(source)
+    if path.exists() or isinstance(source, Path):
+        return path
+    matches = [ep for ep in metadata.entry_points(group=MODEL_ENTRY_POINTS) if ep.name == source]
+    if not matches:
+        known = ", ".join(sorted(installed_models())) or "none"
+        raise BundleError(
+            f"No bundle at {source!r} and no installed model of that name (installed models: {known}). "
+            "Give a bundle directory or archive, or `pip install` a package made by `lstm-onnx package`."
+        )
+    try:
+        located = matches[0].load()
+    except ImportError as err:
+        raise BundleError(f"Installed model {source!r} cannot be imported ({err}); reinstall it.") from err
+    if not isinstance(located, (str, Path)):
+        raise BundleError(
+            f"Installed model {source!r} registers {matches[0].value!r}, which is not a bundle path; reinstall it."
+        )
+    return Path(located)
+
+
+def load(
+    source: str | Path,
+    *,
+    providers: str = "auto",
+    threads: int | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    max_length: int | None = None,
+    truncate: bool = False,
+) -> TextClassifier:
+    """Load a bundle, check it completely, and return the model for its task.
+
+    Args:
+        source: A bundle directory, a ``.zip``/``.tar.gz`` of one, or the name of an installed model package.
+        providers: ``"auto"``, ``"cpu"`` or ``"cuda"`` (``cuda`` never falls back silently).
+        threads: ONNX Runtime intra-op threads (``None``: the session default).
+        batch_size: Most texts per session call.
+        max_length: Token limit; ``None`` uses the bundle's.
+        truncate: Cut over-long texts to ``max_length`` tokens instead of raising.
+
+    Returns:
+        A ``TextClassifier`` for a classification bundle.
+
+    Raises:
+        BundleError: Nothing to load there, or the bundle is incomplete, changed or inconsistent.
+        ProviderError: The requested provider cannot run here.
+        MissingDependencyError: No ONNX Runtime is installed.
+    """
+    path = resolve_bundle(source)
+    return TextClassifier.load(
+        path, providers=providers, threads=threads, batch_size=batch_size, max_length=max_length, truncate=truncate
+    )
