@@ -1,0 +1,56 @@
+"""lstm_onnx.load: one call from a bundle path or an installed model name to the model for the bundle's task."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import lstm_onnx
+from lstm_onnx.runtime.errors import BundleError
+from lstm_onnx.runtime.load import resolve_bundle
+from lstm_onnx.runtime.predictor import TextClassifier
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_load_returns_the_classifier_for_a_classification_bundle(tiny_bundle_dir: Path) -> None:
+    model = lstm_onnx.load(tiny_bundle_dir, providers="cpu")
+    assert isinstance(model, TextClassifier)
+    assert model.predict(["a great and moving film"])[0].label in ("neg", "pos")
+
+
+def test_load_accepts_a_path_given_as_str(tiny_bundle_dir: Path) -> None:
+    assert lstm_onnx.load(str(tiny_bundle_dir), providers="cpu").labels == ["neg", "pos"]
+
+
+def test_load_unknown_name_lists_installed_models_and_the_fix() -> None:
+    with pytest.raises(BundleError, match="no installed model of that name.*lstm-onnx package"):
+        resolve_bundle("no_such_model_here")
+
+
+def test_load_rejects_a_non_path(tiny_bundle_dir: Path) -> None:
+    with pytest.raises(TypeError, match="path or an installed model name"):
+        resolve_bundle(42)  # type: ignore[arg-type]
+
+
+def test_import_lstm_onnx_loads_no_onnxruntime() -> None:
+    code = "import sys, lstm_onnx; print(lstm_onnx.__version__, 'onnxruntime' in sys.modules, 'numpy' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == [lstm_onnx.__version__, "False", "False"]
+
+
+@pytest.mark.parametrize("entry", ["api", "cli"])
+def test_without_onnxruntime_first_use_names_both_extras(entry: str, tiny_bundle_dir: Path, tmp_path: Path) -> None:
+    block = "import sys; sys.modules['onnxruntime'] = None\n"
+    if entry == "api":
+        code = block + f"import lstm_onnx\nlstm_onnx.load({str(tiny_bundle_dir)!r})\n"
+    else:
+        code = block + f"from lstm_onnx.cli import app\napp(['predict', {str(tiny_bundle_dir)!r}, 'great film'])\n"
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 1
+    assert "lstm-onnx[cpu]" in done.stderr and "lstm-onnx[gpu]" in done.stderr
+    if entry == "cli":  # one line, no traceback
+        assert done.stderr.strip().count("\n") == 0 and done.stderr.startswith("error: ONNX Runtime is not installed")
