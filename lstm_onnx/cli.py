@@ -17,6 +17,7 @@ import typer
 
 from lstm_onnx import __version__
 from lstm_onnx.exporter.cli import bench_command, export_command, verify_command
+from lstm_onnx.exporter.cli_module import export_module_command
 from lstm_onnx.runtime.cli import evaluate_command, info_command, predict_command
 from lstm_onnx.runtime.errors import ORT_MISSING, MissingDependencyError, ToolkitError
 from lstm_onnx.trainer.cli import train_command
@@ -101,6 +102,7 @@ for _name, _command, _extra in (
     ("train", train_command, "train"),
     ("export", export_command, "export"),
     ("verify", verify_command, "export"),
+    ("export-module", export_module_command, "export"),
     ("predict", predict_command, None),
     ("evaluate", evaluate_command, None),
     ("info", info_command, None),

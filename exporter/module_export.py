@@ -1,0 +1,340 @@
+"""export_module: anyone's PyTorch module built around ``nn.LSTM``/``nn.GRU`` → ``model.onnx``, or a one-line refusal.
+
+While ``torch.onnx.export`` traces (TorchScript, ``dynamo=False``), every ``nn.LSTM``/``nn.GRU`` in the module tree
+is swapped for an ``ExportableRNN`` (exporter/rnn_nodes.py) and ``pack_padded_sequence``/``pad_packed_sequence``
+for versions that carry (padded data, lengths) through to it, so each RNN becomes ONNX ``LSTM``/``GRU`` nodes fed
+``sequence_lens``. Everything is put back afterwards, also on failure.
+
+What cannot be exported faithfully is refused, never exported wrong: RNN cells (a Python loop unrolled to the
+example's length), ``proj_size``, ``nn.RNN``, state kept between calls, TracerWarnings (a data-dependent Python
+branch or a size turned into a Python number), and a graph that disagrees with the eager model at a second shape.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+from torch import nn
+from torch.nn.utils import rnn as rnn_utils
+
+from lstm_onnx.exporter.export import DEFAULT_OPSET, MIN_OPSET
+from lstm_onnx.exporter.module_inputs import BATCH, SEQUENCE, Axes, InputSpec, flatten_outputs, infer_spec, resize
+from lstm_onnx.exporter.rnn_nodes import ExportableRNN, PaddedPack
+from lstm_onnx.runtime.errors import ExportError
+
+__all__ = ["ModuleExport", "export_module"]
+
+_FORBIDDEN_OPS = frozenset({"TopK", "ScatterElements", "ScatterND", "Loop", "Scan", "If", "NonZero"})
+# A second shape must match the eager model this closely before the export is accepted (verify measures properly).
+_SHAPE_CHECK_ATOL = 1e-4
+
+
+@dataclass(frozen=True)
+class ModuleExport:
+    """What ``export_module`` wrote.
+
+    Attributes:
+        path: The ``.onnx`` file.
+        spec: Input names and dynamic axes (inferred ones included).
+        output_names: ONNX output names, in order.
+        output_axes: Dynamic axes of every output.
+        rnn_nodes: ``(module name, ONNX op, layers)`` of every RNN exported.
+        opset: ONNX opset.
+    """
+
+    path: Path
+    spec: InputSpec
+    output_names: tuple[str, ...]
+    output_axes: Axes
+    rnn_nodes: tuple[tuple[str, str, int], ...]
+    opset: int
+
+
+def _pack_padded(
+    input: torch.Tensor, lengths: Any, batch_first: bool = False, enforce_sorted: bool = True
+) -> PaddedPack:
+    """``pack_padded_sequence`` made traceable: nothing is packed, the lengths travel along (sorting is moot)."""
+    lens = lengths if isinstance(lengths, torch.Tensor) else torch.as_tensor(lengths)
+    return PaddedPack(input.transpose(0, 1) if batch_first else input, lens.to(torch.int64))
+
+
+def _pad_packed(
+    sequence: PaddedPack, batch_first: bool = False, padding_value: float = 0.0, total_length: Any = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``pad_packed_sequence`` made traceable: (T', B, F) with ``padding_value`` past each length.
+
+    T' is ``total_length`` when given, else the longest length, as torch's; both are graph values, never the
+    example's numbers (``total_length`` above the padded input's width is not supported).
+    """
+    if not isinstance(sequence, PaddedPack):
+        raise ExportError(f"pad_packed_sequence got a {type(sequence).__name__}; expected the RNN's packed output.")
+    data, lens = sequence.data, sequence.lengths
+    steps = torch.arange(lens.max() if total_length is None else total_length)  # type: ignore[arg-type]
+    data = data.index_select(0, steps)
+    valid = (steps.view(-1, 1) < lens.view(1, -1)).unsqueeze(-1)  # (T', B, 1)
+    data = data.masked_fill(~valid, padding_value)
+    return (data.transpose(0, 1) if batch_first else data), lens
+
+
+def _refuse_unexportable(model: nn.Module) -> list[tuple[str, nn.LSTM | nn.GRU]]:
+    """The RNNs to swap, after refusing modules that cannot be exported faithfully."""
+    rnns = []
+    for name, module in model.named_modules():
+        label = f"{name or '<root>'} ({type(module).__name__})"
+        if isinstance(module, (nn.LSTMCell, nn.GRUCell, nn.RNNCell)):
+            raise ExportError(
+                f"Cannot export {label}: an RNN cell stepped by a Python loop unrolls to the example's length. "
+                "Use nn.LSTM/nn.GRU over the whole sequence."
+            )
+        if isinstance(module, nn.LSTM) and module.proj_size > 0:
+            raise ExportError(f"Cannot export {label}: proj_size={module.proj_size} has no ONNX LSTM equivalent.")
+        if isinstance(module, (nn.LSTM, nn.GRU)):
+            rnns.append((name, module))
+        elif isinstance(module, nn.RNNBase):
+            raise ExportError(f"Cannot export {label}: only nn.LSTM and nn.GRU are supported.")
+    if not rnns:
+        raise ExportError(f"{type(model).__name__} holds no nn.LSTM or nn.GRU; export_module exports RNN models.")
+    return rnns
+
+
+def _state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """Every tensor a module keeps besides its parameters: buffers and plain tensor attributes, copied."""
+    state = {
+        f"{n}.{k}" if n else k: b.detach().clone()
+        for n, m in model.named_modules()
+        for k, b in m._buffers.items()
+        if b is not None
+    }
+    for name, module in model.named_modules():
+        for key, value in vars(module).items():
+            if isinstance(value, torch.Tensor) and not isinstance(value, nn.Parameter):
+                state[f"{name}.{key}" if name else key] = value.detach().clone()
+    return state
+
+
+def _refuse_stateful(model: nn.Module, example: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    """Eager outputs of the example, after refusing a model that keeps state between calls."""
+    before = _state(model)
+    with torch.no_grad():
+        first = flatten_outputs(model(*example))
+        second = flatten_outputs(model(*example))
+    after = _state(model)
+    changed = sorted(
+        k
+        for k in before.keys() | after.keys()
+        if k not in before or k not in after or not torch.equal(before[k], after[k])
+    )
+    if changed or any(not torch.equal(a, b) for a, b in zip(first, second, strict=True)):
+        where = f" (changed: {', '.join(changed[:3])})" if changed else ""
+        raise ExportError(
+            f"Cannot export {type(model).__name__}: it carries state between calls{where}; two calls on the same "
+            "input differ. Pass the state as an input instead."
+        )
+    return first
+
+
+@contextlib.contextmanager
+def _exportable(model: nn.Module, rnns: list[tuple[str, nn.LSTM | nn.GRU]]) -> Iterator[list[ExportableRNN]]:
+    """Swap RNNs and the packing functions for traceable stand-ins; put everything back on exit."""
+    swaps: list[tuple[Any, str, Any]] = []
+    wrappers = []
+    for name, rnn in rnns:
+        parent_name, _, attr = name.rpartition(".")
+        parent = model.get_submodule(parent_name) if parent_name else model
+        wrapper = ExportableRNN(rnn, name)
+        wrappers.append(wrapper)
+        swaps.append((parent, attr, rnn))
+    originals = {
+        "pack_padded_sequence": rnn_utils.pack_padded_sequence,
+        "pad_packed_sequence": rnn_utils.pad_packed_sequence,
+    }
+    stand_ins = {"pack_padded_sequence": _pack_padded, "pad_packed_sequence": _pad_packed}
+    # User code often binds the functions by name (`from torch.nn.utils.rnn import pack_padded_sequence as pack`):
+    # patch every such binding in the modules defining the model's classes, as well as torch's own attribute.
+    namespaces = [vars(rnn_utils)]
+    for module in model.modules():
+        home = sys.modules.get(type(module).__module__)
+        if home is not None and vars(home) not in namespaces:
+            namespaces.append(vars(home))
+    patched: list[tuple[dict[str, Any], str, Any]] = []
+    # Inference only: were parameters to require grad, the RNN Function's outputs would too, and the tracer (paused
+    # inside the Function) would try to bake them into the graph as constants.
+    grads = [(p, p.requires_grad) for p in model.parameters()]
+    try:
+        model.requires_grad_(False)
+        for (parent, attr, _), wrapper in zip(swaps, wrappers, strict=True):
+            setattr(parent, attr, wrapper)
+        for namespace in namespaces:
+            for key, value in list(namespace.items()):
+                for fn_name, original in originals.items():
+                    if value is original:
+                        patched.append((namespace, key, value))
+                        namespace[key] = stand_ins[fn_name]
+        yield wrappers
+    finally:
+        for param, flag in grads:
+            param.requires_grad_(flag)
+        for namespace, key, value in patched:
+            namespace[key] = value
+        for parent, attr, rnn in swaps:
+            setattr(parent, attr, rnn)
+
+
+def _output_axes(
+    model: nn.Module, spec: InputSpec, example: Sequence[torch.Tensor], names: Sequence[str]
+) -> tuple[Axes, list[torch.Tensor], list[np.ndarray[Any, Any]]]:
+    """Output axes found by running the eager model at a second shape: a dim that follows B is the batch axis, any
+    other dim that moves is the sequence axis. Also returns the second shape's inputs and eager outputs."""
+    arrays = [t.numpy() for t in example]
+    base_b = spec.batch_size(arrays) or 1
+    steps = max(
+        (
+            a.shape[ax]
+            for n, a in zip(spec.names, arrays, strict=True)
+            for ax, lbl in spec.axes.get(n, {}).items()
+            if lbl == SEQUENCE
+        ),
+        default=1,
+    )
+    second = resize(spec, arrays, base_b + 3, 2 * steps + 1, np.random.default_rng(0))
+    with torch.no_grad():
+        first_out = flatten_outputs(model(*example))
+        second_out = flatten_outputs(model(*(torch.from_numpy(a) for a in second)))
+    axes: Axes = {}
+    for name, a, b in zip(names, first_out, second_out, strict=True):
+        moved = {
+            d: (BATCH if b.shape[d] == base_b + 3 and spec.batch_size(arrays) is not None else SEQUENCE)
+            for d in range(a.dim())
+            if a.shape[d] != b.shape[d]
+        }
+        if moved:
+            axes[name] = moved
+    return axes, [torch.from_numpy(a) for a in second], [t.numpy() for t in second_out]
+
+
+def _check_graph(path: Path, rnns: list[tuple[str, nn.LSTM | nn.GRU]], packed: bool) -> None:
+    model = onnx.load(str(path))
+    try:
+        onnx.checker.check_model(model, full_check=True)
+    except onnx.checker.ValidationError as err:
+        raise ExportError(f"The exported graph is invalid: {err}") from err
+    forbidden = sorted({n.op_type for n in model.graph.node} & _FORBIDDEN_OPS)
+    if forbidden:
+        raise ExportError(f"The graph holds {forbidden}: sort/unsort, loop or data-dependent machinery around an RNN.")
+    nodes = [n for n in model.graph.node if n.op_type in ("LSTM", "GRU")]
+    expected = sum(r.num_layers for _, r in rnns)
+    if len(nodes) != expected:
+        names = ", ".join(n for n, _ in rnns)
+        raise ExportError(
+            f"Expected {expected} ONNX LSTM/GRU node(s) for {names}, found {len(nodes)}: "
+            "an RNN is unused or called twice."
+        )
+    if packed and any(len(n.input) < 5 or not n.input[4] for n in nodes):
+        raise ExportError("An RNN fed a packed sequence lost its lengths (no sequence_lens); padding would leak in.")
+
+
+def export_module(
+    model: nn.Module,
+    example_inputs: Sequence[torch.Tensor],
+    path: Path,
+    *,
+    dynamic_axes: Axes | None = None,
+    output_names: Sequence[str] | None = None,
+    opset: int = DEFAULT_OPSET,
+) -> ModuleExport:
+    """Export a user's RNN model to ONNX, or refuse in one line.
+
+    Args:
+        model: Any ``nn.Module`` using ``nn.LSTM``/``nn.GRU`` (put in eval mode; restored unchanged).
+        example_inputs: Tensors in ``forward``'s order, e.g. ids int64 (B, T) and lengths int64 (B).
+        path: Target ``.onnx`` file.
+        dynamic_axes: ``torch.onnx.export``-style axes keyed by ``forward``'s parameter names (inputs and, if
+            wanted, outputs); inferred when ``None`` (see ``module_inputs.infer_spec``).
+        output_names: ONNX output names; default ``output`` or ``output_0``, ``output_1``, ...
+        opset: ONNX opset (>= 14, for LSTM/GRU ``layout`` and ``sequence_lens``).
+
+    Returns:
+        What was written, with the inferred axes.
+
+    Raises:
+        ExportError: The model cannot be exported faithfully (names the module and the reason), or the graph fails
+            its checks.
+    """
+    if opset < MIN_OPSET:
+        raise ExportError(f"Opset {opset} is too old: ONNX LSTM/GRU need layout/sequence_lens (opset >= {MIN_OPSET}).")
+    example = tuple(example_inputs)
+    model.eval()
+    rnns = _refuse_unexportable(model)
+    spec = infer_spec(model, example, dynamic_axes)
+    eager = _refuse_stateful(model, example)
+    names = (
+        tuple(output_names)
+        if output_names
+        else (("output",) if len(eager) == 1 else tuple(f"output_{i}" for i in range(len(eager))))
+    )
+    if len(names) != len(eager):
+        raise ExportError(f"{len(names)} output name(s) given for {len(eager)} outputs.")
+    out_axes, second_in, second_out = _output_axes(model, spec, example, names)
+    if dynamic_axes is not None:
+        out_axes = {**out_axes, **{k: dict(v) for k, v in dynamic_axes.items() if k in names}}
+    with warnings.catch_warnings(record=True) as caught, _exportable(model, rnns) as wrappers:
+        warnings.simplefilter("always")
+        try:
+            torch.onnx.export(
+                model,
+                example,
+                str(path),
+                dynamo=False,
+                opset_version=opset,
+                input_names=list(spec.names),
+                output_names=list(names),
+                dynamic_axes={**spec.axes, **out_axes},
+                do_constant_folding=True,
+                keep_initializers_as_inputs=False,
+            )
+        except (RuntimeError, TypeError, torch.onnx.errors.OnnxExporterError) as err:
+            first = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise ExportError(f"torch.onnx.export failed for {type(model).__name__}: {first}") from err
+    packed = any(w.saw_packed for w in wrappers)
+    tracer_warning: type[Warning] = torch.jit.TracerWarning  # type: ignore[attr-defined]
+    tracer = [w for w in caught if issubclass(w.category, tracer_warning)]
+    if tracer:
+        raise ExportError(
+            f"Cannot export {type(model).__name__}: tracing hit Python that depends on the data or freezes a size "
+            f"({str(tracer[0].message).splitlines()[0]} at {Path(tracer[0].filename).name}:{tracer[0].lineno})."
+        )
+    _check_graph(path, rnns, packed)
+    _check_second_shape(path, spec, second_in, second_out)
+    return ModuleExport(path, spec, names, out_axes, tuple((n, type(r).__name__, r.num_layers) for n, r in rnns), opset)
+
+
+def _check_second_shape(
+    path: Path, spec: InputSpec, inputs: list[torch.Tensor], want: list[np.ndarray[Any, Any]]
+) -> None:
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    wanted = {i.name for i in session.get_inputs()}  # an input the model never reads is dropped from the graph
+    feed = {n: t.numpy() for n, t in zip(spec.names, inputs, strict=True) if n in wanted}
+    shape = {n: list(a.shape) for n, a in feed.items()}
+    try:
+        got = session.run(None, feed)
+    except (ort.capi.onnxruntime_pybind11_state.Fail, ort.capi.onnxruntime_pybind11_state.InvalidArgument) as err:
+        raise ExportError(
+            f"The graph fails at a shape the export did not see ({shape}): a size was frozen into it. "
+            f"{str(err).splitlines()[0]}"
+        ) from err
+    for index, (g, w) in enumerate(zip(got, want, strict=True)):
+        if g.shape != w.shape or not np.allclose(g, w, atol=_SHAPE_CHECK_ATOL, rtol=1e-3):
+            raise ExportError(
+                f"The graph disagrees with the eager model at a shape the export did not see ({shape}), "
+                f"output {index}: a data-dependent Python branch or a size frozen into the graph."
+            )
