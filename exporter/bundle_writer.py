@@ -63,7 +63,8 @@ def recover_target(out: Path) -> None:
         kept = leftover / out.name
         if leftover.name.endswith(".old") and kept.is_dir() and not out.exists():
             kept.rename(out)
-        if leftover.stat().st_mtime < _PROCESS_START:
+            shutil.rmtree(leftover, ignore_errors=True)
+        elif leftover.stat().st_mtime < _PROCESS_START:
             shutil.rmtree(leftover, ignore_errors=True)
 
 
@@ -90,8 +91,9 @@ def check_target(out: Path, force: bool, protect: Path | None = None) -> None:
         protect: A directory that must never be replaced or hold the bundle (the training run).
 
     Raises:
-        BundleError: ``out`` is a file; exists without ``force``; is not a bundle (a run directory or a folder with
-            other files: ``--force`` never deletes those; an empty directory is fine); or is, holds or sits inside ``protect``.
+        BundleError: ``out`` is a file; exists without ``force``; is not a bundle (a run directory or a folder
+            with other files: ``--force`` never deletes those; an empty directory is fine); or is, holds or sits
+            inside ``protect``.
     """
     out = Path(out)
     if out.is_file() or out.is_symlink():
