@@ -6,6 +6,7 @@ import json
 import platform
 import shutil
 import tempfile
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -36,19 +37,82 @@ from lstm_onnx.runtime.errors import BundleError
 from lstm_onnx.runtime.tokenizer_rules import dump_spacy_rules, save_rules
 from lstm_onnx.trainer.run_dir import LoadedRun
 
-__all__ = ["check_target", "file_digest", "write_bundle"]
+__all__ = ["check_target", "file_digest", "recover_target", "write_bundle"]
+
+# Leftover work directories of exports that started before this process are from killed runs: swept.
+_PROCESS_START = time.time()
+# Files a bundle may hold besides those its manifest lists.
+_BUNDLE_EXTRAS = {MANIFEST_FILE}
 
 
-def check_target(out: Path, force: bool) -> None:
-    """Refuse to replace an existing ``out`` unless ``force``.
+def _leftovers(out: Path) -> list[Path]:
+    """Work (``.work.*``), staging (``.tmp``) and set-aside (``.old``) directories of exports to ``out``."""
+    if not out.parent.is_dir():
+        return []
+    prefix = f".{out.name}."
+    return [p for p in out.parent.iterdir() if p.name.startswith(prefix) and p.is_dir() and not p.is_symlink()]
+
+
+def recover_target(out: Path) -> None:
+    """Restore a bundle a crash left set aside, then sweep leftovers of killed exports to ``out``.
+
+    ``--force`` moves the old bundle to ``.<name>.*.old/<name>`` before renaming the new one in; a crash between
+    the two renames leaves no bundle at ``out``, so the set-aside one is moved back first.
+    """
+    for leftover in sorted(_leftovers(out)):
+        kept = leftover / out.name
+        if leftover.name.endswith(".old") and kept.is_dir() and not out.exists():
+            kept.rename(out)
+            shutil.rmtree(leftover, ignore_errors=True)
+        elif leftover.stat().st_mtime < _PROCESS_START:
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _is_bundle(path: Path) -> bool:
+    """Whether ``path`` is a directory holding our manifest and nothing it does not list."""
+    try:
+        manifest = json.loads((path / MANIFEST_FILE).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        return False
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
+        return False
+    if not isinstance(manifest.get("format_version"), int):
+        return False
+    listed = set(manifest["files"]) | _BUNDLE_EXTRAS
+    return all(p.name in listed and p.is_file() and not p.is_symlink() for p in path.iterdir())
+
+
+def check_target(out: Path, force: bool, protect: Path | None = None) -> None:
+    """Refuse to replace an existing ``out`` unless ``force`` and ``out`` is a bundle.
+
+    Args:
+        out: The bundle directory to write.
+        force: Replace an existing bundle.
+        protect: A directory that must never be replaced or hold the bundle (the training run).
 
     Raises:
-        BundleError: ``out`` exists and ``force`` is False, or ``out`` is a file.
+        BundleError: ``out`` is a file; exists without ``force``; is not a bundle (a run directory or a folder
+            with other files: ``--force`` never deletes those; an empty directory is fine); or is, holds or sits
+            inside ``protect``.
     """
-    if out.is_file():
-        raise BundleError(f"{out} is a file; give a directory path for the bundle.")
-    if out.exists() and not force:
+    out = Path(out)
+    if out.is_file() or out.is_symlink():
+        raise BundleError(f"{out} is a file or link; give a directory path for the bundle.")
+    if protect is not None:
+        a, b = out.resolve(), Path(protect).resolve()
+        if a == b or a in b.parents or b in a.parents:
+            raise BundleError(
+                f"--out {out} is, holds or sits inside the run directory {protect}; choose another --out."
+            )
+    if not out.exists():
+        return
+    if not force:
         raise BundleError(f"Bundle {out} already exists; pass --force to replace it, or choose another --out.")
+    if any(out.iterdir()) and not _is_bundle(out):
+        raise BundleError(
+            f"{out} exists and is not a bundle (no {MANIFEST_FILE} listing every file in it); --force replaces only "
+            "bundles written by `lstm-onnx export`. Choose another --out, or empty the directory yourself."
+        )
 
 
 def file_digest(path: Path) -> dict[str, Any]:
@@ -174,7 +238,8 @@ def write_bundle(
         BundleError: ``out`` exists without ``force``.
     """
     out = Path(out)
-    check_target(out, force)
+    recover_target(out)
+    check_target(out, force, protect=run_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
     staging.chmod(0o755)  # mkdtemp makes it 0700; a bundle is meant to be read by the serving user too

@@ -31,7 +31,7 @@ from lstm_onnx.runtime.contract import INPUT_IDS, LENGTHS, LOGITS
 from lstm_onnx.runtime.datasets import LabelledTexts, check_labels
 from lstm_onnx.runtime.errors import ParityError
 from lstm_onnx.runtime.session import ModelSession, SessionConfig, create_session, probe_cuda
-from lstm_onnx.runtime.tokenizer import Tokenizer
+from lstm_onnx.runtime.tokenizer import Tokenizer, require_tokens
 from lstm_onnx.trainer.run_dir import LoadedRun
 
 __all__ = ["BackendSummary", "CaseResult", "ParityReport", "verify_parity"]
@@ -186,10 +186,8 @@ def _encode_data(run: LoadedRun, data: LabelledTexts, batch_size: int) -> tuple[
     ids, targets = [], []
     skipped = 0
     index = {label: i for i, label in enumerate(run.labels)}
-    for tokens, label in zip(tokenizer.pipe(data.texts), data.labels, strict=True):
-        if not tokens:
-            skipped += 1  # an empty text has no defined LSTM output; the runtime rejects it the same way
-            continue
+    for position, (tokens, label) in enumerate(zip(tokenizer.pipe(data.texts), data.labels, strict=True)):
+        require_tokens(tokens, position, data.texts[position], data.source)  # the one rule of every path
         ids.append(run.vocab.encode(tokens))
         targets.append(index[label])
     return bucket_cases(ids, targets, batch_size), skipped

@@ -26,6 +26,7 @@ from lstm_onnx.runtime.contract import (
     VOCAB_FILE,
 )
 from lstm_onnx.runtime.errors import BundleError
+from lstm_onnx.runtime.onnx_graph import embedding_rows
 from lstm_onnx.runtime.session import ModelSession, SessionConfig, create_session
 from lstm_onnx.runtime.tokenizer import Tokenizer, TokenizerConfig, Vocab
 from lstm_onnx.runtime.tokenizer_rules import load_rules
@@ -137,9 +138,12 @@ def load_bundle(path: Path | str, session_config: SessionConfig | None = None) -
     """Load a bundle directory and check it completely before anything is predicted.
 
     Checks, in order: the directory and ``manifest.json`` exist; ``format_version`` is supported (a newer
-    toolkit's bundle warns); every required file is present and listed; every listed file's sha256 matches;
-    ``config.json``, ``vocab.txt`` and ``tokenizer.json`` parse and agree (vocabulary size); the session's
-    inputs and outputs match the manifest's IO contract and the number of labels.
+    toolkit's bundle warns); the directory holds only regular files listed in the manifest (no symlinks, no
+    folders, no unlisted file such as an ONNX external-data file); every required file is present and listed;
+    every listed file's sha256 matches; ``config.json``, ``vocab.txt`` and ``tokenizer.json`` parse and agree
+    (vocabulary size, and the model's embedding table has one row per token); the tokenizer's regexes are the
+    exporter's or pass the backtracking guard; the session's inputs and outputs match the manifest's IO contract
+    and the number of labels.
 
     Args:
         path: The bundle directory.
@@ -177,6 +181,12 @@ def load_bundle(path: Path | str, session_config: SessionConfig | None = None) -
                 f"{root / VOCAB_FILE} has {len(vocab)} tokens but {where} is {size}; "
                 f"the files come from different runs, {_REEXPORT}."
             )
+    rows = embedding_rows((root / MODEL_FILE).read_bytes(), INPUT_IDS)
+    if rows is not None and rows != len(vocab):
+        raise BundleError(
+            f"{root / VOCAB_FILE} has {len(vocab)} tokens but the embedding table of {root / MODEL_FILE} has {rows} "
+            f"rows; the files come from different runs, {_REEXPORT}."
+        )
     try:
         tokenizer = Tokenizer(tok_config, rules=load_rules(root / TOKENIZER_RULES_FILE))
     except ValueError as err:
@@ -229,8 +239,9 @@ def _read_json(path: Path) -> dict[str, Any]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as err:
         raise BundleError(f"Bundle file {path} is missing; {_REEXPORT}.") from err
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise BundleError(f"Bundle file {path} is not valid JSON ({err}); {_REEXPORT}.") from err
+    except (UnicodeDecodeError, ValueError, RecursionError) as err:
+        # ValueError covers bad JSON and integers past Python's digit limit; RecursionError, absurd nesting.
+        raise BundleError(f"Bundle file {path} is not valid JSON ({str(err)[:200]}); {_REEXPORT}.") from err
     if not isinstance(data, dict):
         raise BundleError(f"Bundle file {path} must hold a JSON object; {_REEXPORT}.")
     return data
@@ -272,6 +283,18 @@ def _semver(text: str) -> tuple[int, ...]:
 
 
 def _check_files(root: Path, manifest: Manifest) -> None:
+    # ONNX Runtime reads external-data files named inside model.onnx, and a symlink can point anywhere: a bundle
+    # is exactly its listed regular files, so nothing unchecked can change what the model computes.
+    for item in sorted(root.iterdir()):
+        if item.is_symlink():
+            raise BundleError(f"{item} is a symbolic link; a bundle holds regular files only, {_REEXPORT}.")
+        if item.name != MANIFEST_FILE and item.name not in manifest.files:
+            raise BundleError(
+                f"{item} is not listed in {MANIFEST_FILE}; a bundle holds only the files its manifest lists "
+                f"(remove it, or {_REEXPORT})."
+            )
+        if not item.is_file():
+            raise BundleError(f"{item} is not a regular file; {_REEXPORT}.")
     for name in REQUIRED_FILES:
         if not (root / name).is_file():
             raise BundleError(f"Bundle file {root / name} is missing; the bundle is incomplete, {_REEXPORT}.")

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 __all__ = [
     "BundleError",
+    "ConfigError",
     "DataError",
     "EmptyInputError",
     "ExportError",
     "InputError",
     "InputTooLongError",
     "MissingDependencyError",
+    "NonFiniteOutputError",
     "ORT_MISSING",
     "ParityError",
     "ProviderError",
@@ -27,6 +29,10 @@ class ToolkitError(Exception):
 
 class DataError(ToolkitError, ValueError):
     """A data file or directory is missing, malformed or holds unexpected labels."""
+
+
+class ConfigError(ToolkitError, ValueError):
+    """A setting (model, training, export or tokenizer configuration) has an invalid value."""
 
 
 class BundleError(ToolkitError):
@@ -52,6 +58,10 @@ class EmptyInputError(InputError):
 
 class InputTooLongError(InputError):
     """A text is longer than the configured limit and truncation was not requested."""
+
+
+class NonFiniteOutputError(InputError):
+    """The model produced inf or NaN logits for a text: never reported as a score."""
 
 
 class ExportError(ToolkitError):
