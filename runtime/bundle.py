@@ -59,6 +59,7 @@ class Manifest:
         parity: Parity summary (``passed``, tolerances, per-backend results).
         files: ``{file name: {sha256, bytes}}`` for every other file of the bundle.
         metrics: Optional evaluation metrics.
+        data: Optional record of the data the model was trained and tested on (names and digests, no paths).
     """
 
     format_version: int
@@ -71,6 +72,7 @@ class Manifest:
     parity: dict[str, Any]
     files: dict[str, dict[str, Any]]
     metrics: dict[str, Any] | None = None
+    data: dict[str, Any] | None = None
 
     @classmethod
     def from_dict(cls, data: Any, source: Path) -> Manifest:
