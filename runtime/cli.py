@@ -21,7 +21,9 @@ from lstm_onnx.runtime.errors import DataError, InputError
 
 __all__ = ["evaluate_command", "info_command", "predict_command"]
 
-_BUNDLE_HELP = "Bundle directory written by `lstm-onnx export`."
+_BUNDLE_HELP = (
+    "Bundle directory written by `lstm-onnx export`, a .zip/.tar.gz of one, or the name of an installed model package."
+)
 
 
 class PredictFormat(str, Enum):
@@ -47,7 +49,8 @@ class Provider(str, Enum):
     CUDA = "cuda"
 
 
-BundleArg = Annotated[Path, typer.Argument(help=_BUNDLE_HELP, exists=True, file_okay=False, dir_okay=True)]
+# Not `exists=True`: an installed model package is named, not located (runtime.load.resolve_bundle).
+BundleArg = Annotated[Path, typer.Argument(help=_BUNDLE_HELP)]
 ProviderOpt = Annotated[
     Provider, typer.Option("--provider", help="Execution provider; `cuda` fails rather than fall back to the CPU.")
 ]
@@ -167,10 +170,15 @@ def _predict(
     max_length: int | None,
     quiet: bool,
 ) -> None:
+    from lstm_onnx.runtime.load import resolve_bundle
     from lstm_onnx.runtime.predictor import TextClassifier
 
     model = TextClassifier.load(
-        bundle, providers=provider.value, batch_size=batch_size, max_length=max_length, truncate=truncate
+        resolve_bundle(str(bundle)),
+        providers=provider.value,
+        batch_size=batch_size,
+        max_length=max_length,
+        truncate=truncate,
     )
     source = iter(texts) if texts else _read_texts(file or "-")
     tee = _Tee(source)
@@ -248,11 +256,14 @@ def evaluate_command(
 ) -> None:
     """Score a bundle on labelled data: accuracy, precision, recall, F1, confusion matrix (runtime only)."""
     from lstm_onnx.runtime.evaluation import evaluate
+    from lstm_onnx.runtime.load import resolve_bundle
     from lstm_onnx.runtime.predictor import TextClassifier
 
     with warnings.catch_warnings():
         warnings.simplefilter("always", UserWarning)
-        model = TextClassifier.load(bundle, providers=provider.value, batch_size=batch_size, truncate=truncate)
+        model = TextClassifier.load(
+            resolve_bundle(str(bundle)), providers=provider.value, batch_size=batch_size, truncate=truncate
+        )
         report = evaluate(model, data, split=split, limit=limit).to_dict()
     report["provider"] = model.provider
     if output_format is ReportFormat.JSON:
@@ -285,9 +296,10 @@ def info_command(
 ) -> None:
     """Show a bundle's manifest, versions, parity summary and the execution providers available here."""
     from lstm_onnx.runtime.bundle import describe_bundle, load_bundle
+    from lstm_onnx.runtime.load import resolve_bundle
     from lstm_onnx.runtime.session import SessionConfig
 
-    info = describe_bundle(load_bundle(bundle, SessionConfig(providers="cpu")))
+    info = describe_bundle(load_bundle(resolve_bundle(str(bundle)), SessionConfig(providers="cpu")))
     if output_format is ReportFormat.JSON:
         typer.echo(json.dumps(info, indent=2))
         return

@@ -134,7 +134,8 @@ class TextClassifier:
         """Load and verify a bundle, build its session, and wrap it.
 
         Args:
-            bundle: Bundle directory (or an already loaded ``Bundle``; then ``providers``/``threads`` are unused).
+            bundle: Bundle directory, a ``.zip``/``.tar.gz`` of one, or an already loaded ``Bundle`` (then
+                ``providers``/``threads`` are unused).
             providers: ``"auto"``, ``"cpu"`` or ``"cuda"`` (``cuda`` never falls back silently).
             threads: ONNX Runtime intra-op threads (``None``: ``SessionConfig``'s default, 1).
             batch_size: Most texts per session call.

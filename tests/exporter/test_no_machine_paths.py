@@ -69,3 +69,25 @@ def test_data_recorded_by_name_and_digest(built_from_files: tuple[Path, Path, Pa
     manifest = json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["data"]["train"]["sha256"] == sha256_file(root / "train.jsonl")
     assert manifest["metrics"]["verify_data"]["source"]["sha256"] == sha256_file(root / "test.jsonl")
+
+
+def test_verify_accepts_a_moved_zipped_bundle(built_from_files: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    """Built at one path, moved, zipped, verified from elsewhere against its run: parity holds."""
+    import shutil
+    import zipfile
+
+    from typer.testing import CliRunner
+
+    from lstm_onnx.cli import app
+
+    _, run_dir, bundle = built_from_files
+    moved = Path(shutil.copytree(bundle, tmp_path / "moved"))
+    archive = tmp_path / "elsewhere" / "bundle.zip"
+    archive.parent.mkdir()
+    with zipfile.ZipFile(archive, "w") as zf:
+        for file in sorted(moved.iterdir()):
+            zf.write(file, f"moved/{file.name}")
+    shutil.rmtree(moved)
+    result = CliRunner().invoke(app, ["verify", str(archive), "--against", str(run_dir)])
+    assert result.exit_code == 0, result.stderr
+    assert "passed" in result.stdout.lower()
