@@ -1,0 +1,30 @@
+"""Commands that repackage or rewrite a bundle without torch: ``package`` (a pip-installable wheel), ``relabel``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+__all__ = ["package_command"]
+
+
+def package_command(
+    bundle: Annotated[Path, typer.Argument(help="Bundle directory, or a .zip/.tar.gz of one.", exists=True)],
+    out: Annotated[Path, typer.Option("--out", help="Folder the wheel is written to.", file_okay=False)] = Path("dist"),
+    name: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(help="Module and package name, a lowercase identifier (default: the bundle's name)."),
+    ] = None,
+    version: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(help="PEP 440 version of the package (default: the bundle's version)."),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", "-f", help="Replace a wheel of the same name.")] = False,
+) -> None:
+    """Build a pip-installable wheel carrying the bundle; after `pip install` it loads as lstm_onnx.load("NAME")."""
+    from lstm_onnx.runtime.wheel import build_model_wheel
+
+    wheel = build_model_wheel(bundle, out, name=name, version=version, force=force)
+    typer.echo(str(wheel))
