@@ -17,6 +17,7 @@ import torch
 from lstm_onnx import __version__
 from lstm_onnx.exporter.config import BUNDLE_NAME
 from lstm_onnx.exporter.export import EXPORTER_REASON, ExportInfo
+from lstm_onnx.runtime.atomic import replace_directory
 from lstm_onnx.runtime.bundle import Manifest, sha256_file
 from lstm_onnx.runtime.card import render_card
 from lstm_onnx.runtime.contract import (
@@ -158,14 +159,7 @@ def write_bundle(
         (staging / MODEL_CARD_FILE).write_text(card, encoding="utf-8")
         manifest["files"] = {p.name: file_digest(p) for p in sorted(staging.iterdir())}
         (staging / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-        if out.exists():
-            # --force: move the old bundle aside first so a crash between the renames never loses both.
-            old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".old"))
-            out.rename(old / out.name)
-            staging.rename(out)
-            shutil.rmtree(old)
-        else:
-            staging.rename(out)
+        replace_directory(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

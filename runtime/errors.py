@@ -13,6 +13,7 @@ __all__ = [
     "ExportError",
     "InputError",
     "InputTooLongError",
+    "LabelError",
     "MissingDependencyError",
     "ORT_MISSING",
     "ParityError",
@@ -52,6 +53,10 @@ class EmptyInputError(InputError):
 
 class InputTooLongError(InputError):
     """A text is longer than the configured limit and truncation was not requested."""
+
+
+class LabelError(ToolkitError, ValueError):
+    """New label names do not fit the bundle: unknown old label, duplicate or empty name, wrong count."""
 
 
 class ExportError(ToolkitError):

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from lstm_onnx.runtime.errors import BundleError
 from lstm_onnx.runtime.predictor import DEFAULT_BATCH_SIZE, TextClassifier
+from lstm_onnx.runtime.relabel import LabelNames
 
 __all__ = ["MODEL_ENTRY_POINTS", "installed_models", "load", "resolve_bundle"]
 
@@ -71,6 +72,7 @@ def load(
     batch_size: int = DEFAULT_BATCH_SIZE,
     max_length: int | None = None,
     truncate: bool = False,
+    labels: LabelNames | None = None,
 ) -> TextClassifier:
     """Load a bundle, check it completely, and return the model for its task.
 
@@ -81,6 +83,7 @@ def load(
         batch_size: Most texts per session call.
         max_length: Token limit; ``None`` uses the bundle's.
         truncate: Cut over-long texts to ``max_length`` tokens instead of raising.
+        labels: Rename the labels for this model only: every name in id order, or ``{old: new}``.
 
     Returns:
         A ``TextClassifier`` for a classification bundle.
@@ -89,8 +92,15 @@ def load(
         BundleError: Nothing to load there, or the bundle is incomplete, changed or inconsistent.
         ProviderError: The requested provider cannot run here.
         MissingDependencyError: No ONNX Runtime is installed.
+        LabelError: ``labels`` does not fit the bundle's labels.
     """
     path = resolve_bundle(source)
     return TextClassifier.load(
-        path, providers=providers, threads=threads, batch_size=batch_size, max_length=max_length, truncate=truncate
+        path,
+        providers=providers,
+        threads=threads,
+        batch_size=batch_size,
+        max_length=max_length,
+        truncate=truncate,
+        labels=labels,
     )
