@@ -127,7 +127,7 @@ def export_command(
 
 
 def verify_command(
-    bundle: Annotated[Path, typer.Argument(help="Bundle directory.", exists=True, file_okay=False, dir_okay=True)],
+    bundle: Annotated[Path, typer.Argument(help="Bundle directory, or a .zip/.tar.gz of one.", exists=True)],
     against: Annotated[
         Path,
         typer.Option(help="The training run directory it was exported from.", exists=True, file_okay=False),
@@ -148,16 +148,18 @@ def verify_command(
 ) -> None:
     """Check a bundle computes what the PyTorch run computes; exit 1 on any parity failure."""
     from lstm_onnx.exporter.build import verify_bundle
+    from lstm_onnx.runtime.archive import bundle_directory
 
-    result = verify_bundle(
-        bundle,
-        against,
-        data=data,
-        limit=limit,
-        report_path=report,
-        threads=threads,
-        progress=_progress(),  # type: ignore[arg-type]
-    )
+    with bundle_directory(bundle) as directory:
+        result = verify_bundle(
+            directory,
+            against,
+            data=data,
+            limit=limit,
+            report_path=report,
+            threads=threads,
+            progress=_progress(),  # type: ignore[arg-type]
+        )
     _render(f"parity: {bundle}", result)
 
 
@@ -179,7 +181,7 @@ def _int_list(value: str) -> tuple[int, ...]:
 
 
 def bench_command(
-    bundle: Annotated[Path, typer.Argument(help="fp32 bundle directory.", exists=True, file_okay=False, dir_okay=True)],
+    bundle: Annotated[Path, typer.Argument(help="fp32 bundle directory, or a .zip/.tar.gz of one.", exists=True)],
     against: Annotated[
         Optional[Path],  # noqa: UP045
         typer.Option(
@@ -221,9 +223,11 @@ def bench_command(
 ) -> None:
     """Benchmark ONNX Runtime (fp32, optimized, int8; CUDA if present) against PyTorch: speed, latency, start-up."""
     import json
+    from dataclasses import replace
 
     from lstm_onnx.exporter.bench import BenchConfig, bench
     from lstm_onnx.exporter.bench.report import tables
+    from lstm_onnx.runtime.archive import bundle_directory
 
     config = BenchConfig(
         bundle=bundle,
@@ -241,7 +245,9 @@ def bench_command(
     )
     err = Console(stderr=True)
     progress = (lambda message: err.print(f"[dim]{message}[/dim]")) if sys.stderr.isatty() else None
-    records = bench(config, progress=progress)
+    # An archive is extracted for the whole run: start-up timing loads the bundle again in fresh processes.
+    with bundle_directory(bundle) as directory:
+        records = bench(replace(config, bundle=directory), progress=progress)
     if output_format is BenchFormat.JSON:
         typer.echo(json.dumps(records, indent=2))
         return

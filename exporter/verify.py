@@ -30,6 +30,7 @@ from lstm_onnx.exporter.tolerances import CUDA, FP32, REFERENCE, VARIANT_MAX_ACC
 from lstm_onnx.runtime.contract import INPUT_IDS, LENGTHS, LOGITS
 from lstm_onnx.runtime.datasets import LabelledTexts, check_labels
 from lstm_onnx.runtime.errors import ParityError
+from lstm_onnx.runtime.provenance import describe_data
 from lstm_onnx.runtime.session import ModelSession, SessionConfig, create_session, probe_cuda
 from lstm_onnx.runtime.tokenizer import Tokenizer, require_tokens
 from lstm_onnx.trainer.run_dir import LoadedRun
@@ -362,7 +363,7 @@ def verify_parity(
             "cpu_providers": cpu_session.session.get_providers(),
         },
         data={
-            "source": data.source if data is not None else None,
+            "source": describe_data(data) if data is not None else None,
             "texts": len(data) if data is not None else 0,
             "skipped_empty": skipped_texts,
         },

@@ -9,11 +9,12 @@ from __future__ import annotations
 import hashlib
 import json
 import warnings
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
 from lstm_onnx import __version__
+from lstm_onnx.runtime.archive import bundle_directory
 from lstm_onnx.runtime.contract import (
     BUNDLE_CONFIG_FILE,
     BUNDLE_FORMAT_VERSION,
@@ -60,6 +61,7 @@ class Manifest:
         parity: Parity summary (``passed``, tolerances, per-backend results).
         files: ``{file name: {sha256, bytes}}`` for every other file of the bundle.
         metrics: Optional evaluation metrics.
+        data: Optional record of the data the model was trained and tested on (names and digests, no paths).
     """
 
     format_version: int
@@ -72,6 +74,7 @@ class Manifest:
     parity: dict[str, Any]
     files: dict[str, dict[str, Any]]
     metrics: dict[str, Any] | None = None
+    data: dict[str, Any] | None = None
 
     @classmethod
     def from_dict(cls, data: Any, source: Path) -> Manifest:
@@ -146,7 +149,8 @@ def load_bundle(path: Path | str, session_config: SessionConfig | None = None) -
     and the number of labels.
 
     Args:
-        path: The bundle directory.
+        path: The bundle directory, or a ``.zip``/``.tar.gz`` of one (extracted safely into a temporary directory
+            that is removed once the bundle is in memory; ``Bundle.path`` is then the archive).
         session_config: Providers and threads for the session (default: ``SessionConfig()``, provider ``auto``).
 
     Returns:
@@ -156,6 +160,8 @@ def load_bundle(path: Path | str, session_config: SessionConfig | None = None) -
         BundleError: Something is missing, changed or inconsistent; the message names the file and the fix.
         ProviderError: The requested provider cannot run here.
     """
+    if Path(path).is_file():
+        return _load_archive(Path(path), session_config)
     root = Path(path)
     if not root.is_dir():
         raise BundleError(
@@ -194,6 +200,18 @@ def load_bundle(path: Path | str, session_config: SessionConfig | None = None) -
     session = create_session(root / MODEL_FILE, session_config or SessionConfig())
     check_session_io(manifest, session, len(labels), root)
     return Bundle(root, manifest, list(labels), vocab, tokenizer, config, session)
+
+
+def _load_archive(archive: Path, session_config: SessionConfig | None) -> Bundle:
+    """Load a bundle from a ``.zip``/``.tar.gz``: extracted safely, loaded into memory, the extraction removed."""
+    with bundle_directory(archive) as root:
+        try:
+            bundle = load_bundle(root, session_config)
+        except BundleError as err:
+            # Name the archive, not the temporary directory the user never saw.
+            message = str(err).replace(f"{root}/", f"{archive}:").replace(str(root), str(archive))
+            raise BundleError(message if str(archive) in message else f"In {archive}: {message}") from err
+    return replace(bundle, path=archive)
 
 
 def check_session_io(manifest: Manifest, session: ModelSession, num_labels: int, root: Path) -> None:

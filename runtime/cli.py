@@ -22,7 +22,9 @@ from lstm_onnx.runtime.errors import DataError, InputError
 
 __all__ = ["evaluate_command", "info_command", "predict_command"]
 
-_BUNDLE_HELP = "Bundle directory written by `lstm-onnx export`."
+_BUNDLE_HELP = (
+    "Bundle directory written by `lstm-onnx export`, a .zip/.tar.gz of one, or the name of an installed model package."
+)
 
 
 class PredictFormat(str, Enum):
@@ -48,7 +50,8 @@ class Provider(str, Enum):
     CUDA = "cuda"
 
 
-BundleArg = Annotated[Path, typer.Argument(help=_BUNDLE_HELP, exists=True, file_okay=False, dir_okay=True)]
+# Not `exists=True`: an installed model package is named, not located (runtime.load.resolve_bundle).
+BundleArg = Annotated[Path, typer.Argument(help=_BUNDLE_HELP)]
 ProviderOpt = Annotated[
     Provider, typer.Option("--provider", help="Execution provider; `cuda` fails rather than fall back to the CPU.")
 ]
@@ -209,11 +212,15 @@ def _predict(
 def _load_model(
     bundle: Path, provider: Provider, batch_size: int, truncate: bool, limits: tuple[int | None, int | None]
 ) -> Any:
-    """The TextClassifier with the command's limits: ``limits`` is (max_length, max_chars), None = the bundle's."""
+    """The TextClassifier with the command's limits: ``limits`` is (max_length, max_chars), None = the bundle's.
+
+    ``bundle`` is a directory, an archive of one, or the name of an installed model package.
+    """
+    from lstm_onnx.runtime.load import resolve_bundle
     from lstm_onnx.runtime.predictor import TextClassifier
 
     return TextClassifier.load(
-        bundle,
+        resolve_bundle(str(bundle)),
         providers=provider.value,
         batch_size=batch_size,
         truncate=truncate,
@@ -340,9 +347,10 @@ def info_command(
 ) -> None:
     """Show a bundle's manifest, versions, parity summary and the execution providers available here."""
     from lstm_onnx.runtime.bundle import describe_bundle, load_bundle
+    from lstm_onnx.runtime.load import resolve_bundle
     from lstm_onnx.runtime.session import SessionConfig
 
-    info = describe_bundle(load_bundle(bundle, SessionConfig(providers="cpu")))
+    info = describe_bundle(load_bundle(resolve_bundle(str(bundle)), SessionConfig(providers="cpu")))
     if output_format is ReportFormat.JSON:
         typer.echo(json.dumps(info, indent=2))
         return

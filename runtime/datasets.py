@@ -22,7 +22,7 @@ import json
 import re
 import tarfile
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -57,11 +57,16 @@ class LabelledTexts:
         texts: Raw texts.
         labels: One label per text.
         source: Where the data came from (path and split), used in messages.
+        origin: The file or directory read (``None`` for texts made in code); recorded by name and digest only.
+        split: The split read (``"train"``/``"test"``) where the format has splits.
     """
 
     texts: list[str]
     labels: list[str]
     source: str = ""
+    # Provenance, not content: two reads of the same texts compare equal wherever the files lie.
+    origin: Path | None = field(default=None, compare=False)
+    split: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if len(self.texts) != len(self.labels):
@@ -77,7 +82,9 @@ class LabelledTexts:
     def subset(self, indices: Sequence[int] | np.ndarray, source: str | None = None) -> LabelledTexts:
         """The items at ``indices``, in that order."""
         idx = [int(i) for i in indices]
-        return LabelledTexts([self.texts[i] for i in idx], [self.labels[i] for i in idx], source or self.source)
+        return LabelledTexts(
+            [self.texts[i] for i in idx], [self.labels[i] for i in idx], source or self.source, self.origin, self.split
+        )
 
 
 def detect_format(path: Path) -> str:
@@ -144,7 +151,7 @@ def read_dataset(
         data = _read_jsonl(path, text_field or "text", label_field or "label")
     if not data.texts:
         raise DataError(f"{source} holds no labelled texts; check the path and the split.")
-    return data
+    return replace(data, origin=path, split=split if fmt.startswith("imdb") else None)
 
 
 def check_labels(data: LabelledTexts, labels: Sequence[str]) -> None:

@@ -14,6 +14,7 @@ __all__ = [
     "ExportError",
     "InputError",
     "InputTooLongError",
+    "LabelError",
     "MissingDependencyError",
     "NonFiniteOutputError",
     "ORT_MISSING",
@@ -62,6 +63,10 @@ class InputTooLongError(InputError):
 
 class NonFiniteOutputError(InputError):
     """The model produced inf or NaN logits for a text: never reported as a score."""
+
+
+class LabelError(ToolkitError, ValueError):
+    """New label names do not fit the bundle: unknown old label, duplicate or empty name, wrong count."""
 
 
 class ExportError(ToolkitError):

@@ -25,7 +25,7 @@ from __future__ import annotations
 import itertools
 import warnings
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ from numpy.typing import NDArray
 
 from lstm_onnx.runtime.bundle import Bundle, load_bundle
 from lstm_onnx.runtime.errors import InputError, InputTooLongError, NonFiniteOutputError
+from lstm_onnx.runtime.relabel import LabelNames, rename_labels
 from lstm_onnx.runtime.session import SessionConfig
 from lstm_onnx.runtime.tokenizer import batch_encode, require_tokens
 
@@ -139,17 +140,21 @@ class TextClassifier:
         max_length: int | None = None,
         truncate: bool = False,
         max_chars: int | None = None,
+        labels: LabelNames | None = None,
     ) -> TextClassifier:
         """Load and verify a bundle, build its session, and wrap it.
 
         Args:
-            bundle: Bundle directory (or an already loaded ``Bundle``; then ``providers``/``threads`` are unused).
+            bundle: Bundle directory, a ``.zip``/``.tar.gz`` of one, or an already loaded ``Bundle`` (then
+                ``providers``/``threads`` are unused).
             providers: ``"auto"``, ``"cpu"`` or ``"cuda"`` (``cuda`` never falls back silently).
             threads: ONNX Runtime intra-op threads (``None``: ``SessionConfig``'s default, 1).
             batch_size: Most texts per session call.
             max_length: Token limit; ``None`` uses the bundle's.
             truncate: Cut over-long texts instead of raising ``InputTooLongError``.
             max_chars: Character limit per text; ``None`` uses the bundle's.
+            labels: Rename the labels for this model only: every name in id order, or ``{old: new}``
+                (``lstm-onnx relabel`` renames them in the bundle for good).
 
         Returns:
             The model.
@@ -157,10 +162,13 @@ class TextClassifier:
         Raises:
             BundleError: The bundle is incomplete, changed or inconsistent.
             ProviderError: The requested provider cannot run here.
+            LabelError: ``labels`` does not fit the bundle's labels.
         """
         if not isinstance(bundle, Bundle):
             config = SessionConfig(providers=providers) if threads is None else SessionConfig(providers, threads)
             bundle = load_bundle(bundle, config)
+        if labels is not None:
+            bundle = replace(bundle, labels=rename_labels(bundle.labels, labels))
         return cls(bundle, batch_size=batch_size, max_length=max_length, truncate=truncate, max_chars=max_chars)
 
     @property
