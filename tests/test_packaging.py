@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -19,6 +20,7 @@ PACKAGES = ("runtime", "trainer", "exporter")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """lstm-onnx built as a wheel from this checkout (no dependencies, no build isolation: offline, seconds)."""
     out = tmp_path_factory.mktemp("wheel")
+    leftover = not (REPO / "build").exists()  # setuptools stages the wheel in build/: remove it if we made it
     subprocess.run(
         [
             sys.executable,
@@ -36,6 +38,8 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
         capture_output=True,
         timeout=300,
     )
+    if leftover:
+        shutil.rmtree(REPO / "build", ignore_errors=True)
     (built,) = out.glob("lstm_onnx-*.whl")
     return built
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from lstm_onnx.runtime.tokenizer import Tokenizer, Vocab, batch_encode
+from lstm_onnx.runtime.tokenizer import Tokenizer, Vocab, batch_encode, require_tokens
 
 __all__ = ["REAL", "Case", "encode_texts", "fixed_case", "real_case"]
 
@@ -46,9 +46,17 @@ class Case:
 
 
 def encode_texts(texts: Sequence[str], tokenizer: Tokenizer, vocab: Vocab) -> list[list[int]]:
-    """Token ids per text (texts without tokens are dropped: the model cannot read them)."""
-    encoded = (vocab.encode(tokenizer.tokenize(text)) for text in texts)
-    return [ids for ids in encoded if ids]
+    """Token ids per text.
+
+    Raises:
+        EmptyInputError: A text has no tokens (the one rule everywhere: never dropped silently).
+    """
+    encoded = []
+    for position, text in enumerate(texts):
+        tokens = tokenizer.tokenize(text)
+        require_tokens(tokens, position, text, "the benchmark texts")
+        encoded.append(vocab.encode(tokens))
+    return encoded
 
 
 def real_case(ids: Sequence[Sequence[int]], batch_size: int, batches: int, seed: int = 0) -> Case:

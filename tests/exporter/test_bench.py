@@ -140,3 +140,14 @@ def test_bench_without_against_runs_with_torch_blocked(tiny_bundle_dir: Path) ->
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "['ort-cpu', 'ort-cpu-int8', 'ort-cpu-opt']"
+
+
+def test_bench_texts_without_tokens_follow_the_one_rule(tiny_bundle_dir: Path) -> None:
+    from lstm_onnx.exporter.bench.cases import encode_texts
+    from lstm_onnx.runtime.bundle import load_bundle
+    from lstm_onnx.runtime.errors import EmptyInputError
+    from lstm_onnx.runtime.session import SessionConfig
+
+    bundle = load_bundle(tiny_bundle_dir, SessionConfig(providers="cpu"))
+    with pytest.raises(EmptyInputError, match="position 1 of the benchmark texts is empty"):
+        encode_texts(["a great film", "  <br />  "], bundle.tokenizer, bundle.vocab)
