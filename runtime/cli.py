@@ -30,6 +30,7 @@ class PredictFormat(str, Enum):
     JSONL = "jsonl"
     TABLE = "table"
     CSV = "csv"
+    CONLLU = "conllu"
 
 
 class ReportFormat(str, Enum):
@@ -145,7 +146,7 @@ def predict_command(
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Show errors only on stderr.")] = False,
 ) -> None:
-    """Classify texts with a bundle; results on stdout (JSON Lines by default)."""
+    """Classify or tag texts with a bundle; results on stdout (JSON Lines by default; conllu for a tagger)."""
     if texts and file is not None:
         raise typer.BadParameter("give texts as arguments or --file, not both.", param_hint="TEXTS / --file")
     if not texts and file is None:
@@ -153,6 +154,13 @@ def predict_command(
     with warnings.catch_warnings():
         # Every warning reaches stderr (truncation is reported each time it happens), unless --quiet.
         warnings.simplefilter("ignore" if quiet else "always", UserWarning)
+        from lstm_onnx.runtime.tagger import bundle_task
+
+        if bundle_task(bundle) == "tag":
+            from lstm_onnx.runtime.tagging_cli import predict_tagging
+
+            predict_tagging(bundle, texts, file, output_format.value, provider.value, batch_size)
+            return
         _predict(bundle, texts, file, output_format, provider, batch_size, truncate, max_length, quiet)
 
 
@@ -246,7 +254,17 @@ def evaluate_command(
     batch_size: BatchOpt = 64,
     truncate: TruncateOpt = False,
 ) -> None:
-    """Score a bundle on labelled data: accuracy, precision, recall, F1, confusion matrix (runtime only)."""
+    """Score a bundle on labelled data: accuracy, precision, recall, F1, confusion matrix (runtime only).
+
+    A tagging bundle takes CoNLL-U (or word<TAB>tag, JSONL) data with gold tokens, or a folder of splits.
+    """
+    from lstm_onnx.runtime.tagger import bundle_task
+
+    if bundle_task(bundle) == "tag":
+        from lstm_onnx.runtime.tagging_cli import evaluate_tagging
+
+        evaluate_tagging(bundle, data, split, output_format.value, provider.value, batch_size)
+        return
     from lstm_onnx.runtime.evaluation import evaluate
     from lstm_onnx.runtime.predictor import TextClassifier
 

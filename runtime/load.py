@@ -12,6 +12,7 @@ from pathlib import Path
 
 from lstm_onnx.runtime.errors import BundleError
 from lstm_onnx.runtime.predictor import DEFAULT_BATCH_SIZE, TextClassifier
+from lstm_onnx.runtime.tagger import TokenTagger, bundle_task
 
 __all__ = ["MODEL_ENTRY_POINTS", "installed_models", "load", "resolve_bundle"]
 
@@ -71,7 +72,7 @@ def load(
     batch_size: int = DEFAULT_BATCH_SIZE,
     max_length: int | None = None,
     truncate: bool = False,
-) -> TextClassifier:
+) -> TextClassifier | TokenTagger:
     """Load a bundle, check it completely, and return the model for its task.
 
     Args:
@@ -83,7 +84,8 @@ def load(
         truncate: Cut over-long texts to ``max_length`` tokens instead of raising.
 
     Returns:
-        A ``TextClassifier`` for a classification bundle.
+        A ``TextClassifier`` for a classification bundle, a ``TokenTagger`` for a tagging bundle (``config.json``
+        ``"task": "tag"``; ``max_length`` and ``truncate`` do not apply to it).
 
     Raises:
         BundleError: Nothing to load there, or the bundle is incomplete, changed or inconsistent.
@@ -91,6 +93,8 @@ def load(
         MissingDependencyError: No ONNX Runtime is installed.
     """
     path = resolve_bundle(source)
+    if bundle_task(path) == "tag":
+        return TokenTagger.load(path, providers=providers, threads=threads, batch_size=batch_size)
     return TextClassifier.load(
         path, providers=providers, threads=threads, batch_size=batch_size, max_length=max_length, truncate=truncate
     )
