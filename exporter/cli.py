@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from enum import Enum
 from pathlib import Path
@@ -122,6 +123,14 @@ def export_command(
         threads=threads,
         version=version,
     )
+    from lstm_onnx.trainer.tag_run import run_task
+
+    if run_task(run_dir) == "tag":
+        from lstm_onnx.exporter.tagger_bundle import export_tagger_bundles
+
+        for tagged in export_tagger_bundles(config):
+            typer.echo(f"{tagged.variant.value} bundle: {tagged.path} " + json.dumps(tagged.parity.summary()))
+        return
     for built in export_bundles(config, progress=_progress()):  # type: ignore[arg-type]
         _render(f"{built.variant.value} bundle: {built.path}", built.report)
 

@@ -18,6 +18,7 @@ from lstm_onnx.runtime.archive import bundle_directory
 from lstm_onnx.runtime.contract import (
     BUNDLE_CONFIG_FILE,
     BUNDLE_FORMAT_VERSION,
+    CHAR_VOCAB_FILE,
     INPUT_IDS,
     LENGTHS,
     LOGITS,
@@ -121,6 +122,7 @@ class Bundle:
         tokenizer: Tokenizer built from the bundle's settings and rules (no spaCy import).
         config: The whole ``config.json``.
         session: The ONNX Runtime session, IO contract checked.
+        char_vocab: A tagging bundle's character vocabulary (``chars.txt``); ``None`` for a classifier.
     """
 
     path: Path
@@ -130,6 +132,7 @@ class Bundle:
     tokenizer: Tokenizer
     config: dict[str, Any]
     session: ModelSession
+    char_vocab: Vocab | None = None
 
     @property
     def max_length(self) -> int | None:
@@ -199,7 +202,9 @@ def load_bundle(path: Path | str, session_config: SessionConfig | None = None) -
         raise BundleError(f"{root / TOKENIZER_RULES_FILE} cannot be used: {err} {_REEXPORT}.") from err
     session = create_session(root / MODEL_FILE, session_config or SessionConfig())
     check_session_io(manifest, session, len(labels), root)
-    return Bundle(root, manifest, list(labels), vocab, tokenizer, config, session)
+    # Everything is read now: an archive's temporary directory is gone once this returns.
+    chars = Vocab.load(root / CHAR_VOCAB_FILE) if config.get("task") == "tag" else None
+    return Bundle(root, manifest, list(labels), vocab, tokenizer, config, session, chars)
 
 
 def _load_archive(archive: Path, session_config: SessionConfig | None) -> Bundle:

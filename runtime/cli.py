@@ -36,6 +36,7 @@ class PredictFormat(str, Enum):
     JSONL = "jsonl"
     TABLE = "table"
     CSV = "csv"
+    CONLLU = "conllu"
 
 
 class InputFormat(str, Enum):
@@ -174,7 +175,7 @@ def predict_command(
         ),
     ] = OnError.FAIL,
 ) -> None:
-    """Classify texts with a bundle; results on stdout (JSON Lines by default)."""
+    """Classify or tag texts with a bundle; results on stdout (JSON Lines by default; conllu for a tagger)."""
     if texts and file is not None:
         raise typer.BadParameter("give texts as arguments or --file, not both.", param_hint="TEXTS / --file")
     if not texts and file is None:
@@ -183,9 +184,14 @@ def predict_command(
         # Every warning reaches stderr (truncation is reported each time it happens), unless --quiet.
         warnings.simplefilter("ignore" if quiet else "always", UserWarning)
         from lstm_onnx.runtime.line_inputs import items_from_args, predict_items, read_items
-        from lstm_onnx.runtime.predictor import DEFAULT_CHUNK_SIZE
+        from lstm_onnx.runtime.predictor import DEFAULT_CHUNK_SIZE, TextClassifier
 
         model = _load_model(bundle, provider, batch_size, truncate, (max_length, max_chars))
+        if not isinstance(model, TextClassifier):  # a tagging bundle
+            from lstm_onnx.runtime.tagging_cli import predict_tagging
+
+            predict_tagging(model, texts, file, output_format.value)
+            return
         items = items_from_args(texts) if texts else read_items(file or "-", input_format.value, text_field, id_field)
         # Piped input arrives line by line: answer each batch as soon as it is full, not after 1,024 lines.
         streaming = file == "-" and not sys.stdin.isatty()
@@ -208,15 +214,13 @@ def predict_command(
 def _load_model(
     bundle: Path, provider: Provider, batch_size: int, truncate: bool, limits: tuple[int | None, int | None]
 ) -> Any:
-    """The TextClassifier with the command's limits: ``limits`` is (max_length, max_chars), None = the bundle's.
-
-    ``bundle`` is a directory, an archive of one, or the name of an installed model package.
+    """The model for the bundle's task, with the command's limits (``limits``: max_length, max_chars; None = the
+    bundle's). ``bundle`` is a directory, an archive of one, or the name of an installed model package.
     """
-    from lstm_onnx.runtime.load import resolve_bundle
-    from lstm_onnx.runtime.predictor import TextClassifier
+    from lstm_onnx.runtime.load import load
 
-    return TextClassifier.load(
-        resolve_bundle(str(bundle)),
+    return load(
+        str(bundle),
         providers=provider.value,
         batch_size=batch_size,
         truncate=truncate,
@@ -352,12 +356,21 @@ def evaluate_command(
         typer.Option("--label-field", help="CSV column / JSON key of the label (default: label, sentiment)."),
     ] = None,
 ) -> None:
-    """Score a bundle on labelled data: accuracy, precision, recall, F1, confusion matrix (runtime only)."""
+    """Score a bundle on labelled data: accuracy, precision, recall, F1, confusion matrix (runtime only).
+
+    A tagging bundle takes CoNLL-U (or word<TAB>tag, JSONL) data with gold tokens, or a folder of splits.
+    """
     from lstm_onnx.runtime.evaluation import evaluate
+    from lstm_onnx.runtime.predictor import TextClassifier
 
     with warnings.catch_warnings():
         warnings.simplefilter("always", UserWarning)
         model = _load_model(bundle, provider, batch_size, truncate, (max_length, max_chars))
+        if not isinstance(model, TextClassifier):  # a tagging bundle: gold tokens, UPOS accuracy
+            from lstm_onnx.runtime.tagging_cli import evaluate_tagging
+
+            evaluate_tagging(model, data, split, output_format.value)
+            return
         report = evaluate(
             model, data, split=split, limit=limit, text_field=text_field, label_field=label_field, progress=True
         ).to_dict()

@@ -10,6 +10,7 @@ from typing import Any
 
 __all__ = [
     "BATCH_AXIS",
+    "CHAR_VOCAB_FILE",
     "CHAR_IDS",
     "CLASSIFY_IO",
     "IO_SPECS",
@@ -53,6 +54,8 @@ BUNDLE_CONFIG_FILE = "config.json"
 MANIFEST_FILE = "manifest.json"
 MODEL_CARD_FILE = "README.md"
 TOKENIZER_RULES_FILE = "tokenizer.json"
+# A tagging bundle's character vocabulary (one character per line; line number = id).
+CHAR_VOCAB_FILE = "chars.txt"
 
 # Bumped whenever a bundle written by a newer toolkit could not be read by an older one.
 BUNDLE_FORMAT_VERSION = 1

@@ -10,9 +10,12 @@ from __future__ import annotations
 from importlib import metadata
 from pathlib import Path
 
+from lstm_onnx.runtime.bundle import load_bundle
 from lstm_onnx.runtime.errors import BundleError
 from lstm_onnx.runtime.predictor import DEFAULT_BATCH_SIZE, TextClassifier
 from lstm_onnx.runtime.relabel import LabelNames
+from lstm_onnx.runtime.session import SessionConfig
+from lstm_onnx.runtime.tagger import TokenTagger
 
 __all__ = ["MODEL_ENTRY_POINTS", "installed_models", "load", "resolve_bundle"]
 
@@ -74,7 +77,7 @@ def load(
     truncate: bool = False,
     max_chars: int | None = None,
     labels: LabelNames | None = None,
-) -> TextClassifier:
+) -> TextClassifier | TokenTagger:
     """Load a bundle, check it completely, and return the model for its task.
 
     Args:
@@ -88,7 +91,8 @@ def load(
         labels: Rename the labels for this model only: every name in id order, or ``{old: new}``.
 
     Returns:
-        A ``TextClassifier`` for a classification bundle.
+        A ``TextClassifier`` for a classification bundle, a ``TokenTagger`` for a tagging bundle (``config.json``
+        ``"task": "tag"``; ``max_length`` and ``truncate`` do not apply to it).
 
     Raises:
         BundleError: Nothing to load there, or the bundle is incomplete, changed or inconsistent.
@@ -96,14 +100,11 @@ def load(
         MissingDependencyError: No ONNX Runtime is installed.
         LabelError: ``labels`` does not fit the bundle's labels.
     """
-    path = resolve_bundle(source)
+    session = SessionConfig(providers=providers) if threads is None else SessionConfig(providers, threads)
+    # Load and check the bundle once (archives included), then hand it to the model for its task.
+    bundle = load_bundle(resolve_bundle(source), session)
+    if bundle.config.get("task") == "tag":
+        return TokenTagger(bundle, batch_size=batch_size)
     return TextClassifier.load(
-        path,
-        providers=providers,
-        threads=threads,
-        batch_size=batch_size,
-        max_length=max_length,
-        truncate=truncate,
-        max_chars=max_chars,
-        labels=labels,
+        bundle, batch_size=batch_size, max_length=max_length, truncate=truncate, max_chars=max_chars, labels=labels
     )

@@ -111,3 +111,66 @@ def bundle_copy(tiny_bundle_dir: Path, tmp_path: Path) -> Path:
     import shutil
 
     return Path(shutil.copytree(tiny_bundle_dir, tmp_path / "bundle"))
+
+
+# ---------------------------------------------------------------- tagging: corpus, run, bundle
+UD_EWT = SHARED_DATA / "ud-ewt"
+_TAG_WORDS = {
+    "DET": ["the", "a", "this"],
+    "ADJ": ["big", "red", "old", "happy"],
+    "NOUN": ["cat", "dog", "film", "house", "tree"],
+    "VERB": ["sees", "likes", "finds", "watches"],
+    "PUNCT": [".", "!"],
+}
+
+
+def make_tagged(n: int = 60, seed: int = 0) -> list[tuple[list[str], list[str]]]:
+    """Tiny tagged sentences ``DET (ADJ) NOUN VERB DET (ADJ) NOUN PUNCT``, some words capitalised."""
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(n):
+        pattern = ["DET", "ADJ", "NOUN", "VERB", "DET", "ADJ", "NOUN", "PUNCT"]
+        pattern = [p for p in pattern if p != "ADJ" or rng.random() < 0.5]
+        words = [rng.choice(_TAG_WORDS[p]) for p in pattern]
+        words[0] = words[0].capitalize()
+        rows.append((words, pattern))
+    return rows
+
+
+def write_conllu(path: Path, rows: list[tuple[list[str], list[str]]]) -> Path:
+    """Write ``(words, tags)`` rows as CoNLL-U (UPOS column) to ``path``."""
+    from lstm_onnx.runtime.conllu import format_conllu
+
+    path.write_text("".join(format_conllu(w, t, sent_id=str(i)) for i, (w, t) in enumerate(rows)), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_tag_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder with tiny-train.conllu (60 sentences), tiny-dev.conllu (12) and tiny-test.conllu (12)."""
+    folder = tmp_path_factory.mktemp("tag_data")
+    for split, n, seed in (("train", 60, 0), ("dev", 12, 1), ("test", 12, 2)):
+        write_conllu(folder / f"tiny-{split}.conllu", make_tagged(n, seed))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_tag_run_dir(tmp_path_factory: pytest.TempPathFactory, tiny_tag_data: Path) -> Path:
+    """A tagging run trained with the ``tiny`` tagging preset on ``tiny_tag_data``. Read-only."""
+    from lstm_onnx.trainer.progress import NullProgress
+    from lstm_onnx.trainer.tag_cli import train_tag
+
+    run_dir = tmp_path_factory.mktemp("tag_run") / "run"
+    train_tag(tiny_tag_data, run_dir, "tiny", {}, None, False, None, "upos", NullProgress())
+    return run_dir
+
+
+@pytest.fixture(scope="session")
+def tiny_tag_bundle_dir(tmp_path_factory: pytest.TempPathFactory, tiny_tag_run_dir: Path, tiny_tag_data: Path) -> Path:
+    """The fp32 tagging bundle exported and parity-checked (on ``tiny_tag_data``'s test split). Read-only."""
+    from lstm_onnx.exporter.config import ExportConfig
+    from lstm_onnx.exporter.tagger_bundle import export_tagger_bundles
+
+    out = tmp_path_factory.mktemp("tag_bundle") / "bundle"
+    export_tagger_bundles(ExportConfig(run_dir=tiny_tag_run_dir, out=out, data=tiny_tag_data))
+    return out

@@ -29,6 +29,13 @@ class DeviceChoice(str, Enum):
     cuda = "cuda"
 
 
+class Task(str, Enum):
+    """What to train: a text classifier or a token tagger."""
+
+    classify = "classify"
+    tag = "tag"
+
+
 class _RichProgress:
     """Renders training progress on stderr: a live bar on a terminal, else one line per epoch."""
 
@@ -127,6 +134,10 @@ def train_command(
     ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Run directory to create (or to continue with --resume).")],
     preset: Annotated[PresetName, typer.Option(help="Settings to start from: tiny, cpu or gpu.")] = PresetName.cpu,
+    task: Annotated[
+        Task, typer.Option(help="classify (texts) or tag (tokens: DATA is CoNLL-U or a folder of -train/-dev/-test).")
+    ] = Task.classify,
+    tagset: Annotated[str, typer.Option(help="With --task tag: upos or xpos (CoNLL-U column).")] = "upos",
     limit: Annotated[
         int | None, typer.Option(min=1, help="Use a stratified sample of N training (and N test) texts.")
     ] = None,
@@ -161,6 +172,20 @@ def train_command(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print errors and results only.")] = False,
 ) -> None:
     """Train a BiLSTM classifier and write a run directory (weights, vocab, config, metrics, curves)."""
+    if task is Task.tag:
+        from lstm_onnx.trainer.tag_cli import describe, train_tag
+
+        overrides = {
+            "epochs": epochs,
+            "embeddings": str(embeddings) if embeddings else None,
+            "device": device.value if device else None,
+            "seed": seed,
+        }
+        progress = _RichProgress(live=sys.stderr.isatty() and not quiet, quiet=quiet)
+        file = _read_json(config) if config is not None else None
+        result = train_tag(data, out, preset.value, overrides, file, resume, limit, tagset, progress)
+        typer.echo(describe(result))
+        return
     from lstm_onnx.trainer.presets import apply_config, get_preset
     from lstm_onnx.trainer.train import train
 

@@ -13,7 +13,7 @@ from numpy.typing import NDArray
 from lstm_onnx.runtime.errors import DataError
 from lstm_onnx.runtime.tokenizer import PAD_ID, Vocab
 
-__all__ = ["Coverage", "read_vectors"]
+__all__ = ["Coverage", "read_vectors", "vector_words"]
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,29 @@ def _open_text(path: Path) -> TextIO:
     if path.name.endswith(".gz"):
         return gzip.open(path, "rt", encoding="utf-8", errors="replace")
     return open(path, encoding="utf-8", errors="replace")
+
+
+def vector_words(path: Path | str) -> list[str]:
+    """The words of a GloVe/word2vec text file, in file order (a word2vec header line is skipped).
+
+    Raises:
+        DataError: The file is missing or unreadable.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"Embeddings file {path} does not exist; check --embeddings.")
+    words = []
+    try:
+        with _open_text(path) as fh:
+            for line_no, line in enumerate(fh, start=1):
+                word, _, rest = line.partition(" ")
+                if line_no == 1 and rest.strip().isdigit() and word.isdigit():
+                    continue
+                if word and rest:
+                    words.append(word)
+    except (OSError, EOFError) as err:
+        raise DataError(f"Cannot read embeddings file {path}: {err}.") from err
+    return words
 
 
 def read_vectors(path: Path | str, vocab: Vocab, seed: int) -> Coverage:

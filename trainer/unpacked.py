@@ -16,11 +16,12 @@ reads each text reversed within its own length, so it starts at the text's true 
 from __future__ import annotations
 
 import torch
+from torch import nn
 from torch.nn import functional
 
 from lstm_onnx.trainer.model import BiLSTMClassifier, masked_pool
 
-__all__ = ["forward_unpacked", "reverse_within_length"]
+__all__ = ["forward_unpacked", "reverse_within_length", "run_lstm_direction"]
 
 
 def reverse_within_length(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -39,8 +40,18 @@ def reverse_within_length(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tenso
     return x.gather(1, index.unsqueeze(2).expand(-1, -1, x.shape[2]))
 
 
-def _run_direction(model: BiLSTMClassifier, x: torch.Tensor, layer: int, suffix: str) -> torch.Tensor:
-    lstm = model.lstm
+def run_lstm_direction(lstm: nn.LSTM, x: torch.Tensor, layer: int, suffix: str) -> torch.Tensor:
+    """One direction of one layer of a batch-first ``nn.LSTM`` on a dense input, from a zero state.
+
+    Args:
+        lstm: The LSTM whose parameters to use.
+        x: float (B, T, F) input.
+        layer: Layer index.
+        suffix: ``""`` for the forward direction, ``"_reverse"`` for the backward one.
+
+    Returns:
+        float (B, T, H) outputs.
+    """
     weights = [
         getattr(lstm, f"weight_ih_l{layer}{suffix}"),
         getattr(lstm, f"weight_hh_l{layer}{suffix}"),
@@ -49,8 +60,12 @@ def _run_direction(model: BiLSTMClassifier, x: torch.Tensor, layer: int, suffix:
     ]
     zeros = x.new_zeros(1, x.shape[0], lstm.hidden_size)
     # torch.lstm is the op nn.LSTM itself calls; one layer, one direction, on a dense (B, T, F) input.
-    out, _, _ = torch.lstm(x, (zeros, zeros), weights, True, 1, 0.0, model.training, False, True)
+    out, _, _ = torch.lstm(x, (zeros, zeros), weights, True, 1, 0.0, lstm.training, False, True)
     return out
+
+
+def _run_direction(model: BiLSTMClassifier, x: torch.Tensor, layer: int, suffix: str) -> torch.Tensor:
+    return run_lstm_direction(model.lstm, x, layer, suffix)
 
 
 def forward_unpacked(model: BiLSTMClassifier, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,190 @@
+"""export_tagger_bundles: a tagging run → verified fp32 (and int8/fp16/optimized) bundles with ``"task": "tag"``.
+
+A tagging bundle holds the classifier's files plus ``chars.txt``; its manifest's ``io`` block is
+``TAG_IO.to_manifest(C)``. Every bundle is written into a temporary directory and renamed into place.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from lstm_onnx.exporter.bundle_writer import _versions, check_target, file_digest
+from lstm_onnx.exporter.config import ExportConfig
+from lstm_onnx.exporter.export import EXPORTER_REASON, ExportInfo
+from lstm_onnx.exporter.tagger_export import export_tagger_onnx
+from lstm_onnx.exporter.tagger_parity import TagParity, judge, measure_tag_parity
+from lstm_onnx.exporter.tolerances import FP16, FP32, INT8, Criteria
+from lstm_onnx.exporter.variants import Variant, make_variant
+from lstm_onnx.runtime.contract import (
+    BUNDLE_CONFIG_FILE,
+    BUNDLE_FORMAT_VERSION,
+    CHAR_VOCAB_FILE,
+    MANIFEST_FILE,
+    MODEL_CARD_FILE,
+    MODEL_FILE,
+    TAG_IO,
+    TOKENIZER_RULES_FILE,
+    VOCAB_FILE,
+)
+from lstm_onnx.runtime.tagging_data import read_tagged
+from lstm_onnx.runtime.tokenizer_rules import dump_spacy_rules, save_rules
+from lstm_onnx.trainer.tag_run import LoadedTagRun, load_tag_run
+
+__all__ = ["TAG_BUNDLE_NAME", "TagBundle", "export_tagger_bundles"]
+
+TAG_BUNDLE_NAME = "pos-bilstm"
+_CRITERIA: dict[Variant, Criteria] = {
+    Variant.FP32: FP32,
+    Variant.OPTIMIZED: FP32,
+    Variant.INT8: INT8,
+    Variant.FP16: FP16,
+}
+
+
+@dataclass(frozen=True)
+class TagBundle:
+    """One written tagging bundle and its parity measurement."""
+
+    variant: Variant
+    path: Path
+    parity: TagParity
+
+
+def export_tagger_bundles(config: ExportConfig) -> list[TagBundle]:
+    """Export a tagging run: fp32 first, then each requested variant; each is verified before it is written.
+
+    Raises:
+        BundleError: A target exists without ``force``, or the run is broken.
+        ExportError: Export or a variant conversion failed.
+        ParityError: A graph failed its parity check (nothing is written for it).
+        DataError: ``config.data`` could not be read.
+    """
+    variants = (Variant.FP32, *config.variants)
+    for variant in variants:
+        check_target(config.variant_dir(variant), config.force)
+    run = load_tag_run(config.run_dir)
+    data = None
+    if config.data is not None:
+        data = read_tagged(config.data, "test", str(run.config.get("tagset", "upos")))
+        data = data.head(config.limit) if config.limit is not None else data
+    built = []
+    config.out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=config.out.parent, prefix=f".{config.out.name}.work.") as work:
+        fp32_path = Path(work) / MODEL_FILE
+        info = export_tagger_onnx(run.model, fp32_path, opset=config.opset, seed=config.seed)
+        for variant in variants:
+            model_path = fp32_path
+            if variant is not Variant.FP32:
+                model_path = Path(work) / f"model-{variant.value}.onnx"
+                make_variant(variant, fp32_path, model_path)
+            parity = measure_tag_parity(
+                model_path, run, variant.value, _CRITERIA[variant], data, config.batch_size, config.seed, config.threads
+            )
+            judge(parity, _CRITERIA[variant])
+            path = _write(config.variant_dir(variant), model_path, run, config, info, variant, parity)
+            built.append(TagBundle(variant, path, parity))
+    return built
+
+
+def _card(run: LoadedTagRun, variant: Variant, parity: TagParity) -> str:
+    cfg = run.model_config
+    test = (run.metrics or {}).get("test") or {}
+    data = run.config.get("data", {})
+    lines = [
+        f"# {TAG_BUNDLE_NAME} ({variant.value})",
+        "",
+        f"BiLSTM part-of-speech tagger ({run.config.get('tagset', 'upos').upper()}, {len(run.labels)} tags): word "
+        f"embedding {cfg.embedding_dim} + character CNN {cfg.char_filters}, BiLSTM hidden {cfg.hidden_size} x "
+        f"{cfg.num_layers} layer(s), per-token linear head; {cfg.vocab_size} words, {cfg.char_vocab_size} characters.",
+        "",
+        "## Data and metrics",
+        f"Trained on {data.get('train')} (dev {data.get('dev')}); test set {data.get('test')}: token accuracy "
+        + (f"{test['accuracy']:.4f} over {test.get('tokens')} words (PyTorch)." if test else "not measured."),
+        "",
+        "## Parity with PyTorch (valid positions only)",
+        f"max |Δlogit| {parity.max_abs_diff:.2g}, tag agreement {parity.tag_agreement:.4f} "
+        f"over {parity.tokens} tokens, "
+        f"padding invariance {parity.padding_max_diff:.2g}"
+        + (f"; accuracy {parity.accuracy:.4f} (PyTorch {parity.torch_accuracy:.4f})." if parity.accuracy else "."),
+        "",
+        "## Limits",
+        "- English; raw text is split by spaCy's English rules (tokenizer.json), which differ from UD tokenization in "
+        "places; `tag_tokens` with gold tokens is what the accuracy above measures.",
+        f"- Tokens longer than {cfg.max_word_chars} characters are read by their first and last "
+        f"{cfg.max_word_chars // 2}.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _write(
+    out: Path,
+    model_path: Path,
+    run: LoadedTagRun,
+    config: ExportConfig,
+    info: ExportInfo,
+    variant: Variant,
+    parity: TagParity,
+) -> Path:
+    check_target(out, config.force)
+    staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
+    staging.chmod(0o755)
+    try:
+        shutil.copyfile(model_path, staging / MODEL_FILE)
+        shutil.copyfile(config.run_dir / VOCAB_FILE, staging / VOCAB_FILE)
+        shutil.copyfile(config.run_dir / CHAR_VOCAB_FILE, staging / CHAR_VOCAB_FILE)
+        bundle_config = {
+            "task": TAG_IO.task,
+            "labels": run.labels,
+            "tagset": run.config.get("tagset", "upos"),
+            "tokenizer": run.tokenizer_config.to_dict(),
+            "model": run.model_config.to_dict(),
+            "vocab_size": len(run.vocab),
+            "variant": variant.value,
+        }
+        _write_json(staging / BUNDLE_CONFIG_FILE, bundle_config)
+        save_rules(dump_spacy_rules(), staging / TOKENIZER_RULES_FILE)
+        (staging / MODEL_CARD_FILE).write_text(_card(run, variant, parity), encoding="utf-8")
+        metrics: dict[str, Any] = {"run_test": (run.metrics or {}).get("test")}
+        if parity.accuracy is not None:
+            metrics["verify_data"] = {"accuracy": parity.accuracy, "torch_accuracy": parity.torch_accuracy}
+        manifest = {
+            "format_version": BUNDLE_FORMAT_VERSION,
+            "name": TAG_BUNDLE_NAME,
+            "version": config.version,
+            "created_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "versions": _versions(),
+            "export": {
+                "opset": info.opset,
+                "exporter_mode": info.exporter_mode,
+                "exporter_reason": EXPORTER_REASON,
+                "example_shape": list(info.example_shape),
+                "variant": variant.value,
+            },
+            "io": TAG_IO.to_manifest(len(run.labels)),
+            "parity": parity.summary(),
+            "files": {p.name: file_digest(p) for p in sorted(staging.iterdir())},
+            "metrics": metrics,
+        }
+        _write_json(staging / MANIFEST_FILE, manifest)
+        if out.exists():
+            # --force: move the old bundle aside first so a crash between the renames never loses both.
+            old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".old"))
+            out.rename(old / out.name)
+            staging.rename(out)
+            shutil.rmtree(old)
+        else:
+            staging.rename(out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return out
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

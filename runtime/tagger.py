@@ -1,0 +1,185 @@
+"""TokenTagger: sentences → one tag per token, with probabilities, on ONNX Runtime (no torch).
+
+Raw text is split by the bundle's own tokenizer (spaCy's English rules, case kept); pre-tokenized input is
+tagged as given. Sentences are grouped by length, run in padded batches (``TAG_IO``), and returned in input order;
+padded positions are never read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from lstm_onnx.runtime.bundle import Bundle, load_bundle
+from lstm_onnx.runtime.contract import CHAR_IDS, CHAR_VOCAB_FILE, INPUT_IDS, LENGTHS, LOGITS
+from lstm_onnx.runtime.errors import BundleError, EmptyInputError
+from lstm_onnx.runtime.predictor import softmax
+from lstm_onnx.runtime.session import SessionConfig
+from lstm_onnx.runtime.tagging_encode import DEFAULT_MAX_WORD_CHARS, encode
+
+__all__ = ["TAG_TASK", "TaggedSentence", "TokenTagger"]
+
+TAG_TASK = "tag"
+DEFAULT_TAG_BATCH_SIZE = 64
+# Most padded tokens (B x T) per session call, so one long sentence is not padded against 63 others.
+_MAX_BATCH_TOKENS = 4096
+
+
+@dataclass(frozen=True)
+class TaggedSentence:
+    """One tagged sentence.
+
+    Attributes:
+        tokens: The tokens, as tagged.
+        tags: One tag per token.
+        scores: Probability of each chosen tag.
+        probs: float32 (n, C) probabilities of every tag (``TokenTagger.labels`` order).
+    """
+
+    tokens: list[str]
+    tags: list[str]
+    scores: list[float]
+    probs: NDArray[np.float32]
+
+    def to_dict(self, labels: Sequence[str] | None = None) -> dict[str, Any]:
+        """``{"tokens", "tags", "scores"}``; with ``labels``, also ``"probabilities"`` per token as ``{tag: p}``."""
+        out: dict[str, Any] = {"tokens": self.tokens, "tags": self.tags, "scores": self.scores}
+        if labels is not None:
+            out["probabilities"] = [dict(zip(labels, map(float, row), strict=True)) for row in self.probs]
+        return out
+
+
+class TokenTagger:
+    """A loaded tagging bundle; safe to share between threads. Build it with ``TokenTagger.load``.
+
+    Args:
+        bundle: A tagging bundle from ``load_bundle``.
+        batch_size: Most sentences per session call.
+
+    Raises:
+        BundleError: The bundle is not a tagging bundle, or its character vocabulary is missing.
+    """
+
+    def __init__(self, bundle: Bundle, batch_size: int = DEFAULT_TAG_BATCH_SIZE) -> None:
+        if bundle.config.get("task") != TAG_TASK:
+            raise BundleError(f"{bundle.path} is not a tagging bundle (config.json task is not 'tag').")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
+        self.bundle = bundle
+        self.labels = list(bundle.labels)
+        self.tagset = str(bundle.config.get("tagset", "upos"))
+        self.batch_size = batch_size
+        if bundle.char_vocab is None:
+            raise BundleError(f"{bundle.path} has no {CHAR_VOCAB_FILE}; run `lstm-onnx export` again.")
+        self._chars = bundle.char_vocab
+        model = bundle.config.get("model", {})
+        self._max_word_chars = int(model.get("max_word_chars", DEFAULT_MAX_WORD_CHARS))
+        if len(self._chars) != model.get("char_vocab_size"):
+            raise BundleError(
+                f"{bundle.path / CHAR_VOCAB_FILE} has {len(self._chars)} characters but config.json says "
+                f"{model.get('char_vocab_size')}; run `lstm-onnx export` again."
+            )
+
+    @classmethod
+    def load(
+        cls, path: Path | str, providers: str = "auto", threads: int | None = None, batch_size: int = 64
+    ) -> TokenTagger:
+        """Load and verify a tagging bundle directory and build its session.
+
+        Raises:
+            BundleError: The bundle is incomplete, changed, inconsistent or not a tagging bundle.
+            ProviderError: The requested provider cannot run here.
+        """
+        config = SessionConfig(providers=providers) if threads is None else SessionConfig(providers, threads)
+        return cls(load_bundle(path, config), batch_size=batch_size)
+
+    @property
+    def provider(self) -> str:
+        """The execution provider running the graph."""
+        return self.bundle.session.provider
+
+    def tag(self, texts: Sequence[str]) -> list[TaggedSentence]:
+        """Tokenize raw texts with the bundle's tokenizer and tag every token.
+
+        Raises:
+            TypeError: An item is not a string (position named).
+            EmptyInputError: A text has no tokens (position named).
+        """
+        if isinstance(texts, str):
+            raise TypeError("tag() takes a list of texts; wrap a single text in a list.")
+        token_lists = []
+        for i, text in enumerate(texts):
+            if not isinstance(text, str):
+                raise TypeError(f"Text at position {i} is {type(text).__name__}, not str.")
+            tokens = self.bundle.tokenizer.tokenize(text)
+            if not tokens:
+                raise EmptyInputError(f"Text at position {i} has no tokens; every text needs at least one.")
+            token_lists.append(tokens)
+        return self.tag_tokens(token_lists)
+
+    def tag_tokens(self, sentences: Sequence[Sequence[str]]) -> list[TaggedSentence]:
+        """Tag pre-tokenized sentences (gold tokenization, e.g. CoNLL-U words).
+
+        Raises:
+            TypeError: A sentence is not a list of strings (position named).
+            EmptyInputError: A sentence or a token is empty (position named).
+        """
+        probs = self.predict_proba(sentences)
+        out = []
+        for tokens, p in zip(sentences, probs, strict=True):
+            best = p.argmax(axis=1)
+            out.append(
+                TaggedSentence(
+                    list(tokens), [self.labels[int(k)] for k in best], [float(p[i, k]) for i, k in enumerate(best)], p
+                )
+            )
+        return out
+
+    def predict_proba(self, sentences: Sequence[Sequence[str]]) -> list[NDArray[np.float32]]:
+        """Tag probabilities per sentence: float32 (n_i, C) each, in input order."""
+        _check_sentences(sentences)
+        lengths = [len(s) for s in sentences]
+        result: list[NDArray[np.float32]] = [np.zeros((0, len(self.labels)), np.float32)] * len(sentences)
+        for rows in _length_batches(lengths, self.batch_size):
+            logits = self.logits([sentences[r] for r in rows])
+            for b, r in enumerate(rows):
+                result[r] = softmax(logits[b, : lengths[r]])
+        return result
+
+    def logits(self, sentences: Sequence[Sequence[str]]) -> NDArray[np.floating[Any]]:
+        """One session call: logits (B, T, C) of one padded batch (positions past a length are padding)."""
+        enc = encode(sentences, self.bundle.vocab, self._chars, self._max_word_chars)
+        feeds = {INPUT_IDS: enc.input_ids, CHAR_IDS: enc.char_ids, LENGTHS: enc.lengths}
+        return self.bundle.session.session.run([LOGITS], feeds)[0]  # type: ignore[no-any-return]
+
+
+def _check_sentences(sentences: Sequence[Sequence[str]]) -> None:
+    if isinstance(sentences, str):
+        raise TypeError("tag_tokens() takes a list of token lists.")
+    for i, sentence in enumerate(sentences):
+        if isinstance(sentence, str) or not isinstance(sentence, Sequence):
+            raise TypeError(f"Sentence at position {i} is {type(sentence).__name__}, not a list of tokens.")
+        if not sentence:
+            raise EmptyInputError(f"Sentence at position {i} has no tokens; it needs at least one.")
+        for j, token in enumerate(sentence):
+            if not isinstance(token, str):
+                raise TypeError(f"Token {j} of sentence {i} is {type(token).__name__}, not str.")
+            if not token:
+                raise EmptyInputError(f"Token {j} of sentence {i} is empty; tokens need at least one character.")
+
+
+def _length_batches(lengths: list[int], batch_size: int) -> Iterator[list[int]]:
+    """Row indices per batch: sorted by length, <= batch_size rows and <= _MAX_BATCH_TOKENS padded tokens."""
+    batch: list[int] = []
+    for i in sorted(range(len(lengths)), key=lengths.__getitem__):
+        if batch and (len(batch) >= batch_size or (len(batch) + 1) * lengths[i] > _MAX_BATCH_TOKENS):
+            yield batch
+            batch = []
+        batch.append(i)
+    if batch:
+        yield batch

@@ -1,0 +1,115 @@
+"""TokenTagger (torch-free): tag, tag_tokens, input errors, lstm_onnx.load dispatch, CLI predict and evaluate."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import lstm_onnx
+from lstm_onnx.cli import app
+from lstm_onnx.runtime.errors import EmptyInputError
+from lstm_onnx.runtime.tagger import TokenTagger
+
+
+@pytest.fixture(scope="module")
+def tagger(tiny_tag_bundle_dir: Path) -> TokenTagger:
+    return TokenTagger.load(tiny_tag_bundle_dir, providers="cpu")
+
+
+def test_tagger_tag_tokens(tagger: TokenTagger) -> None:
+    [result] = tagger.tag_tokens([["The", "cat", "sees", "a", "dog", "."]])
+    assert result.tags == ["DET", "NOUN", "VERB", "DET", "NOUN", "PUNCT"]
+    assert all(0.0 < s <= 1.0 for s in result.scores)
+    assert result.probs.shape == (6, 5)
+    assert abs(float(result.probs.sum(axis=1).max()) - 1.0) < 1e-5
+
+
+def test_tagger_tag_raw_text_uses_bundle_tokenizer(tagger: TokenTagger) -> None:
+    [result] = tagger.tag(["The dog likes a tree!"])
+    assert result.tokens == ["The", "dog", "likes", "a", "tree", "!"]
+    assert result.tags[-1] == "PUNCT"
+
+
+def test_tagger_order_restored(tagger: TokenTagger) -> None:
+    sentences = [["A", "cat", "finds", "the", "big", "red", "house", "."], ["Dog"], ["The", "film", "."]]
+    together = tagger.tag_tokens(sentences)
+    assert [r.tokens for r in together] == sentences
+    assert [r.tags for r in together] == [tagger.tag_tokens([s])[0].tags for s in sentences]
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "phrase"),
+    [
+        (lambda t: t.tag(["fine", "   "]), EmptyInputError, "position 1"),
+        (lambda t: t.tag([3]), TypeError, "position 0"),
+        (lambda t: t.tag("a text"), TypeError, "list of texts"),
+        (lambda t: t.tag_tokens([["a"], []]), EmptyInputError, "position 1"),
+        (lambda t: t.tag_tokens([["a", ""]]), EmptyInputError, "Token 1 of sentence 0"),
+        (lambda t: t.tag_tokens(["abc"]), TypeError, "not a list of tokens"),
+    ],
+)
+def test_tagger_bad_input(tagger: TokenTagger, call, error, phrase) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(error, match=phrase):
+        call(tagger)
+
+
+def test_load_dispatches_on_task(tiny_tag_bundle_dir: Path) -> None:
+    assert isinstance(lstm_onnx.load(tiny_tag_bundle_dir, providers="cpu"), TokenTagger)
+
+
+def test_cli_predict_tagging_jsonl_and_conllu(tiny_tag_bundle_dir: Path) -> None:
+    runner = CliRunner()
+    result = runner.invoke(app, ["predict", str(tiny_tag_bundle_dir), "The cat sees a dog."])
+    assert result.exit_code == 0, result.stderr
+    row = json.loads(result.stdout)
+    assert row["tokens"] == ["The", "cat", "sees", "a", "dog", "."] and len(row["tags"]) == 6
+    result = runner.invoke(app, ["predict", str(tiny_tag_bundle_dir), "The cat sees a dog.", "--format", "conllu"])
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert lines[0] == "# sent_id = 1" and lines[1].split("\t")[:4] == ["1", "The", "_", "DET"]
+    result = runner.invoke(app, ["predict", str(tiny_tag_bundle_dir), "x", "--format", "csv"])
+    assert result.exit_code == 1 and "tagging bundle writes jsonl or conllu" in result.stderr
+
+
+def test_cli_predict_tagging_conllu_file(tiny_tag_bundle_dir: Path, tiny_tag_data: Path) -> None:
+    result = CliRunner().invoke(
+        app,
+        ["predict", str(tiny_tag_bundle_dir), "--file", str(tiny_tag_data / "tiny-test.conllu"), "--format", "conllu"],
+    )
+    assert result.exit_code == 0
+    assert result.stdout.count("# sent_id") == 12
+
+
+def test_cli_evaluate_tagging(tiny_tag_bundle_dir: Path, tiny_tag_data: Path) -> None:
+    runner = CliRunner()
+    result = runner.invoke(app, ["evaluate", str(tiny_tag_bundle_dir), str(tiny_tag_data / "tiny-test.conllu")])
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    manifest = json.loads((tiny_tag_bundle_dir / "manifest.json").read_text())
+    assert report["accuracy"] == pytest.approx(manifest["parity"]["accuracy"])
+    assert report["tokens"] == sum(
+        1 for line in (tiny_tag_data / "tiny-test.conllu").read_text().splitlines() if line and not line.startswith("#")
+    )
+    result = runner.invoke(app, ["evaluate", str(tiny_tag_bundle_dir), str(tiny_tag_data), "--format", "table"])
+    assert result.exit_code == 0 and "NOUN" in result.stdout
+
+
+def test_tagger_loads_from_a_zip_through_lstm_onnx_load(tiny_tag_bundle_dir: Path, tmp_path: Path) -> None:
+    archive = Path(shutil.make_archive(str(tmp_path / "tagger"), "zip", tiny_tag_bundle_dir))
+    from_zip = lstm_onnx.load(archive, providers="cpu")
+    from_dir = lstm_onnx.load(tiny_tag_bundle_dir, providers="cpu")
+    assert isinstance(from_zip, TokenTagger)
+    tokens = [["the", "dog", "runs"]]
+    assert from_zip.tag_tokens(tokens)[0].tags == from_dir.tag_tokens(tokens)[0].tags  # type: ignore[union-attr]
+
+
+def test_cli_predict_tags_from_a_zip(tiny_tag_bundle_dir: Path, tmp_path: Path) -> None:
+    archive = shutil.make_archive(str(tmp_path / "tagger"), "zip", tiny_tag_bundle_dir)
+    result = CliRunner().invoke(app, ["predict", archive, "the dog runs"])
+    assert result.exit_code == 0, result.stderr
+    record = json.loads(result.stdout.splitlines()[0])
+    assert record["tokens"] == ["the", "dog", "runs"] and len(record["tags"]) == 3
