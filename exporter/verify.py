@@ -30,6 +30,7 @@ from lstm_onnx.exporter.tolerances import CUDA, FP32, REFERENCE, VARIANT_MAX_ACC
 from lstm_onnx.runtime.contract import INPUT_IDS, LENGTHS, LOGITS
 from lstm_onnx.runtime.datasets import LabelledTexts, check_labels
 from lstm_onnx.runtime.errors import ParityError
+from lstm_onnx.runtime.predictor import softmax
 from lstm_onnx.runtime.session import ModelSession, SessionConfig, create_session, probe_cuda
 from lstm_onnx.runtime.tokenizer import Tokenizer
 from lstm_onnx.trainer.run_dir import LoadedRun
@@ -139,19 +140,12 @@ def _cuda_session(path: Path) -> tuple[ModelSession | None, str]:
     return create_session(Path(path), config), ""
 
 
-def _softmax(logits: NDArray[np.float32]) -> NDArray[np.float64]:
-    shifted = logits.astype(np.float64) - logits.max(axis=1, keepdims=True)
-    exp = np.exp(shifted)
-    out: NDArray[np.float64] = exp / exp.sum(axis=1, keepdims=True)
-    return out
-
-
 def _compare(
     backend: str, case: str, got: NDArray[np.float32], want: NDArray[np.float32], criteria: Criteria
 ) -> CaseResult:
     diff = np.abs(got.astype(np.float64) - want.astype(np.float64))
     rel = diff / np.maximum(np.abs(want), 1e-12)
-    text_prob_diff = np.abs(_softmax(got) - _softmax(want)).max(axis=1)  # (B,)
+    text_prob_diff = np.abs(softmax(got).astype(np.float64) - softmax(want)).max(axis=1)  # (B,)
     prob_diff = float(text_prob_diff.max())
     agree = float((got.argmax(axis=1) == want.argmax(axis=1)).mean())
     result = CaseResult(backend, case, got.shape[0], 0, float(diff.max()), float(rel.max()), prob_diff, agree)

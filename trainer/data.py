@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from lstm_onnx.runtime.batching import length_buckets
 from lstm_onnx.runtime.datasets import LabelledTexts
 from lstm_onnx.runtime.errors import DataError
 from lstm_onnx.runtime.tokenizer import UNK_ID, Tokenizer, TokenizerConfig, Vocab, batch_encode
@@ -161,8 +162,9 @@ def train_batches(data: EncodedTexts, batch_size: int, bucket_batches: int, seed
     for start in range(0, len(order), chunk):
         part = order[start : start + chunk]
         if bucket_batches > 1:
-            part = part[np.argsort(lengths[part], kind="stable")]
-        batches.extend(part[i : i + batch_size] for i in range(0, len(part), batch_size))
+            batches.extend(part[rows] for rows in length_buckets(lengths[part], batch_size))
+        else:
+            batches.extend(part[i : i + batch_size] for i in range(0, len(part), batch_size))
     for b in rng.permutation(len(batches)):
         yield _pad(data, batches[b])
 
@@ -176,7 +178,5 @@ def num_train_batches(n: int, batch_size: int, bucket_batches: int) -> int:
 
 def eval_batches(data: EncodedTexts, batch_size: int) -> Iterator[tuple[NDArray[np.int64], Batch]]:
     """Evaluation batches sorted by length (least padding); yields each batch's row positions with it."""
-    order = np.argsort(data.lengths(), kind="stable")
-    for start in range(0, len(order), batch_size):
-        rows = order[start : start + batch_size]
+    for rows in length_buckets(data.lengths(), batch_size):
         yield rows, _pad(data, rows)
