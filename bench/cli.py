@@ -31,7 +31,7 @@ def _int_list(value: str) -> tuple[int, ...]:
 
 
 def bench_command(
-    bundle: Annotated[Path, typer.Argument(help="fp32 bundle directory.", exists=True, file_okay=False, dir_okay=True)],
+    bundle: Annotated[Path, typer.Argument(help="fp32 bundle directory, or a .zip/.tar.gz of one.", exists=True)],
     against: Annotated[
         Optional[Path],  # noqa: UP045
         typer.Option(
@@ -73,9 +73,11 @@ def bench_command(
 ) -> None:
     """Benchmark ONNX Runtime (fp32, optimized, int8; CUDA if present) against PyTorch: speed, latency, start-up."""
     import json
+    from dataclasses import replace
 
     from lstm_onnx.bench.report import tables
     from lstm_onnx.bench.suite import BenchConfig, bench
+    from lstm_onnx.runtime.archive import bundle_directory
 
     config = BenchConfig(
         bundle=bundle,
@@ -93,7 +95,9 @@ def bench_command(
     )
     err = Console(stderr=True)
     progress = (lambda message: err.print(f"[dim]{message}[/dim]")) if sys.stderr.isatty() else None
-    records = bench(config, progress=progress)
+    # An archive is extracted for the whole run: start-up timing loads the bundle again in fresh processes.
+    with bundle_directory(bundle) as directory:
+        records = bench(replace(config, bundle=directory), progress=progress)
     if output_format is BenchFormat.JSON:
         typer.echo(json.dumps(records, indent=2))
         return

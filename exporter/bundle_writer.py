@@ -6,6 +6,7 @@ import json
 import platform
 import shutil
 import tempfile
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,9 @@ import torch
 from lstm_onnx import __version__
 from lstm_onnx.exporter.config import BUNDLE_NAME
 from lstm_onnx.exporter.export import EXPORTER_REASON, ExportInfo
-from lstm_onnx.runtime.bundle import sha256_file
+from lstm_onnx.runtime.atomic import replace_directory
+from lstm_onnx.runtime.bundle import Manifest, sha256_file
+from lstm_onnx.runtime.card import render_card
 from lstm_onnx.runtime.contract import (
     BATCH_AXIS,
     BUNDLE_CONFIG_FILE,
@@ -36,19 +39,82 @@ from lstm_onnx.runtime.errors import BundleError
 from lstm_onnx.runtime.tokenizer_rules import dump_spacy_rules, save_rules
 from lstm_onnx.trainer.run_dir import LoadedRun
 
-__all__ = ["check_target", "file_digest", "write_bundle"]
+__all__ = ["check_target", "file_digest", "recover_target", "write_bundle"]
+
+# Leftover work directories of exports that started before this process are from killed runs: swept.
+_PROCESS_START = time.time()
+# Files a bundle may hold besides those its manifest lists.
+_BUNDLE_EXTRAS = {MANIFEST_FILE}
 
 
-def check_target(out: Path, force: bool) -> None:
-    """Refuse to replace an existing ``out`` unless ``force``.
+def _leftovers(out: Path) -> list[Path]:
+    """Work (``.work.*``), staging (``.tmp``) and set-aside (``.old``) directories of exports to ``out``."""
+    if not out.parent.is_dir():
+        return []
+    prefix = f".{out.name}."
+    return [p for p in out.parent.iterdir() if p.name.startswith(prefix) and p.is_dir() and not p.is_symlink()]
+
+
+def recover_target(out: Path) -> None:
+    """Restore a bundle a crash left set aside, then sweep leftovers of killed exports to ``out``.
+
+    ``--force`` moves the old bundle to ``.<name>.*.old/<name>`` before renaming the new one in; a crash between
+    the two renames leaves no bundle at ``out``, so the set-aside one is moved back first.
+    """
+    for leftover in sorted(_leftovers(out)):
+        kept = leftover / out.name
+        if leftover.name.endswith(".old") and kept.is_dir() and not out.exists():
+            kept.rename(out)
+            shutil.rmtree(leftover, ignore_errors=True)
+        elif leftover.stat().st_mtime < _PROCESS_START:
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _is_bundle(path: Path) -> bool:
+    """Whether ``path`` is a directory holding our manifest and nothing it does not list."""
+    try:
+        manifest = json.loads((path / MANIFEST_FILE).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        return False
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
+        return False
+    if not isinstance(manifest.get("format_version"), int):
+        return False
+    listed = set(manifest["files"]) | _BUNDLE_EXTRAS
+    return all(p.name in listed and p.is_file() and not p.is_symlink() for p in path.iterdir())
+
+
+def check_target(out: Path, force: bool, protect: Path | None = None) -> None:
+    """Refuse to replace an existing ``out`` unless ``force`` and ``out`` is a bundle.
+
+    Args:
+        out: The bundle directory to write.
+        force: Replace an existing bundle.
+        protect: A directory that must never be replaced or hold the bundle (the training run).
 
     Raises:
-        BundleError: ``out`` exists and ``force`` is False, or ``out`` is a file.
+        BundleError: ``out`` is a file; exists without ``force``; is not a bundle (a run directory or a folder
+            with other files: ``--force`` never deletes those; an empty directory is fine); or is, holds or sits
+            inside ``protect``.
     """
-    if out.is_file():
-        raise BundleError(f"{out} is a file; give a directory path for the bundle.")
-    if out.exists() and not force:
+    out = Path(out)
+    if out.is_file() or out.is_symlink():
+        raise BundleError(f"{out} is a file or link; give a directory path for the bundle.")
+    if protect is not None:
+        a, b = out.resolve(), Path(protect).resolve()
+        if a == b or a in b.parents or b in a.parents:
+            raise BundleError(
+                f"--out {out} is, holds or sits inside the run directory {protect}; choose another --out."
+            )
+    if not out.exists():
+        return
+    if not force:
         raise BundleError(f"Bundle {out} already exists; pass --force to replace it, or choose another --out.")
+    if any(out.iterdir()) and not _is_bundle(out):
+        raise BundleError(
+            f"{out} exists and is not a bundle (no {MANIFEST_FILE} listing every file in it); --force replaces only "
+            "bundles written by `lstm-onnx export`. Choose another --out, or empty the directory yourself."
+        )
 
 
 def file_digest(path: Path) -> dict[str, Any]:
@@ -66,76 +132,15 @@ def _versions() -> dict[str, str]:
     }
 
 
-def _metrics_table(metrics: dict[str, Any], labels: list[str]) -> list[str]:
-    """Markdown rows for the run's test metrics and the verify data's accuracies (all in manifest.json)."""
-    lines = ["| where | texts | accuracy | precision | recall | F1 |", "| --- | --- | --- | --- | --- | --- |"]
-    test = metrics.get("run_test")
-    if test:
-        lines.append(
-            f"| PyTorch, run's test set | {test.get('n')} | {test['accuracy']:.4f} | {test['precision']:.4f} "
-            f"| {test['recall']:.4f} | {test['f1']:.4f} |"
-        )
-    checked = metrics.get("verify_data")
-    if checked and checked.get("accuracy") is not None:
-        lines.append(
-            f"| this bundle on ONNX Runtime CPU, {checked.get('source')} | {checked.get('labelled_texts')} "
-            f"| {checked['accuracy']:.4f} (PyTorch {checked['torch_accuracy']:.4f}) | | | |"
-        )
-    if len(lines) == 2:
-        return ["No test metrics were recorded."]
-    matrix = (test or {}).get("confusion_matrix")
-    if matrix:
-        lines += ["", "Confusion matrix of the run's test set (rows: true, columns: predicted):", ""]
-        lines += ["| | " + " | ".join(labels) + " |", "|---" * (len(labels) + 1) + "|"]
-        lines += [
-            f"| {label} | " + " | ".join(str(v) for v in row) + " |" for label, row in zip(labels, matrix, strict=True)
-        ]
-    return lines
-
-
-def _model_card(run: LoadedRun, variant: str, parity: dict[str, Any], metrics: dict[str, Any]) -> str:
-    cfg = run.model_config
-    data = run.config.get("data") or {}
-    trained_on = (
-        f"{data.get('train')} ({data.get('train_texts')} training and {data.get('val_texts')} validation texts); "
-        f"tested on {data.get('test') or 'no test set'} ({data.get('test_texts')} texts)"
-        if data
-        else "not recorded by the run (trained before lstm-onnx recorded its data)"
-    )
-    cpu = parity.get("backends", {}).get("onnxruntime-cpu", {})
-    lines = [
-        f"# {BUNDLE_NAME} ({variant})",
-        "",
-        f"BiLSTM text classifier: labels {run.labels}; embedding {cfg.embedding_dim}, hidden {cfg.hidden_size}, "
-        f"{cfg.num_layers} layer(s), {'bi' if cfg.bidirectional else 'uni'}directional, pooling {list(cfg.pooling)}; "
-        f"vocabulary of {cfg.vocab_size}.",
-        "",
-        "## Data",
-        f"Trained on: {trained_on}.",
-        "",
-        "## Metrics",
-        *_metrics_table(metrics, run.labels),
-        "",
-        "## Parity with PyTorch",
-        f"Passed: {parity.get('passed')}; ONNX Runtime CPU max abs logits diff {cpu.get('max_abs_diff', 0.0):.2g}, "
-        f"label agreement {cpu.get('label_agreement', 0.0):.4f} over {cpu.get('texts')} texts (tolerances and every "
-        "backend in manifest.json).",
-        "",
-        "## Limits",
-        "- English text, tokenized by spaCy's rules (tokenizer.json); other languages and domains are untested.",
-        "- Every text needs at least one token; "
-        + (
-            f"texts longer than {run.tokenizer_config.max_length} tokens are rejected unless truncation is asked for."
-            if run.tokenizer_config.max_length
-            else "there is no length limit (cost grows linearly with length)."
-        ),
-        "- Sentiment of movie-review-like text; sarcasm, negation over long spans and mixed reviews are weak spots.",
-    ]
-    if variant == "int8":
-        lines.append("- int8: activations are quantized per batch, so scores can shift slightly with batch neighbours.")
-    if variant in ("optimized", "int8"):
-        lines.append("- Holds ONNX Runtime contrib ops: serve with ONNX Runtime (CPU).")
-    return "\n".join(lines) + "\n"
+def _recorded_data(run: LoadedRun) -> dict[str, Any] | None:
+    """The run's data record; runs from before records carried paths keep only the file or folder names."""
+    data = run.config.get("data")
+    if not isinstance(data, dict):
+        return None
+    return {
+        key: {"name": Path(value.split(" (")[0]).name} if isinstance(value, str) and key in ("train", "test") else value
+        for key, value in data.items()
+    }
 
 
 def write_bundle(
@@ -174,7 +179,8 @@ def write_bundle(
         BundleError: ``out`` exists without ``force``.
     """
     out = Path(out)
-    check_target(out, force)
+    recover_target(out)
+    check_target(out, force, protect=run_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
     staging.chmod(0o755)  # mkdtemp makes it 0700; a bundle is meant to be read by the serving user too
@@ -190,8 +196,6 @@ def write_bundle(
         }
         (staging / BUNDLE_CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
         save_rules(dump_spacy_rules(), staging / TOKENIZER_RULES_FILE)
-        card = _model_card(run, variant, parity, metrics)
-        (staging / MODEL_CARD_FILE).write_text(card, encoding="utf-8")
         manifest = {
             "format_version": BUNDLE_FORMAT_VERSION,
             "name": BUNDLE_NAME,
@@ -213,18 +217,14 @@ def write_bundle(
                 "outputs": [{"name": LOGITS, "dtype": "float32", "shape": [BATCH_AXIS, run.model_config.num_labels]}],
             },
             "parity": parity,
-            "files": {p.name: file_digest(p) for p in sorted(staging.iterdir())},
             "metrics": metrics,
+            "data": _recorded_data(run),
         }
+        card = render_card(Manifest.from_dict({**manifest, "files": {}}, staging / MANIFEST_FILE), config, out.name)
+        (staging / MODEL_CARD_FILE).write_text(card, encoding="utf-8")
+        manifest["files"] = {p.name: file_digest(p) for p in sorted(staging.iterdir())}
         (staging / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-        if out.exists():
-            # --force: move the old bundle aside first so a crash between the renames never loses both.
-            old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".old"))
-            out.rename(old / out.name)
-            staging.rename(out)
-            shutil.rmtree(old)
-        else:
-            staging.rename(out)
+        replace_directory(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -127,7 +127,7 @@ def export_command(
 
 
 def verify_command(
-    bundle: Annotated[Path, typer.Argument(help="Bundle directory.", exists=True, file_okay=False, dir_okay=True)],
+    bundle: Annotated[Path, typer.Argument(help="Bundle directory, or a .zip/.tar.gz of one.", exists=True)],
     against: Annotated[
         Path,
         typer.Option(help="The training run directory it was exported from.", exists=True, file_okay=False),
@@ -148,14 +148,16 @@ def verify_command(
 ) -> None:
     """Check a bundle computes what the PyTorch run computes; exit 1 on any parity failure."""
     from lstm_onnx.exporter.build import verify_bundle
+    from lstm_onnx.runtime.archive import bundle_directory
 
-    result = verify_bundle(
-        bundle,
-        against,
-        data=data,
-        limit=limit,
-        report_path=report,
-        threads=threads,
-        progress=_progress(),  # type: ignore[arg-type]
-    )
+    with bundle_directory(bundle) as directory:
+        result = verify_bundle(
+            directory,
+            against,
+            data=data,
+            limit=limit,
+            report_path=report,
+            threads=threads,
+            progress=_progress(),  # type: ignore[arg-type]
+        )
     _render(f"parity: {bundle}", result)

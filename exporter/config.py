@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lstm_onnx.exporter.variants import Variant
+from lstm_onnx.runtime.errors import ConfigError
 
 __all__ = ["BUNDLE_NAME", "ExportConfig"]
 
@@ -44,16 +45,16 @@ class ExportConfig:
 
     def __post_init__(self) -> None:
         if self.limit is not None and self.limit < 1:
-            raise ValueError(f"limit must be >= 1, got {self.limit}.")
+            raise ConfigError(f"limit must be >= 1, got {self.limit}.")
         if self.batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}.")
+            raise ConfigError(f"batch_size must be >= 1, got {self.batch_size}.")
         if self.threads < 1:
-            raise ValueError(f"threads must be >= 1, got {self.threads}.")
+            raise ConfigError(f"threads must be >= 1, got {self.threads}.")
         if Variant.FP32 in self.variants:
-            raise ValueError("fp32 is always written; variants are derived from it (optimized, int8, fp16).")
+            raise ConfigError("fp32 is always written; variants are derived from it (optimized, int8, fp16).")
         parts = self.version.split(".")
         if len(parts) != 3 or not all(p.isdigit() for p in parts):
-            raise ValueError(f"version must be semver MAJOR.MINOR.PATCH, got {self.version!r}.")
+            raise ConfigError(f"version must be semver MAJOR.MINOR.PATCH, got {self.version!r}.")
 
     def variant_dir(self, variant: Variant) -> Path:
         """Where ``variant``'s bundle goes: ``out`` for fp32, else ``<out>-<variant>`` beside it."""

@@ -31,8 +31,9 @@ from lstm_onnx.runtime.contract import INPUT_IDS, LENGTHS, LOGITS
 from lstm_onnx.runtime.datasets import LabelledTexts, check_labels
 from lstm_onnx.runtime.errors import ParityError
 from lstm_onnx.runtime.predictor import softmax
+from lstm_onnx.runtime.provenance import describe_data
 from lstm_onnx.runtime.session import ModelSession, SessionConfig, create_session, probe_cuda
-from lstm_onnx.runtime.tokenizer import Tokenizer
+from lstm_onnx.runtime.tokenizer import Tokenizer, require_tokens
 from lstm_onnx.trainer.run_dir import LoadedRun
 
 __all__ = ["BackendSummary", "CaseResult", "ParityReport", "verify_parity"]
@@ -180,10 +181,8 @@ def _encode_data(run: LoadedRun, data: LabelledTexts, batch_size: int) -> tuple[
     ids, targets = [], []
     skipped = 0
     index = {label: i for i, label in enumerate(run.labels)}
-    for tokens, label in zip(tokenizer.pipe(data.texts), data.labels, strict=True):
-        if not tokens:
-            skipped += 1  # an empty text has no defined LSTM output; the runtime rejects it the same way
-            continue
+    for position, (tokens, label) in enumerate(zip(tokenizer.pipe(data.texts), data.labels, strict=True)):
+        require_tokens(tokens, position, data.texts[position], data.source)  # the one rule of every path
         ids.append(run.vocab.encode(tokens))
         targets.append(index[label])
     return bucket_cases(ids, targets, batch_size), skipped
@@ -358,7 +357,7 @@ def verify_parity(
             "cpu_providers": cpu_session.session.get_providers(),
         },
         data={
-            "source": data.source if data is not None else None,
+            "source": describe_data(data) if data is not None else None,
             "texts": len(data) if data is not None else 0,
             "skipped_empty": skipped_texts,
         },

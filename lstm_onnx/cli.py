@@ -19,6 +19,7 @@ from lstm_onnx import __version__
 from lstm_onnx.bench.cli import bench_command
 from lstm_onnx.exporter.cli import export_command, verify_command
 from lstm_onnx.exporter.cli_module import export_module_command
+from lstm_onnx.runtime.bundle_cli import package_command, relabel_command
 from lstm_onnx.runtime.cli import evaluate_command, info_command, predict_command
 from lstm_onnx.runtime.errors import ORT_MISSING, MissingDependencyError, ToolkitError
 from lstm_onnx.trainer.cli import train_command
@@ -107,6 +108,8 @@ for _name, _command, _extra in (
     ("predict", predict_command, None),
     ("evaluate", evaluate_command, None),
     ("info", info_command, None),
+    ("package", package_command, None),
+    ("relabel", relabel_command, None),
     ("bench", bench_command, "export"),  # only `bench --against` (PyTorch) and the variants it derives need it
 ):
     app.command(_name)(_handles_toolkit_errors(_command, _name, _extra))

@@ -9,11 +9,12 @@ from __future__ import annotations
 import hashlib
 import json
 import warnings
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
 from lstm_onnx import __version__
+from lstm_onnx.runtime.archive import bundle_directory
 from lstm_onnx.runtime.contract import (
     BUNDLE_CONFIG_FILE,
     BUNDLE_FORMAT_VERSION,
@@ -26,6 +27,7 @@ from lstm_onnx.runtime.contract import (
     VOCAB_FILE,
 )
 from lstm_onnx.runtime.errors import BundleError
+from lstm_onnx.runtime.onnx_graph import embedding_rows
 from lstm_onnx.runtime.session import ModelSession, SessionConfig, create_session
 from lstm_onnx.runtime.tokenizer import Tokenizer, TokenizerConfig, Vocab
 from lstm_onnx.runtime.tokenizer_rules import load_rules
@@ -59,6 +61,7 @@ class Manifest:
         parity: Parity summary (``passed``, tolerances, per-backend results).
         files: ``{file name: {sha256, bytes}}`` for every other file of the bundle.
         metrics: Optional evaluation metrics.
+        data: Optional record of the data the model was trained and tested on (names and digests, no paths).
     """
 
     format_version: int
@@ -71,6 +74,7 @@ class Manifest:
     parity: dict[str, Any]
     files: dict[str, dict[str, Any]]
     metrics: dict[str, Any] | None = None
+    data: dict[str, Any] | None = None
 
     @classmethod
     def from_dict(cls, data: Any, source: Path) -> Manifest:
@@ -137,12 +141,16 @@ def load_bundle(path: Path | str, session_config: SessionConfig | None = None) -
     """Load a bundle directory and check it completely before anything is predicted.
 
     Checks, in order: the directory and ``manifest.json`` exist; ``format_version`` is supported (a newer
-    toolkit's bundle warns); every required file is present and listed; every listed file's sha256 matches;
-    ``config.json``, ``vocab.txt`` and ``tokenizer.json`` parse and agree (vocabulary size); the session's
-    inputs and outputs match the manifest's IO contract and the number of labels.
+    toolkit's bundle warns); the directory holds only regular files listed in the manifest (no symlinks, no
+    folders, no unlisted file such as an ONNX external-data file); every required file is present and listed;
+    every listed file's sha256 matches; ``config.json``, ``vocab.txt`` and ``tokenizer.json`` parse and agree
+    (vocabulary size, and the model's embedding table has one row per token); the tokenizer's regexes are the
+    exporter's or pass the backtracking guard; the session's inputs and outputs match the manifest's IO contract
+    and the number of labels.
 
     Args:
-        path: The bundle directory.
+        path: The bundle directory, or a ``.zip``/``.tar.gz`` of one (extracted safely into a temporary directory
+            that is removed once the bundle is in memory; ``Bundle.path`` is then the archive).
         session_config: Providers and threads for the session (default: ``SessionConfig()``, provider ``auto``).
 
     Returns:
@@ -152,6 +160,8 @@ def load_bundle(path: Path | str, session_config: SessionConfig | None = None) -
         BundleError: Something is missing, changed or inconsistent; the message names the file and the fix.
         ProviderError: The requested provider cannot run here.
     """
+    if Path(path).is_file():
+        return _load_archive(Path(path), session_config)
     root = Path(path)
     if not root.is_dir():
         raise BundleError(
@@ -177,6 +187,12 @@ def load_bundle(path: Path | str, session_config: SessionConfig | None = None) -
                 f"{root / VOCAB_FILE} has {len(vocab)} tokens but {where} is {size}; "
                 f"the files come from different runs, {_REEXPORT}."
             )
+    rows = embedding_rows((root / MODEL_FILE).read_bytes(), INPUT_IDS)
+    if rows is not None and rows != len(vocab):
+        raise BundleError(
+            f"{root / VOCAB_FILE} has {len(vocab)} tokens but the embedding table of {root / MODEL_FILE} has {rows} "
+            f"rows; the files come from different runs, {_REEXPORT}."
+        )
     try:
         tokenizer = Tokenizer(tok_config, rules=load_rules(root / TOKENIZER_RULES_FILE))
     except ValueError as err:
@@ -184,6 +200,18 @@ def load_bundle(path: Path | str, session_config: SessionConfig | None = None) -
     session = create_session(root / MODEL_FILE, session_config or SessionConfig())
     check_session_io(manifest, session, len(labels), root)
     return Bundle(root, manifest, list(labels), vocab, tokenizer, config, session)
+
+
+def _load_archive(archive: Path, session_config: SessionConfig | None) -> Bundle:
+    """Load a bundle from a ``.zip``/``.tar.gz``: extracted safely, loaded into memory, the extraction removed."""
+    with bundle_directory(archive) as root:
+        try:
+            bundle = load_bundle(root, session_config)
+        except BundleError as err:
+            # Name the archive, not the temporary directory the user never saw.
+            message = str(err).replace(f"{root}/", f"{archive}:").replace(str(root), str(archive))
+            raise BundleError(message if str(archive) in message else f"In {archive}: {message}") from err
+    return replace(bundle, path=archive)
 
 
 def check_session_io(manifest: Manifest, session: ModelSession, num_labels: int, root: Path) -> None:
@@ -229,8 +257,9 @@ def _read_json(path: Path) -> dict[str, Any]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as err:
         raise BundleError(f"Bundle file {path} is missing; {_REEXPORT}.") from err
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise BundleError(f"Bundle file {path} is not valid JSON ({err}); {_REEXPORT}.") from err
+    except (UnicodeDecodeError, ValueError, RecursionError) as err:
+        # ValueError covers bad JSON and integers past Python's digit limit; RecursionError, absurd nesting.
+        raise BundleError(f"Bundle file {path} is not valid JSON ({str(err)[:200]}); {_REEXPORT}.") from err
     if not isinstance(data, dict):
         raise BundleError(f"Bundle file {path} must hold a JSON object; {_REEXPORT}.")
     return data
@@ -272,6 +301,18 @@ def _semver(text: str) -> tuple[int, ...]:
 
 
 def _check_files(root: Path, manifest: Manifest) -> None:
+    # ONNX Runtime reads external-data files named inside model.onnx, and a symlink can point anywhere: a bundle
+    # is exactly its listed regular files, so nothing unchecked can change what the model computes.
+    for item in sorted(root.iterdir()):
+        if item.is_symlink():
+            raise BundleError(f"{item} is a symbolic link; a bundle holds regular files only, {_REEXPORT}.")
+        if item.name != MANIFEST_FILE and item.name not in manifest.files:
+            raise BundleError(
+                f"{item} is not listed in {MANIFEST_FILE}; a bundle holds only the files its manifest lists "
+                f"(remove it, or {_REEXPORT})."
+            )
+        if not item.is_file():
+            raise BundleError(f"{item} is not a regular file; {_REEXPORT}.")
     for name in REQUIRED_FILES:
         if not (root / name).is_file():
             raise BundleError(f"Bundle file {root / name} is missing; the bundle is incomplete, {_REEXPORT}.")

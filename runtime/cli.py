@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import sys
 import warnings
 from collections import deque
@@ -21,7 +22,9 @@ from lstm_onnx.runtime.errors import DataError, InputError
 
 __all__ = ["evaluate_command", "info_command", "predict_command"]
 
-_BUNDLE_HELP = "Bundle directory written by `lstm-onnx export`."
+_BUNDLE_HELP = (
+    "Bundle directory written by `lstm-onnx export`, a .zip/.tar.gz of one, or the name of an installed model package."
+)
 
 
 class PredictFormat(str, Enum):
@@ -47,7 +50,8 @@ class Provider(str, Enum):
     CUDA = "cuda"
 
 
-BundleArg = Annotated[Path, typer.Argument(help=_BUNDLE_HELP, exists=True, file_okay=False, dir_okay=True)]
+# Not `exists=True`: an installed model package is named, not located (runtime.load.resolve_bundle).
+BundleArg = Annotated[Path, typer.Argument(help=_BUNDLE_HELP)]
 ProviderOpt = Annotated[
     Provider, typer.Option("--provider", help="Execution provider; `cuda` fails rather than fall back to the CPU.")
 ]
@@ -57,9 +61,24 @@ TruncateOpt = Annotated[
 ]
 
 
+# C0/C1 control characters (ESC starts terminal escape sequences) except tab and newline.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+MaxCharsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--max-chars", help="Character limit per text, checked before tokenizing (default: the bundle's).", min=1
+    ),
+]
+
+
 def _printable(text: str) -> str:
-    """Text safe for any UTF-8 terminal: lone surrogates become escapes."""
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    """Text safe for any UTF-8 terminal: lone surrogates become escapes, control characters become spaces."""
+    return _CONTROL.sub(" ", text.encode("utf-8", "backslashreplace").decode("utf-8"))
+
+
+def _csv_cell(text: str) -> str:
+    """A cell a spreadsheet shows as text: a leading = + - @ tab or CR would start a formula, so gets a quote."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def _json_line(obj: dict[str, Any]) -> str:
@@ -80,21 +99,23 @@ def _read_texts(source: str) -> Iterator[str]:
     if not path.is_file():
         raise DataError(f"Input file {path} does not exist; give a text or .jsonl file, or - for stdin.")
     jsonl = path.suffix.lower() in (".jsonl", ".ndjson")
-    with open(path, encoding="utf-8", errors="surrogateescape", newline="") as fh:
+    with open(path, encoding="utf-8-sig", errors="surrogateescape", newline="") as fh:
         yield from _parse_lines(fh, str(path), jsonl=jsonl)
 
 
 def _parse_lines(stream: TextIO, name: str, *, jsonl: bool) -> Iterator[str]:
     for number, raw in enumerate(stream, start=1):
         line = raw.rstrip("\r\n")
+        if number == 1:
+            line = line.removeprefix("\ufeff")  # a UTF-8 byte-order mark is not text (stdin is not decoded as -sig)
         if not jsonl:
             yield line
             continue
         try:
             obj = json.loads(line)
-        except json.JSONDecodeError as err:
+        except (ValueError, RecursionError) as err:
             raise DataError(
-                f"Line {number} of {name} is not JSON ({err}); each line must be an object with 'text'."
+                f"Line {number} of {name} is not JSON ({str(err)[:120]}); each line must be an object with 'text'."
             ) from err
         if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
             raise DataError(f'Line {number} of {name} has no string \'text\' field; expected {{"text": "..."}}.')
@@ -144,6 +165,7 @@ def predict_command(
         int | None, typer.Option("--max-length", help="Token limit per text (default: the bundle's).", min=1)
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Show errors only on stderr.")] = False,
+    max_chars: MaxCharsOpt = None,
 ) -> None:
     """Classify texts with a bundle; results on stdout (JSON Lines by default)."""
     if texts and file is not None:
@@ -153,7 +175,7 @@ def predict_command(
     with warnings.catch_warnings():
         # Every warning reaches stderr (truncation is reported each time it happens), unless --quiet.
         warnings.simplefilter("ignore" if quiet else "always", UserWarning)
-        _predict(bundle, texts, file, output_format, provider, batch_size, truncate, max_length, quiet)
+        _predict(bundle, texts, file, output_format, provider, batch_size, truncate, (max_length, max_chars), quiet)
 
 
 def _predict(
@@ -164,19 +186,20 @@ def _predict(
     provider: Provider,
     batch_size: int,
     truncate: bool,
-    max_length: int | None,
+    limits: tuple[int | None, int | None],
     quiet: bool,
 ) -> None:
-    from lstm_onnx.runtime.predictor import TextClassifier
+    from lstm_onnx.runtime.predictor import DEFAULT_CHUNK_SIZE
 
-    model = TextClassifier.load(
-        bundle, providers=provider.value, batch_size=batch_size, max_length=max_length, truncate=truncate
-    )
+    model = _load_model(bundle, provider, batch_size, truncate, limits)
     source = iter(texts) if texts else _read_texts(file or "-")
     tee = _Tee(source)
+    # Piped input arrives line by line: answer each batch as soon as it is full, not after 1,024 lines.
+    streaming = file == "-" and not sys.stdin.isatty()
+    chunk = batch_size if streaming else DEFAULT_CHUNK_SIZE
     try:
-        results = ((tee.pop(), pred) for pred in model.iter_predict(tee.feed()))
-        _render_predictions(_with_progress(results, quiet), output_format, model.labels)
+        results = ((tee.pop(), pred) for pred in model.iter_predict(tee.feed(), chunk_size=chunk))
+        _render_predictions(_with_progress(results, quiet), output_format, model.labels, streaming)
     except InputError as err:
         if err.position is None:
             raise
@@ -184,6 +207,26 @@ def _predict(
         n = err.position + 1
         where = f"argument {n}" if texts else f"line {n} of {'stdin' if file == '-' else file}"
         raise type(err)(f"{err} ({where})", err.position) from err
+
+
+def _load_model(
+    bundle: Path, provider: Provider, batch_size: int, truncate: bool, limits: tuple[int | None, int | None]
+) -> Any:
+    """The TextClassifier with the command's limits: ``limits`` is (max_length, max_chars), None = the bundle's.
+
+    ``bundle`` is a directory, an archive of one, or the name of an installed model package.
+    """
+    from lstm_onnx.runtime.load import resolve_bundle
+    from lstm_onnx.runtime.predictor import TextClassifier
+
+    return TextClassifier.load(
+        resolve_bundle(str(bundle)),
+        providers=provider.value,
+        batch_size=batch_size,
+        truncate=truncate,
+        max_length=limits[0],
+        max_chars=limits[1],
+    )
 
 
 class _Tee:
@@ -202,7 +245,9 @@ class _Tee:
         return self._pending.popleft()
 
 
-def _render_predictions(results: Iterable[tuple[str, Any]], fmt: PredictFormat, labels: list[str]) -> None:
+def _render_predictions(
+    results: Iterable[tuple[str, Any]], fmt: PredictFormat, labels: list[str], flush: bool = False
+) -> None:
     out = sys.stdout
     if fmt is PredictFormat.JSONL:
         for text, pred in results:
@@ -210,16 +255,21 @@ def _render_predictions(results: Iterable[tuple[str, Any]], fmt: PredictFormat, 
             if pred.truncated:
                 row["truncated"] = True
             out.write(_json_line(row) + "\n")
+            if flush:
+                out.flush()
         return
     if fmt is PredictFormat.CSV:
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(["text", "label", "score", *(f"p_{label}" for label in labels), "truncated"])
         for text, pred in results:
             probs = [f"{pred.probabilities[label]:.6f}" for label in labels]
-            writer.writerow([_printable(text), pred.label, f"{pred.score:.6f}", *probs, pred.truncated])
+            writer.writerow([_csv_cell(_printable(text)), pred.label, f"{pred.score:.6f}", *probs, pred.truncated])
+            if flush:
+                out.flush()
         return
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     table = Table()
     for column in ("text", "label", "score", *labels):
@@ -227,7 +277,7 @@ def _render_predictions(results: Iterable[tuple[str, Any]], fmt: PredictFormat, 
     for text, pred in results:
         shown = _printable(" ".join(text.split()))
         shown = shown if len(shown) <= 80 else shown[:79] + "…"
-        table.add_row(shown, pred.label, f"{pred.score:.4f}", *(f"{pred.probabilities[lb]:.4f}" for lb in labels))
+        table.add_row(Text(shown), pred.label, f"{pred.score:.4f}", *(f"{pred.probabilities[lb]:.4f}" for lb in labels))
     console = Console(file=out, width=None if out.isatty() else 160)
     console.print(table)
 
@@ -245,15 +295,27 @@ def evaluate_command(
     provider: ProviderOpt = Provider.AUTO,
     batch_size: BatchOpt = 64,
     truncate: TruncateOpt = False,
+    max_length: Annotated[
+        int | None, typer.Option("--max-length", help="Token limit per text (default: the bundle's).", min=1)
+    ] = None,
+    max_chars: MaxCharsOpt = None,
+    text_field: Annotated[
+        str | None, typer.Option("--text-field", help="CSV column / JSON key of the text (default: text, review).")
+    ] = None,
+    label_field: Annotated[
+        str | None,
+        typer.Option("--label-field", help="CSV column / JSON key of the label (default: label, sentiment)."),
+    ] = None,
 ) -> None:
     """Score a bundle on labelled data: accuracy, precision, recall, F1, confusion matrix (runtime only)."""
     from lstm_onnx.runtime.evaluation import evaluate
-    from lstm_onnx.runtime.predictor import TextClassifier
 
     with warnings.catch_warnings():
         warnings.simplefilter("always", UserWarning)
-        model = TextClassifier.load(bundle, providers=provider.value, batch_size=batch_size, truncate=truncate)
-        report = evaluate(model, data, split=split, limit=limit).to_dict()
+        model = _load_model(bundle, provider, batch_size, truncate, (max_length, max_chars))
+        report = evaluate(
+            model, data, split=split, limit=limit, text_field=text_field, label_field=label_field, progress=True
+        ).to_dict()
     report["provider"] = model.provider
     if output_format is ReportFormat.JSON:
         typer.echo(json.dumps(report, indent=2))
@@ -285,9 +347,10 @@ def info_command(
 ) -> None:
     """Show a bundle's manifest, versions, parity summary and the execution providers available here."""
     from lstm_onnx.runtime.bundle import describe_bundle, load_bundle
+    from lstm_onnx.runtime.load import resolve_bundle
     from lstm_onnx.runtime.session import SessionConfig
 
-    info = describe_bundle(load_bundle(bundle, SessionConfig(providers="cpu")))
+    info = describe_bundle(load_bundle(resolve_bundle(str(bundle)), SessionConfig(providers="cpu")))
     if output_format is ReportFormat.JSON:
         typer.echo(json.dumps(info, indent=2))
         return

@@ -22,7 +22,7 @@ import json
 import re
 import tarfile
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -57,11 +57,16 @@ class LabelledTexts:
         texts: Raw texts.
         labels: One label per text.
         source: Where the data came from (path and split), used in messages.
+        origin: The file or directory read (``None`` for texts made in code); recorded by name and digest only.
+        split: The split read (``"train"``/``"test"``) where the format has splits.
     """
 
     texts: list[str]
     labels: list[str]
     source: str = ""
+    # Provenance, not content: two reads of the same texts compare equal wherever the files lie.
+    origin: Path | None = field(default=None, compare=False)
+    split: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if len(self.texts) != len(self.labels):
@@ -77,7 +82,9 @@ class LabelledTexts:
     def subset(self, indices: Sequence[int] | np.ndarray, source: str | None = None) -> LabelledTexts:
         """The items at ``indices``, in that order."""
         idx = [int(i) for i in indices]
-        return LabelledTexts([self.texts[i] for i in idx], [self.labels[i] for i in idx], source or self.source)
+        return LabelledTexts(
+            [self.texts[i] for i in idx], [self.labels[i] for i in idx], source or self.source, self.origin, self.split
+        )
 
 
 def detect_format(path: Path) -> str:
@@ -144,7 +151,7 @@ def read_dataset(
         data = _read_jsonl(path, text_field or "text", label_field or "label")
     if not data.texts:
         raise DataError(f"{source} holds no labelled texts; check the path and the split.")
-    return data
+    return replace(data, origin=path, split=split if fmt.startswith("imdb") else None)
 
 
 def check_labels(data: LabelledTexts, labels: Sequence[str]) -> None:
@@ -238,7 +245,7 @@ def _read_imdb_dir(path: Path, split: str, source: str) -> LabelledTexts:
     for file in files:
         match = _IMDB_MEMBER.search(file.relative_to(root).as_posix())
         if match:
-            items.append((match.group(2), file.read_text(encoding="utf-8", errors="replace")))
+            items.append((match.group(2), file.read_text(encoding="utf-8-sig", errors="replace")))
     return _imdb_result(items, source)
 
 
@@ -253,7 +260,7 @@ def _read_imdb_tar(path: Path, split: str, source: str) -> LabelledTexts:
                 handle = archive.extractfile(member)
                 if handle is None:  # pragma: no cover - regular files always have content
                     continue
-                items.append((member.name, match.group(2), handle.read().decode("utf-8", errors="replace")))
+                items.append((member.name, match.group(2), handle.read().decode("utf-8-sig", errors="replace")))
     except (tarfile.TarError, OSError, EOFError) as err:
         raise DataError(f"Cannot read the archive {path}: {err}. Is it a complete aclImdb_v1.tar.gz?") from err
     items.sort(key=lambda item: item[0])
@@ -282,7 +289,7 @@ def _read_csv(path: Path, text_field: str | None, label_field: str | None) -> La
     texts: list[str] = []
     labels: list[str] = []
     try:
-        with open(path, encoding="utf-8", newline="") as fh:
+        with open(path, encoding="utf-8-sig", newline="") as fh:
             reader = csv.DictReader(fh, delimiter=delimiter)
             header = list(reader.fieldnames or [])
             text_col = _pick_field(header, text_field, _TEXT_FIELDS, "text", path)
@@ -307,22 +314,29 @@ def _read_jsonl(path: Path, text_field: str, label_field: str) -> LabelledTexts:
     texts: list[str] = []
     labels: list[str] = []
     try:
-        with open(path, encoding="utf-8") as fh:
+        with open(path, encoding="utf-8-sig") as fh:
             for line_no, line in enumerate(fh, start=1):
                 if not line.strip():
                     continue
                 try:
                     obj = json.loads(line)
-                except json.JSONDecodeError as err:
-                    raise DataError(f"{path}, line {line_no}: not valid JSON ({err.msg}).") from err
+                except (ValueError, RecursionError) as err:
+                    raise DataError(f"{path}, line {line_no}: not valid JSON ({str(err)[:120]}).") from err
                 if not isinstance(obj, dict) or text_field not in obj or label_field not in obj:
                     keys = sorted(obj) if isinstance(obj, dict) else type(obj).__name__
                     raise DataError(
                         f"{path}, line {line_no}: expected an object with keys {text_field!r} and {label_field!r}, "
                         f"got {keys}. Name the keys with --text-field/--label-field."
                     )
-                texts.append(str(obj[text_field]))
-                labels.append(str(obj[label_field]))
+                text, label = obj[text_field], obj[label_field]
+                # A label may be a number (0/1) but never null, a bool or a container; a text must be a string.
+                if not isinstance(text, str) or isinstance(label, (bool, list, dict)) or label is None:
+                    raise DataError(
+                        f"{path}, line {line_no}: {text_field!r} must be a string and {label_field!r} a string or "
+                        f"number, got {type(text).__name__} and {type(label).__name__}; fix or remove the line."
+                    )
+                texts.append(text)
+                labels.append(str(label))
     except UnicodeDecodeError as err:
         raise DataError(f"{path} is not UTF-8 text ({err}); re-save it as UTF-8.") from err
     return LabelledTexts(texts, labels, str(path))

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 __all__ = [
     "BundleError",
+    "ConfigError",
     "DataError",
     "EmptyInputError",
     "ExportError",
     "InputError",
     "InputTooLongError",
+    "LabelError",
     "MissingDependencyError",
+    "NonFiniteOutputError",
     "ORT_MISSING",
     "ParityError",
     "ProviderError",
@@ -27,6 +30,10 @@ class ToolkitError(Exception):
 
 class DataError(ToolkitError, ValueError):
     """A data file or directory is missing, malformed or holds unexpected labels."""
+
+
+class ConfigError(ToolkitError, ValueError):
+    """A setting (model, training, export or tokenizer configuration) has an invalid value."""
 
 
 class BundleError(ToolkitError):
@@ -52,6 +59,14 @@ class EmptyInputError(InputError):
 
 class InputTooLongError(InputError):
     """A text is longer than the configured limit and truncation was not requested."""
+
+
+class NonFiniteOutputError(InputError):
+    """The model produced inf or NaN logits for a text: never reported as a score."""
+
+
+class LabelError(ToolkitError, ValueError):
+    """New label names do not fit the bundle: unknown old label, duplicate or empty name, wrong count."""
 
 
 class ExportError(ToolkitError):

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from lstm_onnx.runtime.errors import BundleError
 from lstm_onnx.runtime.predictor import DEFAULT_BATCH_SIZE, TextClassifier
+from lstm_onnx.runtime.relabel import LabelNames
 
 __all__ = ["MODEL_ENTRY_POINTS", "installed_models", "load", "resolve_bundle"]
 
@@ -71,6 +72,8 @@ def load(
     batch_size: int = DEFAULT_BATCH_SIZE,
     max_length: int | None = None,
     truncate: bool = False,
+    max_chars: int | None = None,
+    labels: LabelNames | None = None,
 ) -> TextClassifier:
     """Load a bundle, check it completely, and return the model for its task.
 
@@ -80,7 +83,9 @@ def load(
         threads: ONNX Runtime intra-op threads (``None``: the session default).
         batch_size: Most texts per session call.
         max_length: Token limit; ``None`` uses the bundle's.
-        truncate: Cut over-long texts to ``max_length`` tokens instead of raising.
+        truncate: Cut over-long texts to ``max_length`` tokens (``max_chars`` characters) instead of raising.
+        max_chars: Character limit per text, checked before tokenizing; ``None`` uses the bundle's.
+        labels: Rename the labels for this model only: every name in id order, or ``{old: new}``.
 
     Returns:
         A ``TextClassifier`` for a classification bundle.
@@ -89,8 +94,16 @@ def load(
         BundleError: Nothing to load there, or the bundle is incomplete, changed or inconsistent.
         ProviderError: The requested provider cannot run here.
         MissingDependencyError: No ONNX Runtime is installed.
+        LabelError: ``labels`` does not fit the bundle's labels.
     """
     path = resolve_bundle(source)
     return TextClassifier.load(
-        path, providers=providers, threads=threads, batch_size=batch_size, max_length=max_length, truncate=truncate
+        path,
+        providers=providers,
+        threads=threads,
+        batch_size=batch_size,
+        max_length=max_length,
+        truncate=truncate,
+        max_chars=max_chars,
+        labels=labels,
     )

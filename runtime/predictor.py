@@ -6,9 +6,14 @@ Input rules, the same in every path (library, CLI, every provider):
 - A text with no tokens (empty, whitespace-only, or only HTML line breaks) raises ``EmptyInputError`` naming its
   position: an LSTM cannot read zero tokens and a made-up prediction would hide the problem.
 - Any Unicode is accepted (emoji, RTL scripts, combining marks, control characters, NUL, lone surrogates).
+- A text longer than ``max_chars`` characters (default ``DEFAULT_MAX_CHARS``, recorded in the bundle) raises
+  ``InputTooLongError`` before anything is tokenized, unless ``truncate=True``, which keeps its first ``max_chars``
+  characters. Time and memory per text are therefore bounded; raise ``max_chars`` for longer documents.
 - With a ``max_length`` (from the bundle, or given at load), a longer text raises ``InputTooLongError``
-  (length, limit, hint) unless ``truncate=True``, which keeps the first ``max_length`` tokens, sets
-  ``Prediction.truncated`` and warns. Without a limit every token is read (a 1 MB text takes seconds).
+  (length, limit, hint) unless ``truncate=True``, which keeps the first ``max_length`` tokens (tokenizing stops
+  soon after them), sets ``Prediction.truncated`` and warns.
+- Non-finite logits (inf/NaN) raise ``NonFiniteOutputError`` naming the texts; a score is always a number.
+- ``texts`` may be any iterable, read once (a generator or ``map`` works).
 
 Batching sorts texts by token count, cuts length-homogeneous batches (at most ``batch_size`` texts and
 ``max_batch_tokens`` padded tokens), pads per batch and restores input order. ``lengths`` makes the graph ignore
@@ -19,8 +24,8 @@ from __future__ import annotations
 
 import itertools
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +33,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from lstm_onnx.runtime.bundle import Bundle, load_bundle
-from lstm_onnx.runtime.errors import EmptyInputError, InputTooLongError
+from lstm_onnx.runtime.errors import InputError, InputTooLongError, NonFiniteOutputError
+from lstm_onnx.runtime.relabel import LabelNames, rename_labels
 from lstm_onnx.runtime.session import SessionConfig
-from lstm_onnx.runtime.tokenizer import batch_encode
+from lstm_onnx.runtime.tokenizer import batch_encode, require_tokens
 
 __all__ = ["DEFAULT_BATCH_SIZE", "DEFAULT_CHUNK_SIZE", "Prediction", "TextClassifier", "softmax"]
 
@@ -94,6 +100,7 @@ class TextClassifier:
         max_length: Token limit; ``None`` uses the bundle's (which may be ``None``: no limit).
         truncate: Cut over-long texts to ``max_length`` tokens instead of raising.
         max_batch_tokens: Most padded tokens (B × T) per session call.
+        max_chars: Character limit per text; ``None`` uses the bundle's (``DEFAULT_MAX_CHARS`` unless it says).
     """
 
     def __init__(
@@ -104,16 +111,18 @@ class TextClassifier:
         max_length: int | None = None,
         truncate: bool = False,
         max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
+        max_chars: int | None = None,
     ) -> None:
         if batch_size < 1 or max_batch_tokens < 1:
             raise ValueError(f"batch_size and max_batch_tokens must be >= 1, got {batch_size}, {max_batch_tokens}.")
-        if max_length is not None and max_length < 1:
-            raise ValueError(f"max_length must be >= 1 or None, got {max_length}.")
+        for name, value in (("max_length", max_length), ("max_chars", max_chars)):
+            if value is not None and value < 1:
+                raise ValueError(f"{name} must be >= 1 or None, got {value}.")
         self.bundle = bundle
         self.batch_size = batch_size
         self.max_length = max_length if max_length is not None else bundle.max_length
-        if truncate and self.max_length is None:
-            raise ValueError("truncate=True needs a max_length (the bundle sets none); pass max_length.")
+        self.max_chars = max_chars if max_chars is not None else bundle.tokenizer.config.max_chars
+        # truncate without a token limit still cuts texts to max_chars characters.
         self.truncate = truncate
         self.max_batch_tokens = max_batch_tokens
         self.labels: list[str] = list(bundle.labels)
@@ -130,16 +139,22 @@ class TextClassifier:
         batch_size: int = DEFAULT_BATCH_SIZE,
         max_length: int | None = None,
         truncate: bool = False,
+        max_chars: int | None = None,
+        labels: LabelNames | None = None,
     ) -> TextClassifier:
         """Load and verify a bundle, build its session, and wrap it.
 
         Args:
-            bundle: Bundle directory (or an already loaded ``Bundle``; then ``providers``/``threads`` are unused).
+            bundle: Bundle directory, a ``.zip``/``.tar.gz`` of one, or an already loaded ``Bundle`` (then
+                ``providers``/``threads`` are unused).
             providers: ``"auto"``, ``"cpu"`` or ``"cuda"`` (``cuda`` never falls back silently).
             threads: ONNX Runtime intra-op threads (``None``: ``SessionConfig``'s default, 1).
             batch_size: Most texts per session call.
             max_length: Token limit; ``None`` uses the bundle's.
             truncate: Cut over-long texts instead of raising ``InputTooLongError``.
+            max_chars: Character limit per text; ``None`` uses the bundle's.
+            labels: Rename the labels for this model only: every name in id order, or ``{old: new}``
+                (``lstm-onnx relabel`` renames them in the bundle for good).
 
         Returns:
             The model.
@@ -147,22 +162,25 @@ class TextClassifier:
         Raises:
             BundleError: The bundle is incomplete, changed or inconsistent.
             ProviderError: The requested provider cannot run here.
+            LabelError: ``labels`` does not fit the bundle's labels.
         """
         if not isinstance(bundle, Bundle):
             config = SessionConfig(providers=providers) if threads is None else SessionConfig(providers, threads)
             bundle = load_bundle(bundle, config)
-        return cls(bundle, batch_size=batch_size, max_length=max_length, truncate=truncate)
+        if labels is not None:
+            bundle = replace(bundle, labels=rename_labels(bundle.labels, labels))
+        return cls(bundle, batch_size=batch_size, max_length=max_length, truncate=truncate, max_chars=max_chars)
 
     @property
     def provider(self) -> str:
         """The execution provider running the graph."""
         return self._session.provider
 
-    def predict(self, texts: Sequence[str]) -> list[Prediction]:
+    def predict(self, texts: Iterable[str]) -> list[Prediction]:
         """Classify texts.
 
         Args:
-            texts: B texts.
+            texts: B texts (any iterable; read once).
 
         Returns:
             B predictions, in input order.
@@ -170,24 +188,26 @@ class TextClassifier:
         Raises:
             TypeError: An item is not a ``str`` (names its position).
             EmptyInputError: A text has no tokens (names its position).
-            InputTooLongError: A text exceeds ``max_length`` and ``truncate`` is off.
+            InputTooLongError: A text exceeds ``max_chars`` or ``max_length`` and ``truncate`` is off.
+            NonFiniteOutputError: The model produced inf/NaN logits for a text.
         """
+        texts = self._materialise(texts)
         probs, truncated = self._predict(texts, 0)
         return self._to_predictions(probs, truncated)
 
-    def predict_proba(self, texts: Sequence[str]) -> NDArray[np.float32]:
+    def predict_proba(self, texts: Iterable[str]) -> NDArray[np.float32]:
         """Class probabilities.
 
         Args:
-            texts: B texts.
+            texts: B texts (any iterable; read once).
 
         Returns:
             probs float32 (B, C), columns in ``labels`` order; (0, C) for no texts.
 
         Raises:
-            TypeError, EmptyInputError, InputTooLongError: As ``predict``.
+            TypeError, EmptyInputError, InputTooLongError, NonFiniteOutputError: As ``predict``.
         """
-        return self._predict(texts, 0)[0]
+        return self._predict(self._materialise(texts), 0)[0]
 
     def iter_predict(self, texts: Iterable[str], chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[Prediction]:
         """Classify a stream of texts lazily, ``chunk_size`` at a time, so memory stays flat.
@@ -200,62 +220,130 @@ class TextClassifier:
             One prediction per text, in input order.
 
         Raises:
-            TypeError, EmptyInputError, InputTooLongError: As ``predict``; positions count from the stream's start.
+            TypeError, EmptyInputError, InputTooLongError, NonFiniteOutputError: As ``predict``, once every
+                earlier text's prediction was yielded; positions count from the stream's start.
         """
+        for result in self.iter_results(texts, chunk_size):
+            if isinstance(result, Exception):
+                raise result
+            yield result
+
+    def iter_results(
+        self, texts: Iterable[Any], chunk_size: int = DEFAULT_CHUNK_SIZE
+    ) -> Iterator[Prediction | InputError | TypeError]:
+        """Like ``iter_predict``, but a text that breaks the input rules yields its error instead of raising.
+
+        Batch callers (``predict --on-error skip|null``) use it to report bad lines and carry on.
+
+        Yields:
+            Per text, in input order: its ``Prediction``, or the ``InputError``/``TypeError`` it raised.
+        """
+        if isinstance(texts, str):
+            raise TypeError("texts must be an iterable of str, got one str; wrap it in a list: [text].")
         if chunk_size < 1:
             raise ValueError(f"chunk_size must be >= 1, got {chunk_size}.")
         iterator = iter(texts)
         offset = 0
         while chunk := list(itertools.islice(iterator, chunk_size)):
-            probs, truncated = self._predict(chunk, offset)
-            yield from self._to_predictions(probs, truncated)
+            results: list[Prediction | InputError | TypeError] = []
+            good: list[int] = []
+            encoded: list[list[int]] = []
+            cuts: list[bool] = []
+            for i, text in enumerate(chunk):
+                try:
+                    ids, cut = self._encode_one(text, offset + i)
+                except (InputError, TypeError) as err:
+                    results.append(err)
+                    continue
+                results.append(_PENDING)
+                good.append(i)
+                encoded.append(ids)
+                cuts.append(cut)
+            self._warn_truncated([offset + i for i, cut in zip(good, cuts, strict=True) if cut])
+            probs, bad = self._run(encoded)
+            for row, i in enumerate(good):
+                if row in bad:
+                    results[i] = _non_finite([offset + i])
+                else:
+                    results[i] = self._to_predictions(probs[row : row + 1], [cuts[row]])[0]
+            yield from results
             offset += len(chunk)
 
     # --- internals ------------------------------------------------------------------------------------
 
-    def _predict(self, texts: Sequence[Any], offset: int) -> tuple[NDArray[np.float32], list[bool]]:
-        ids, truncated = self._encode(texts, offset)
-        probs = np.empty((len(ids), len(self.labels)), dtype=np.float32)
-        for rows in self._batches([len(seq) for seq in ids]):
-            batch, lengths = batch_encode([ids[i] for i in rows])
-            probs[rows] = softmax(self._session.run(batch, lengths))
-        return probs, truncated
-
-    def _encode(self, texts: Sequence[Any], offset: int) -> tuple[list[list[int]], list[bool]]:
+    @staticmethod
+    def _materialise(texts: Iterable[Any]) -> list[Any]:
         if isinstance(texts, str):
-            raise TypeError("texts must be a sequence of str, got one str; wrap it in a list: [text].")
+            raise TypeError("texts must be an iterable of str, got one str; wrap it in a list: [text].")
+        return list(texts)
+
+    def _predict(self, texts: list[Any], offset: int) -> tuple[NDArray[np.float32], list[bool]]:
         for i, text in enumerate(texts):
             if not isinstance(text, str):
                 raise TypeError(f"Text at position {offset + i} is {type(text).__name__}, not str.")
-        limit = self.max_length
         ids: list[list[int]] = []
         truncated: list[bool] = []
         for i, text in enumerate(texts):
-            tokens = self._tokenizer.tokenize(text)
-            if not tokens:
-                raise EmptyInputError(
-                    f"Text at position {offset + i} is empty or whitespace-only ({text[:20]!r}); "
-                    "every text needs at least one token. Remove it or fill it in.",
-                    position=offset + i,
-                )
-            cut = limit is not None and len(tokens) > limit
-            if cut and not self.truncate:
-                raise InputTooLongError(
-                    f"Text at position {offset + i} has {len(tokens)} tokens; max_length is {limit}. "
-                    "Shorten it or pass --truncate (truncate=True).",
-                    position=offset + i,
-                )
-            ids.append(self._vocab.encode(tokens[:limit] if cut else tokens))
+            seq, cut = self._encode_one(text, offset + i)
+            ids.append(seq)
             truncated.append(cut)
-        if any(truncated):
-            where = [offset + i for i, t in enumerate(truncated) if t]
+        self._warn_truncated([offset + i for i, t in enumerate(truncated) if t])
+        probs, bad = self._run(ids)
+        if bad:
+            raise _non_finite([offset + row for row in sorted(bad)])
+        return probs, truncated
+
+    def _run(self, ids: list[list[int]]) -> tuple[NDArray[np.float32], set[int]]:
+        """Probabilities per row, and the rows whose logits were not finite."""
+        probs = np.empty((len(ids), len(self.labels)), dtype=np.float32)
+        bad: set[int] = set()
+        for rows in self._batches([len(seq) for seq in ids]):
+            batch, lengths = batch_encode([ids[i] for i in rows])
+            logits = self._session.run(batch, lengths)
+            finite = np.isfinite(logits).all(axis=1)
+            if not finite.all():
+                bad.update(int(rows[j]) for j in np.flatnonzero(~finite))
+                logits = np.where(np.isfinite(logits), logits, 0.0)
+            probs[rows] = softmax(logits)
+        return probs, bad
+
+    def _encode_one(self, text: Any, position: int) -> tuple[list[int], bool]:
+        """Ids of one text and whether it was truncated; checks the character limit before tokenizing."""
+        if not isinstance(text, str):
+            raise TypeError(f"Text at position {position} is {type(text).__name__}, not str.")
+        cut = False
+        if self.max_chars is not None and len(text) > self.max_chars:
+            if not self.truncate:
+                raise InputTooLongError(
+                    f"Text at position {position} has {len(text)} characters; max_chars is {self.max_chars}. "
+                    "Shorten it, raise the limit (--max-chars, max_chars=) or pass --truncate (truncate=True).",
+                    position=position,
+                )
+            text, cut = text[: self.max_chars], True
+        limit = self.max_length
+        if limit is not None and self.truncate:
+            tokens = self._tokenizer.tokenize(text, max_tokens=limit + 1)
+        else:
+            tokens = self._tokenizer.tokenize(text)
+        require_tokens(tokens, position, text)
+        if limit is not None and len(tokens) > limit:
+            if not self.truncate:
+                raise InputTooLongError(
+                    f"Text at position {position} has {len(tokens)} tokens; max_length is {limit}. "
+                    "Shorten it or pass --truncate (truncate=True).",
+                    position=position,
+                )
+            tokens, cut = tokens[:limit], True
+        return self._vocab.encode(tokens), cut
+
+    def _warn_truncated(self, where: list[int]) -> None:
+        if where:
             warnings.warn(
-                f"{len(where)} text(s) longer than max_length={limit} tokens were truncated "
-                f"(positions {where[:5]}{' …' if len(where) > 5 else ''}).",
+                f"{len(where)} text(s) longer than max_length={self.max_length} tokens or max_chars="
+                f"{self.max_chars} characters were truncated (positions {where[:5]}{' …' if len(where) > 5 else ''}).",
                 UserWarning,
-                stacklevel=4,
+                stacklevel=5,
             )
-        return ids, truncated
 
     def _batches(self, lengths: list[int]) -> Iterator[list[int]]:
         """Row indices per batch: sorted by length, ≤ batch_size rows and ≤ max_batch_tokens padded tokens."""
@@ -277,3 +365,16 @@ class TextClassifier:
             Prediction(labels[int(b)], float(row[b]), dict(zip(labels, map(float, row), strict=True)), cut)
             for row, b, cut in zip(probs, best, truncated, strict=True)
         ]
+
+
+# Placeholder for a text whose prediction is computed with its batch.
+_PENDING = InputError("pending")
+
+
+def _non_finite(positions: list[int]) -> NonFiniteOutputError:
+    shown = f"{positions[:5]}{' …' if len(positions) > 5 else ''}"
+    return NonFiniteOutputError(
+        f"The model produced non-finite logits (inf/NaN) for the text(s) at position(s) {shown}; the bundle's "
+        "weights are broken or the text drives the model out of range. Re-export the bundle or check the text.",
+        position=positions[0],
+    )

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from lstm_onnx.runtime.errors import BundleError, EmptyInputError
+from lstm_onnx.runtime.errors import BundleError, ConfigError, EmptyInputError
 from lstm_onnx.runtime.tokenizer_rules import RuleTokenizer, dump_spacy_rules
 
 __all__ = [
@@ -27,14 +27,20 @@ __all__ = [
     "Tokenizer",
     "TokenizerConfig",
     "Vocab",
+    "DEFAULT_MAX_CHARS",
     "batch_encode",
     "normalize",
+    "require_tokens",
 ]
 
 PAD = "<pad>"
 UNK = "<unk>"
 PAD_ID = 0
 UNK_ID = 1
+
+# Characters per text at inference unless the caller raises it: 7x IMDB's longest review (13,704 characters);
+# bounds one text's tokenizing (< 1 s even when every character is a token) and the model's activations.
+DEFAULT_MAX_CHARS = 100_000
 
 # IMDB reviews carry HTML line breaks ("<br /><br />"); they are layout, not words.
 _BREAK_TAG = re.compile(r"<\s*br\s*/?\s*>", re.IGNORECASE)
@@ -62,14 +68,20 @@ class TokenizerConfig:
     Attributes:
         lowercase: Lowercase tokens after tokenizing (GloVe 6B is uncased).
         max_length: Hard limit on tokens per text at inference; ``None`` reads every token.
+        max_chars: Hard limit on characters per text at inference, checked before tokenizing; ``None``: none.
     """
 
     lowercase: bool = True
     max_length: int | None = None
+    max_chars: int | None = DEFAULT_MAX_CHARS
 
     def __post_init__(self) -> None:
-        if self.max_length is not None and self.max_length < 1:
-            raise ValueError(f"max_length must be >= 1 or None, got {self.max_length}.")
+        for name in ("max_length", "max_chars"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+                raise ConfigError(f"{name} must be an int >= 1 or None, got {value!r:.40}.")
+        if not isinstance(self.lowercase, bool):
+            raise ConfigError(f"lowercase must be true or false, got {self.lowercase!r:.40}.")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able form."""
@@ -81,7 +93,7 @@ class TokenizerConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ValueError(f"Unknown tokenizer setting(s) {unknown}; expected some of {sorted(known)}.")
+            raise ConfigError(f"Unknown tokenizer setting(s) {unknown}; expected some of {sorted(known)}.")
         return cls(**data)
 
 
@@ -114,16 +126,17 @@ class Tokenizer:
             self._rule_tokenizer = RuleTokenizer(self.rules)
         return self._rule_tokenizer
 
-    def tokenize(self, text: str) -> list[str]:
+    def tokenize(self, text: str, max_tokens: int | None = None) -> list[str]:
         """Split one text into tokens (lowercased when configured).
 
         Args:
             text: Raw text.
+            max_tokens: Keep only the first ``max_tokens`` tokens and stop tokenizing soon after them.
 
         Returns:
             The tokens; empty for empty or whitespace-only text.
         """
-        tokens = self._engine()(normalize(text))
+        tokens = self._engine()(normalize(text), max_tokens)
         if self.config.lowercase:
             return [tok.lower() for tok in tokens]
         return tokens
@@ -228,6 +241,24 @@ class Vocab:
             return cls(text[:-1].split("\n"))
         except ValueError as err:
             raise BundleError(f"Vocabulary file {path} is invalid: {err}") from err
+
+
+def require_tokens(tokens: Sequence[str], position: int, text: str, where: str = "") -> None:
+    """The one rule for a text with no tokens, in training, prediction, evaluation, verification and benchmarks.
+
+    An LSTM cannot read zero steps and a made-up answer would hide the problem, so such a text (empty,
+    whitespace-only, or only HTML line breaks) is an error naming it.
+
+    Raises:
+        EmptyInputError: ``tokens`` is empty; names ``position`` (0-based) and ``where`` it came from.
+    """
+    if not tokens:
+        source = f" of {where}" if where else ""
+        raise EmptyInputError(
+            f"Text at position {position}{source} is empty or whitespace-only ({text[:20]!r}); "
+            "every text needs at least one token. Remove it or fill it in.",
+            position=position,
+        )
 
 
 def batch_encode(

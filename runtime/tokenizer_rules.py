@@ -11,23 +11,56 @@ the special-case ``PhraseMatcher`` pass ``_apply_special_cases``), using only ``
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import re
+import re._constants as sre_constants
+import re._parser as sre_parser
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from lstm_onnx.runtime.errors import BundleError, MissingDependencyError
 
-__all__ = ["RULES_FORMAT", "RuleTokenizer", "dump_spacy_rules", "load_rules", "save_rules"]
+__all__ = [
+    "KNOWN_PATTERN_DIGESTS",
+    "RULES_FORMAT",
+    "RuleTokenizer",
+    "check_pattern_safety",
+    "dump_spacy_rules",
+    "load_rules",
+    "pattern_digest",
+    "save_rules",
+]
 
 # Version of the dict layout written by ``dump_spacy_rules``; bump when a reader could misread a new layout.
 RULES_FORMAT = 1
 # spaCy caches up to 10,000 chunks; a larger bounded cache pays off on long corpora (IMDB: ~95% hit rate).
 DEFAULT_CACHE_SIZE = 50_000
+# Only chunks up to this many characters are cached, so the cache holds at most ~50,000 x 64 characters.
+CACHED_CHUNK_CHARS = 64
+# spaCy's affix loop strips one prefix/suffix per pass and re-searches the rest: quadratic in the length of a run
+# of non-space characters (10,000 ")" took 11 s). Runs longer than this are tokenized as consecutive pieces of
+# this many characters, a documented deviation from spaCy that never occurs in ordinary text (IMDB's longest
+# non-space run is a few hundred characters: URLs and dot-joined words).
+MAX_RUN_CHARS = 1000
+# Suffix patterns end in ``$``; ``re.search`` tries every start position, so the search is limited to the last
+# SUFFIX_WINDOW characters (plus lookbehind context). spaCy's English suffixes are at most a few characters long,
+# except runs of dots (``\.\.+$``): a match reaching the window's start falls back to the full search.
+SUFFIX_WINDOW = 10
+_LOOKBEHIND_CONTEXT = 4
 
 _PATTERN_KEYS = ("prefix_search", "suffix_search", "infix_finditer", "token_match", "url_match")
 _REQUIRED_KEYS = ("format", "spacy_version", "faster_heuristics", "rules", *_PATTERN_KEYS)
+# sha256 of the five regex entries (``pattern_digest``) of rule sets the exporter writes, by spaCy version. A
+# known set is compiled as is; any other is first checked structurally (``check_pattern_safety``).
+KNOWN_PATTERN_DIGESTS = {
+    "78cb5c6ecc5416147d534c53d9664f9bbd960f59fd2a1bc57702dfe1e7c08cd4": "spaCy 3.8 English",
+}
+# Size guards on a rules file: spaCy's English patterns are ~16,000 characters and ~1,400 special cases.
+MAX_PATTERN_CHARS = 100_000
+MAX_SPECIAL_CASES = 100_000
+_UNBOUNDED = 100  # a repeat allowing more than this many matches counts as unbounded
 _WS_RUNS = re.compile(r"\s+|\S+")  # sre's \s is Py_UNICODE_ISSPACE, the same test as str.isspace
 
 Tokens = tuple[str, ...]
@@ -92,7 +125,7 @@ def load_rules(path: Path) -> dict[str, Any]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as err:
         raise BundleError(f"Tokenizer rules file {path} does not exist; run `lstm-onnx export` again.") from err
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+    except (UnicodeDecodeError, ValueError, RecursionError) as err:
         raise BundleError(
             f"Tokenizer rules file {path} is not valid JSON ({err}); run `lstm-onnx export` again."
         ) from err
@@ -103,7 +136,53 @@ def load_rules(path: Path) -> dict[str, Any]:
     return dict(data)
 
 
-def _compile(entry: Any, key: str) -> re.Pattern[str] | None:
+def pattern_digest(rules: dict[str, Any]) -> str:
+    """sha256 of the rules' regex entries (patterns and flags), independent of the special cases."""
+    entries = {key: rules.get(key) for key in _PATTERN_KEYS}
+    return hashlib.sha256(json.dumps(entries, sort_keys=True).encode("utf-8")).hexdigest()
+
+
+def check_pattern_safety(pattern: str, flags: int, key: str) -> None:
+    """Refuse regex shapes that backtrack catastrophically: ``re`` has no timeout, so it is checked before use.
+
+    Refused: an unbounded repeat inside another unbounded repeat (``(a+)+``), an unbounded repeat over an
+    alternation (``(a|ab)*``), a backreference, and patterns over ``MAX_PATTERN_CHARS`` characters. spaCy's
+    patterns have none of these.
+
+    Raises:
+        ValueError: Names the entry and the shape found.
+    """
+    if len(pattern) > MAX_PATTERN_CHARS:
+        raise ValueError(f"Rules entry {key!r} is {len(pattern)} characters long (limit {MAX_PATTERN_CHARS}).")
+    try:
+        parsed = sre_parser.parse(pattern, flags)
+    except (re.error, OverflowError, RecursionError) as err:
+        raise ValueError(f"Rules entry {key!r} holds an invalid regex: {err}.") from err
+
+    def walk(items: Any, in_repeat: bool) -> None:
+        for op, av in items:
+            if op in (sre_constants.MAX_REPEAT, sre_constants.MIN_REPEAT):
+                _, high, sub = av
+                unbounded = high == sre_constants.MAXREPEAT or high > _UNBOUNDED
+                if unbounded and in_repeat:
+                    raise ValueError(f"Rules entry {key!r} nests unbounded repeats (catastrophic backtracking).")
+                walk(sub, in_repeat or unbounded)
+            elif op == sre_constants.BRANCH:
+                if in_repeat:
+                    raise ValueError(f"Rules entry {key!r} repeats an alternation (catastrophic backtracking).")
+                for branch in av[1]:
+                    walk(branch, in_repeat)
+            elif op == sre_constants.SUBPATTERN:
+                walk(av[3], in_repeat)
+            elif op in (sre_constants.ASSERT, sre_constants.ASSERT_NOT):
+                walk(av[1], in_repeat)
+            elif op in (sre_constants.GROUPREF, sre_constants.GROUPREF_EXISTS):
+                raise ValueError(f"Rules entry {key!r} uses a backreference; tokenizer rules never need one.")
+
+    walk(parsed, False)
+
+
+def _compile(entry: Any, key: str, checked: bool) -> re.Pattern[str] | None:
     if entry is None:
         return None
     if (
@@ -112,9 +191,11 @@ def _compile(entry: Any, key: str) -> re.Pattern[str] | None:
         or not isinstance(entry.get("flags"), int)
     ):
         raise ValueError(f"Rules entry {key!r} must be null or {{'pattern': str, 'flags': int}}, got {entry!r:.80}.")
+    if not checked:
+        check_pattern_safety(entry["pattern"], entry["flags"], key)
     try:
         return re.compile(entry["pattern"], entry["flags"])
-    except re.error as err:
+    except (re.error, ValueError, OverflowError, RecursionError) as err:
         raise ValueError(f"Rules entry {key!r} holds an invalid regex: {err}.") from err
 
 
@@ -137,11 +218,12 @@ class RuleTokenizer:
         if cache_size < 0:
             raise ValueError(f"cache_size must be >= 0, got {cache_size}.")
         self.spacy_version: str = rules["spacy_version"]
-        self._prefix = _compile(rules["prefix_search"], "prefix_search")
-        self._suffix = _compile(rules["suffix_search"], "suffix_search")
-        self._infix = _compile(rules["infix_finditer"], "infix_finditer")
-        self._token_match = _compile(rules["token_match"], "token_match")
-        self._url_match = _compile(rules["url_match"], "url_match")
+        known = pattern_digest(rules) in KNOWN_PATTERN_DIGESTS
+        self._prefix = _compile(rules["prefix_search"], "prefix_search", known)
+        self._suffix = _compile(rules["suffix_search"], "suffix_search", known)
+        self._infix = _compile(rules["infix_finditer"], "infix_finditer", known)
+        self._token_match = _compile(rules["token_match"], "token_match", known)
+        self._url_match = _compile(rules["url_match"], "url_match", known)
         self._specials: dict[str, Tokens] = {k: tuple(v) for k, v in rules["rules"].items()}
         # The special-case matcher pass: spaCy's PhraseMatcher matches each rule's affix-only tokenization
         # (tokenized without special cases) anywhere in the token sequence. With faster_heuristics only
@@ -152,11 +234,13 @@ class RuleTokenizer:
                 pattern = tuple(self._tokenize_affixes(chunk, self._chunk_plain)[0])
                 if pattern:
                     self._patterns.setdefault(pattern[0], []).append(pattern)
-        self._chunk: Callable[[str], Tokens]
+        # Longest special-case pattern in tokens: how far the matcher pass can look past a cut (see __call__).
+        self._pattern_span = max((len(p) for ps in self._patterns.values() for p in ps), default=1)
+        self._cached: Callable[[str], Tokens]
         if cache_size:
-            self._chunk = functools.lru_cache(maxsize=cache_size)(self._chunk_special)
+            self._cached = functools.lru_cache(maxsize=cache_size)(self._chunk_special)
         else:
-            self._chunk = self._chunk_special
+            self._cached = self._chunk_special
 
     @staticmethod
     def validate(rules: Any) -> None:
@@ -175,15 +259,26 @@ class RuleTokenizer:
         specials = rules["rules"]
         if not isinstance(specials, dict):
             raise ValueError("Tokenizer rules entry 'rules' must map strings to lists of token texts.")
+        if len(specials) > MAX_SPECIAL_CASES:
+            raise ValueError(f"Tokenizer rules hold {len(specials)} special cases (limit {MAX_SPECIAL_CASES}).")
+        if not isinstance(rules["faster_heuristics"], bool) or not isinstance(rules["spacy_version"], str):
+            raise ValueError("Tokenizer rules entries 'faster_heuristics' and 'spacy_version' must be bool and str.")
         for chunk, orths in specials.items():
-            if not isinstance(orths, list) or not orths or "".join(orths) != chunk:
+            if (
+                not isinstance(orths, list)
+                or not orths
+                or not all(isinstance(o, str) and o for o in orths)
+                or "".join(orths) != chunk
+            ):
                 raise ValueError(f"Special case {chunk!r} has token texts {orths!r} that do not spell it.")
 
-    def __call__(self, text: str) -> list[str]:
+    def __call__(self, text: str, max_tokens: int | None = None) -> list[str]:
         """Split ``text`` exactly like ``spacy.blank(language).tokenizer(text)``.
 
         Args:
             text: Any Unicode text (whitespace other than single spaces becomes tokens, as in spaCy).
+            max_tokens: Return only the first ``max_tokens`` tokens, and stop work soon after reaching them
+                (the same tokens as cutting the full result).
 
         Returns:
             The token texts.
@@ -192,7 +287,19 @@ class RuleTokenizer:
         if " ".join(parts) == text:
             # Fast path for normalised text: chunks separated by single spaces, no other whitespace.
             chunk = self._chunk
-            token_lists = [chunk(p) for p in parts]
+            token_lists: list[Tokens] = []
+            if max_tokens is None:
+                token_lists = [chunk(p) for p in parts]
+            else:
+                # The matcher pass turns spans of at most _pattern_span tokens into at least one token, so
+                # this many affix tokens always yield the first max_tokens final tokens.
+                need = (max_tokens + 2) * self._pattern_span
+                count = 0
+                for p in parts:
+                    token_lists.append(chunk(p))
+                    count += len(token_lists[-1])
+                    if count >= need:
+                        break
             tokens = [t for toks in token_lists for t in toks]
             if self._patterns and not self._patterns.keys().isdisjoint(tokens):
                 spaces = [False] * len(tokens)
@@ -201,11 +308,11 @@ class RuleTokenizer:
                     end += len(toks)
                     spaces[end - 1] = True
                 tokens = self._apply_special_cases(tokens, spaces)
-            return tokens
+            return tokens if max_tokens is None else tokens[:max_tokens]
         tokens, spaces = self._tokenize_affixes(text, self._chunk)
         if self._patterns and not self._patterns.keys().isdisjoint(tokens):
             tokens = self._apply_special_cases(tokens, spaces)
-        return tokens
+        return tokens if max_tokens is None else tokens[:max_tokens]
 
     def pipe(self, texts: Sequence[str] | Iterator[str]) -> Iterator[list[str]]:
         """Tokenize many texts lazily, in order."""
@@ -227,10 +334,21 @@ class RuleTokenizer:
         m = self._prefix.search(s)
         return m.end() - m.start() if m is not None else 0
 
-    def _find_suffix(self, s: str) -> int:
+    def _find_suffix(self, s: str, start: int = 0) -> int:
+        """Length of the suffix of ``s[start:]`` (as ``suffix_search(s[start:])``), searching a bounded window."""
         if self._suffix is None:
             return 0
-        m = self._suffix.search(s)
+        window = len(s) - SUFFIX_WINDOW
+        if window - _LOOKBEHIND_CONTEXT > start:
+            # Keep a few characters before the window so lookbehinds see what they would see in s[start:].
+            base = window - _LOOKBEHIND_CONTEXT
+            m = self._suffix.search(s[base:], _LOOKBEHIND_CONTEXT)
+            if m is None:
+                return 0
+            if m.start() > _LOOKBEHIND_CONTEXT:
+                return m.end() - m.start()
+            # The match reaches the window's start (a long run of dots): it may extend further left.
+        m = self._suffix.search(s[start:])
         return m.end() - m.start() if m is not None else 0
 
     @staticmethod
@@ -253,6 +371,17 @@ class RuleTokenizer:
             tokens.extend(toks)
             spaces.extend([False] * len(toks))
         return tokens, spaces
+
+    def _chunk(self, span: str) -> Tokens:
+        """One whitespace-free chunk; short chunks go through the cache, over-long runs are cut into pieces."""
+        if len(span) <= CACHED_CHUNK_CHARS:
+            return self._cached(span)
+        if len(span) <= MAX_RUN_CHARS:
+            return self._chunk_special(span)
+        out: list[str] = []
+        for start in range(0, len(span), MAX_RUN_CHARS):
+            out.extend(self._chunk_special(span[start : start + MAX_RUN_CHARS]))
+        return tuple(out)
 
     def _chunk_special(self, span: str) -> Tokens:
         """One chunk with special cases (``_try_specials_and_cache`` then ``_tokenize``)."""
@@ -285,7 +414,7 @@ class RuleTokenizer:
                     s = minus_pre
                     prefixes.append(prefix)
                     break
-            suf_len = self._find_suffix(s[pre_len:])
+            suf_len = self._find_suffix(s, pre_len)
             if suf_len:
                 suffix = s[-suf_len:]
                 minus_suf = s[:-suf_len]

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from lstm_onnx.runtime.errors import ConfigError
+
 __all__ = ["DEVICES", "OPTIMIZERS", "POOLINGS", "ModelConfig", "TrainConfig"]
 
 POOLINGS = ("last", "max", "mean")
@@ -16,7 +18,7 @@ def _reject_unknown(cls: type, data: dict[str, Any]) -> None:
     known = {f.name for f in fields(cls)}
     unknown = sorted(set(data) - known)
     if unknown:
-        raise ValueError(f"Unknown {cls.__name__} key(s) {unknown}; expected some of {sorted(known)}.")
+        raise ConfigError(f"Unknown {cls.__name__} key(s) {unknown}; expected some of {sorted(known)}.")
 
 
 @dataclass(frozen=True)
@@ -44,19 +46,25 @@ class ModelConfig:
     pooling: tuple[str, ...] = ("max", "mean")
 
     def __post_init__(self) -> None:
-        for name in ("vocab_size", "embedding_dim", "hidden_size", "num_layers"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}.")
+        for name, most in (
+            ("vocab_size", 10_000_000),
+            ("embedding_dim", 4096),
+            ("hidden_size", 4096),
+            ("num_layers", 16),
+        ):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= most:
+                raise ConfigError(f"{name} must be an int in 1..{most}, got {value!r:.40}.")
         if self.vocab_size < 3:
-            raise ValueError(f"vocab_size must be >= 3 (<pad>, <unk> and a word), got {self.vocab_size}.")
+            raise ConfigError(f"vocab_size must be >= 3 (<pad>, <unk> and a word), got {self.vocab_size}.")
         if self.num_labels < 2:
-            raise ValueError(f"num_labels must be >= 2, got {self.num_labels}.")
+            raise ConfigError(f"num_labels must be >= 2, got {self.num_labels}.")
         if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}.")
+            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}.")
         object.__setattr__(self, "pooling", tuple(self.pooling))
         bad = [p for p in self.pooling if p not in POOLINGS]
         if not self.pooling or bad or len(set(self.pooling)) != len(self.pooling):
-            raise ValueError(f"pooling must be distinct names from {POOLINGS}, got {list(self.pooling)}.")
+            raise ConfigError(f"pooling must be distinct names from {POOLINGS}, got {list(self.pooling)}.")
 
     @property
     def num_directions(self) -> int:
@@ -146,26 +154,26 @@ class TrainConfig:
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "eval_batch_size", "min_freq", "bucket_batches", "tokenize_workers"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}.")
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}.")
         for name in ("warmup_steps", "weight_decay", "clip_norm", "patience", "train_tail_tokens"):
             if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}.")
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}.")
         if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}.")
+            raise ConfigError(f"lr must be > 0, got {self.lr}.")
         if not 0.0 < self.lr_decay <= 1.0:
-            raise ValueError(f"lr_decay must be in (0, 1], got {self.lr_decay}.")
+            raise ConfigError(f"lr_decay must be in (0, 1], got {self.lr_decay}.")
         if not 0.0 < self.val_fraction < 1.0:
-            raise ValueError(f"val_fraction must be in (0, 1), got {self.val_fraction}.")
+            raise ConfigError(f"val_fraction must be in (0, 1), got {self.val_fraction}.")
         if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}.")
+            raise ConfigError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}.")
         if self.device not in DEVICES:
-            raise ValueError(f"device must be one of {DEVICES}, got {self.device!r}.")
+            raise ConfigError(f"device must be one of {DEVICES}, got {self.device!r}.")
         if self.max_vocab is not None and self.max_vocab < 3:
-            raise ValueError(f"max_vocab must be >= 3 or None, got {self.max_vocab}.")
+            raise ConfigError(f"max_vocab must be >= 3 or None, got {self.max_vocab}.")
         if self.train_head_tokens is not None and self.train_head_tokens < 1:
-            raise ValueError(f"train_head_tokens must be >= 1 or None, got {self.train_head_tokens}.")
+            raise ConfigError(f"train_head_tokens must be >= 1 or None, got {self.train_head_tokens}.")
         if self.threads is not None and self.threads < 1:
-            raise ValueError(f"threads must be >= 1 or None, got {self.threads}.")
+            raise ConfigError(f"threads must be >= 1 or None, got {self.threads}.")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able form."""

@@ -16,7 +16,7 @@ from numpy.typing import NDArray
 from lstm_onnx.runtime.batching import length_buckets
 from lstm_onnx.runtime.datasets import LabelledTexts
 from lstm_onnx.runtime.errors import DataError
-from lstm_onnx.runtime.tokenizer import UNK_ID, Tokenizer, TokenizerConfig, Vocab, batch_encode
+from lstm_onnx.runtime.tokenizer import Tokenizer, TokenizerConfig, Vocab, batch_encode, require_tokens
 
 __all__ = [
     "Batch",
@@ -111,10 +111,11 @@ def encode(
 ) -> EncodedTexts:
     """Map tokens to ids and labels to class ids.
 
-    A text with no tokens becomes one ``<unk>`` so every text has length >= 1 (the LSTM needs a step).
+    A text with no tokens is an error (``runtime.tokenizer.require_tokens``: the one rule of every path).
 
     Raises:
         DataError: A label is not in ``label_names``.
+        EmptyInputError: A text has no tokens; names its position in ``source``.
     """
     label_ids = {name: i for i, name in enumerate(label_names)}
     unknown = sorted(set(labels) - set(label_ids))
@@ -123,7 +124,9 @@ def encode(
             f"{source}: label(s) {unknown[:5]} not in the label set {list(label_names)}; "
             "use data labelled like the training data."
         )
-    ids = [np.asarray(vocab.encode(tokens) or [UNK_ID], dtype=np.int64) for tokens in token_lists]
+    for position, tokens in enumerate(token_lists):
+        require_tokens(tokens, position, "", source)
+    ids = [np.asarray(vocab.encode(tokens), dtype=np.int64) for tokens in token_lists]
     return EncodedTexts(ids, np.asarray([label_ids[label] for label in labels], dtype=np.int64))
 
 

@@ -20,6 +20,7 @@ from lstm_onnx.runtime.contract import VOCAB_FILE
 from lstm_onnx.runtime.datasets import LabelledTexts, check_labels, stratified_split
 from lstm_onnx.runtime.errors import BundleError, DataError
 from lstm_onnx.runtime.metrics import classification_report
+from lstm_onnx.runtime.provenance import data_record, describe_data
 from lstm_onnx.runtime.tokenizer import TokenizerConfig, Vocab
 from lstm_onnx.trainer.checkpoint import load_state, save_state, state_path
 from lstm_onnx.trainer.config import ModelConfig, TrainConfig
@@ -112,8 +113,16 @@ def _lr_factor(warmup_steps: int, lr_decay: float, steps_per_epoch: int) -> Call
     return factor
 
 
+def _recorded_train_config(config: TrainConfig) -> dict[str, Any]:
+    """The training settings as the run records them: the vectors file by name (its digest goes under ``data``)."""
+    recorded = config.to_dict()
+    if config.embeddings:
+        recorded["embeddings"] = Path(config.embeddings).name
+    return recorded
+
+
 def _check_resume_config(saved: dict[str, Any], config: TrainConfig, run_dir: Path) -> None:
-    current = config.to_dict()
+    current = _recorded_train_config(config)
     changed = sorted(k for k in current if k not in _RESUMABLE_CHANGES and saved.get(k) != current[k])
     if changed:
         raise BundleError(
@@ -264,12 +273,13 @@ def train(
         run_dir / CONFIG_FILE,
         {
             "model": model_config.to_dict(),
-            "train": config.to_dict(),
+            "train": _recorded_train_config(config),
             "tokenizer": tokenizer_config.to_dict(),
             "labels": labels,
             "data": {
-                "train": train_data.source,
-                "test": test_data.source if test_data is not None else None,
+                "train": describe_data(train_data),
+                "test": describe_data(test_data) if test_data is not None else None,
+                "embeddings": data_record(config.embeddings) if config.embeddings else None,
                 "train_texts": len(train_enc),
                 "val_texts": len(val_enc),
                 "test_texts": len(test_enc) if test_enc else 0,

@@ -85,9 +85,11 @@ def test_predict_truncates_when_asked_and_warns(tiny_model: TextClassifier) -> N
     assert long.probabilities == tiny_model.predict(["the movie was"])[0].probabilities
 
 
-def test_predict_reads_a_one_megabyte_text(tiny_model: TextClassifier) -> None:
+def test_predict_reads_a_one_megabyte_text_when_the_character_limit_is_raised(tiny_model: TextClassifier) -> None:
     text = ("A great movie, really. " * 45_000)[:1_000_000]
-    (pred,) = tiny_model.predict([text])
+    with pytest.raises(InputTooLongError, match="1000000 characters; max_chars is 100000"):
+        tiny_model.predict([text])
+    (pred,) = TextClassifier(tiny_model.bundle, max_chars=1_000_000).predict([text])
     assert pred.truncated is False and sum(pred.probabilities.values()) == pytest.approx(1, abs=1e-5)
 
 

@@ -32,9 +32,11 @@ def test_encode_rejects_unknown_label() -> None:
         encode([["a"]], ["x"], Vocab(["<pad>", "<unk>", "a"]), ["neg", "pos"], "src")
 
 
-def test_encode_gives_empty_text_one_unk() -> None:
-    encoded = encode([[]], ["pos"], Vocab(["<pad>", "<unk>", "a"]), ["neg", "pos"], "src")
-    assert encoded.ids[0].tolist() == [1]
+def test_encode_rejects_a_text_with_no_tokens_naming_it() -> None:
+    from lstm_onnx.runtime.errors import EmptyInputError
+
+    with pytest.raises(EmptyInputError, match="position 0 of src"):
+        encode([[]], ["pos"], Vocab(["<pad>", "<unk>", "a"]), ["neg", "pos"], "src")
 
 
 def _encoded(n: int = 100) -> EncodedTexts:

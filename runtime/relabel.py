@@ -1,0 +1,134 @@
+"""Rename a bundle's labels: at load time (``labels=`` of ``lstm_onnx.load``) or for good (``lstm-onnx relabel``).
+
+The model only knows class ids; label names live in ``config.json`` (and, as keys, in the manifest's metrics and the
+card). ``relabel_bundle`` rewrites those, re-renders the card and records the new checksums, so the result passes
+``load_bundle`` like any exported bundle.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from lstm_onnx.runtime.archive import bundle_directory
+from lstm_onnx.runtime.atomic import replace_directory
+from lstm_onnx.runtime.bundle import Manifest, load_bundle, sha256_file
+from lstm_onnx.runtime.card import render_card
+from lstm_onnx.runtime.contract import BUNDLE_CONFIG_FILE, MANIFEST_FILE, MODEL_CARD_FILE
+from lstm_onnx.runtime.errors import BundleError, LabelError
+from lstm_onnx.runtime.session import SessionConfig
+
+__all__ = ["LabelNames", "relabel_bundle", "rename_labels"]
+
+# Either every label in id order, or {old name: new name} for some of them.
+LabelNames = Sequence[str] | Mapping[str, str]
+
+
+def rename_labels(current: Sequence[str], names: LabelNames) -> list[str]:
+    """The labels after renaming.
+
+    Args:
+        current: The bundle's labels, in id order (C of them).
+        names: C new names in id order, or ``{old: new}`` for the labels to rename.
+
+    Returns:
+        C labels in id order.
+
+    Raises:
+        LabelError: Wrong count, an unknown old label, an empty or non-string name, or two labels with one name.
+    """
+    if isinstance(names, Mapping):
+        unknown = [old for old in names if old not in current]
+        if unknown:
+            raise LabelError(f"Unknown label(s) {unknown}; this bundle's labels are {list(current)}.")
+        new = [names.get(label, label) for label in current]
+    elif isinstance(names, str) or not isinstance(names, Sequence):
+        raise LabelError(f"labels must be a list of names or a {{old: new}} dict, got {type(names).__name__}.")
+    else:
+        new = list(names)
+        if len(new) != len(current):
+            raise LabelError(f"Got {len(new)} label names for a bundle with {len(current)} labels {list(current)}.")
+    bad = [name for name in new if not isinstance(name, str) or not name.strip()]
+    if bad:
+        raise LabelError(f"Label names must be non-empty strings, got {bad!r}.")
+    duplicates = sorted({name for name in new if new.count(name) > 1})
+    if duplicates:
+        raise LabelError(f"Labels {new} would name two classes {duplicates}; every label needs its own name.")
+    return new
+
+
+def _renamed_metrics(metrics: Any, old: list[str], new: list[str]) -> Any:
+    """The manifest's metrics with label names (``labels`` lists, ``per_label`` keys) renamed."""
+    mapping = dict(zip(old, new, strict=True))
+    if isinstance(metrics, dict):
+        out: dict[str, Any] = {}
+        for key, value in metrics.items():
+            if key == "labels" and isinstance(value, list):
+                out[key] = [mapping.get(v, v) for v in value]
+            elif key == "per_label" and isinstance(value, dict):
+                out[key] = {mapping.get(k, k): v for k, v in value.items()}
+            else:
+                out[key] = _renamed_metrics(value, old, new)
+        return out
+    return metrics
+
+
+def relabel_bundle(
+    bundle: Path | str, names: LabelNames, out: Path | str | None = None, *, force: bool = False
+) -> Path:
+    """Write a copy of ``bundle`` whose labels are renamed (config, metrics, card and checksums kept consistent).
+
+    Args:
+        bundle: A bundle directory, or a ``.zip``/``.tar.gz`` of one.
+        names: As ``rename_labels``.
+        out: Target directory. ``None``: ``<bundle>-relabelled`` beside it, or, with ``force``, the bundle itself,
+            replaced atomically.
+        force: Replace an existing target.
+
+    Returns:
+        The relabelled bundle's directory.
+
+    Raises:
+        BundleError: The bundle is broken, or the target exists without ``force``.
+        LabelError: As ``rename_labels``.
+    """
+    source = Path(bundle)
+    if out is None:
+        stem = source.name.removesuffix(".zip").removesuffix(".tar.gz").removesuffix(".tgz")
+        in_place = force and source.is_dir()
+        target = source if in_place else source.with_name(f"{stem}-relabelled")
+    else:
+        target = Path(out)
+    if target.exists() and not force:
+        raise BundleError(f"{target} already exists; pass --force to replace it, or choose another --out.")
+    if target.is_file():
+        raise BundleError(f"{target} is a file; give a directory path for the relabelled bundle.")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
+    staging.chmod(0o755)
+    try:
+        with bundle_directory(source) as root:
+            loaded = load_bundle(root, SessionConfig(providers="cpu"))
+            new = rename_labels(loaded.labels, names)
+            manifest = json.loads((root / MANIFEST_FILE).read_text(encoding="utf-8"))
+            for name in [*manifest["files"], MANIFEST_FILE]:
+                shutil.copyfile(root / name, staging / name)
+        config = json.loads((staging / BUNDLE_CONFIG_FILE).read_text(encoding="utf-8"))
+        config["labels"] = new
+        (staging / BUNDLE_CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+        manifest["metrics"] = _renamed_metrics(manifest.get("metrics"), loaded.labels, new)
+        card = render_card(Manifest.from_dict(manifest, staging / MANIFEST_FILE), config, target.name)
+        (staging / MODEL_CARD_FILE).write_text(card, encoding="utf-8")
+        for name in (BUNDLE_CONFIG_FILE, MODEL_CARD_FILE):
+            manifest["files"][name] = {"sha256": sha256_file(staging / name), "bytes": (staging / name).stat().st_size}
+        (staging / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+        load_bundle(staging, SessionConfig(providers="cpu"))  # never put a bundle in place that does not load
+        replace_directory(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target

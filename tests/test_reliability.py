@@ -1,0 +1,333 @@
+"""Hostile and careless input (issue 9): each probe of the adversarial review, kept as a test."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from lstm_onnx.cli import app
+from lstm_onnx.runtime.bundle import load_bundle
+from lstm_onnx.runtime.contract import MANIFEST_FILE, MODEL_FILE, TOKENIZER_RULES_FILE, VOCAB_FILE
+from lstm_onnx.runtime.datasets import read_dataset
+from lstm_onnx.runtime.errors import (
+    BundleError,
+    DataError,
+    EmptyInputError,
+    InputError,
+    InputTooLongError,
+    NonFiniteOutputError,
+)
+from lstm_onnx.runtime.predictor import TextClassifier
+from lstm_onnx.runtime.tokenizer_rules import MAX_RUN_CHARS, RuleTokenizer, check_pattern_safety
+
+runner = CliRunner()
+
+
+def _relist(bundle: Path) -> None:
+    """Rewrite the manifest's checksums after a test changed files (what an attacker would do)."""
+    from lstm_onnx.runtime.bundle import sha256_file
+
+    manifest = json.loads((bundle / MANIFEST_FILE).read_text())
+    for name in list(manifest["files"]):
+        manifest["files"][name] = {"sha256": sha256_file(bundle / name), "bytes": (bundle / name).stat().st_size}
+    (bundle / MANIFEST_FILE).write_text(json.dumps(manifest))
+
+
+# ------------------------------------------------------------------ 1-2: time and memory linear in length
+@pytest.mark.parametrize("char", [")", "'", "$", "=", "\U0001f600", "(", "."])
+def test_runs_of_affix_characters_tokenize_in_linear_time(tiny_model: TextClassifier, char: str) -> None:
+    engine = tiny_model.bundle.tokenizer._engine()
+    start = time.perf_counter()
+    small = engine(char * 2_000)
+    small_s = time.perf_counter() - start
+    start = time.perf_counter()
+    large = engine(char * 20_000)
+    large_s = time.perf_counter() - start
+    assert len(large) >= len(small)
+    # Quadratic would be 100x; linear is 10x. Allow noise on a shared machine.
+    assert large_s < 30 * max(small_s, 1e-3)
+
+
+def test_overlong_runs_are_cut_into_pieces_and_normal_words_are_untouched(tiny_model: TextClassifier) -> None:
+    engine = tiny_model.bundle.tokenizer._engine()
+    assert engine("a" * (MAX_RUN_CHARS + 5)) == ["a" * MAX_RUN_CHARS, "a" * 5]
+    assert engine("(don't)") == ["(", "do", "n't", ")"]
+
+
+def test_truncation_stops_tokenizing_early(tiny_model: TextClassifier) -> None:
+    model = TextClassifier(tiny_model.bundle, max_length=16, truncate=True, max_chars=6_000_000)
+    text = "great movie ) " * 400_000  # 5.6 MB
+    start = time.perf_counter()
+    with pytest.warns(UserWarning, match="truncated"):
+        (pred,) = model.predict([text])
+    assert pred.truncated and time.perf_counter() - start < 5
+
+
+@given(st.text(max_size=60), st.integers(1, 12))
+def test_early_stop_gives_the_same_tokens_as_cutting(text: str, limit: int) -> None:
+    engine = _ENGINE.get("rt")
+    if engine is None:
+        pytest.skip("no rules")
+    from lstm_onnx.runtime.tokenizer import normalize
+
+    norm = normalize(text)
+    assert engine(norm, limit) == engine(norm)[:limit]
+
+
+_ENGINE: dict[str, RuleTokenizer] = {}
+
+
+@pytest.fixture(autouse=True)
+def _engine(tiny_model: TextClassifier) -> None:
+    _ENGINE["rt"] = tiny_model.bundle.tokenizer._engine()
+
+
+def test_character_limit_is_checked_before_tokenizing(tiny_model: TextClassifier) -> None:
+    with pytest.raises(InputTooLongError, match="position 1 has 100001 characters; max_chars is 100000"):
+        tiny_model.predict(["fine", "x" * 100_001])
+    with pytest.warns(UserWarning, match="max_chars=100000 characters were truncated"):
+        (pred,) = TextClassifier(tiny_model.bundle, truncate=True).predict(["great " * 30_000])
+    assert pred.truncated
+
+
+# ------------------------------------------------------------------ 4: silent wrong answers
+def test_one_shot_iterators_are_read_once(tiny_model: TextClassifier) -> None:
+    texts = ["great movie", "awful film"]
+    assert [p.label for p in tiny_model.predict(map(str, texts))] == [p.label for p in tiny_model.predict(texts)]
+    assert tiny_model.predict_proba(iter(texts)).shape == (2, 2)
+
+
+def test_non_finite_logits_are_an_error_naming_the_text(tiny_model: TextClassifier) -> None:
+    class Broken:
+        provider = "CPUExecutionProvider"
+
+        def run(self, ids: Any, lengths: Any) -> Any:
+            out = np.zeros((len(lengths), 2), np.float32)
+            out[-1, 0] = np.nan
+            return out
+
+    model = TextClassifier(tiny_model.bundle)
+    model._session = Broken()  # type: ignore[assignment]
+    with pytest.raises(NonFiniteOutputError, match=r"position\(s\) \[1\]"):
+        model.predict(["good", "bad bad"])
+    results = list(model.iter_results(["good", "bad bad"]))
+    assert not isinstance(results[0], Exception) and isinstance(results[1], NonFiniteOutputError)
+
+
+def test_bom_is_not_part_of_the_first_text(tiny_bundle_dir: Path, tmp_path: Path) -> None:
+    plain, bom = tmp_path / "a.txt", tmp_path / "b.txt"
+    plain.write_text("great movie\n", encoding="utf-8")
+    bom.write_text("great movie\n", encoding="utf-8-sig")
+    out = [runner.invoke(app, ["predict", str(tiny_bundle_dir), "--file", str(p)]) for p in (plain, bom)]
+    assert out[0].exit_code == out[1].exit_code == 0
+    assert json.loads(out[0].stdout)["score"] == json.loads(out[1].stdout)["score"]
+    assert json.loads(out[1].stdout)["text"] == "great movie"
+    piped = runner.invoke(app, ["predict", str(tiny_bundle_dir), "--file", "-"], input="\ufeffgreat movie\n")
+    assert json.loads(piped.stdout)["text"] == "great movie"
+
+
+@pytest.mark.parametrize("value", ["null", "5", "[1]", "true", '{"a": 1}'])
+def test_jsonl_non_string_text_is_a_data_error(tmp_path: Path, value: str) -> None:
+    path = tmp_path / "d.jsonl"
+    path.write_text('{"text": "ok", "label": "pos"}\n{"text": ' + value + ', "label": "neg"}\n')
+    with pytest.raises(DataError, match="line 2: 'text' must be a string"):
+        read_dataset(path)
+
+
+def test_jsonl_nested_deep_is_a_data_error(tmp_path: Path) -> None:
+    path = tmp_path / "d.jsonl"
+    path.write_text("[" * 100_000 + "]" * 100_000 + "\n")
+    with pytest.raises(DataError, match="line 1: not valid JSON"):
+        read_dataset(path)
+
+
+def test_empty_text_is_one_rule_in_training(tiny_run_dir: Path) -> None:
+    from lstm_onnx.trainer.data import encode
+    from lstm_onnx.trainer.run_dir import load_run
+
+    run = load_run(tiny_run_dir)
+    with pytest.raises(EmptyInputError, match="position 1 of train"):
+        encode([["great"], []], ["pos", "neg"], run.vocab, run.labels, "train")
+
+
+# ------------------------------------------------------------------ 5: hostile bundles
+def test_catastrophic_regex_is_refused_before_compiling(bundle_copy: Path) -> None:
+    rules = json.loads((bundle_copy / TOKENIZER_RULES_FILE).read_text())
+    rules["suffix_search"] = {"pattern": "(a+)+$", "flags": 32}
+    (bundle_copy / TOKENIZER_RULES_FILE).write_text(json.dumps(rules))
+    _relist(bundle_copy)
+    with pytest.raises(BundleError, match="nests unbounded repeats"):
+        load_bundle(bundle_copy)
+
+
+@pytest.mark.parametrize("pattern", ["(x|xy)*z", r"(a)\1"])
+def test_pattern_guard_refuses_alternation_repeats_and_backreferences(pattern: str) -> None:
+    with pytest.raises(ValueError, match="Rules entry"):
+        check_pattern_safety(pattern, 0, "k")
+
+
+def test_unlisted_file_is_refused(bundle_copy: Path) -> None:
+    (bundle_copy / "weights.bin").write_bytes(b"\0" * 16)
+    with pytest.raises(BundleError, match="weights.bin is not listed"):
+        load_bundle(bundle_copy)
+
+
+def test_symlink_inside_bundle_is_refused(bundle_copy: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "outside.txt"
+    shutil.copyfile(bundle_copy / VOCAB_FILE, outside)
+    (bundle_copy / VOCAB_FILE).unlink()
+    (bundle_copy / VOCAB_FILE).symlink_to(outside)
+    with pytest.raises(BundleError, match="symbolic link"):
+        load_bundle(bundle_copy)
+
+
+def test_vocabulary_longer_than_embedding_table_is_refused(bundle_copy: Path) -> None:
+    with open(bundle_copy / VOCAB_FILE, "a", encoding="utf-8") as fh:
+        fh.write("extra1\nextra2\n")
+    config = json.loads((bundle_copy / "config.json").read_text())
+    n = len((bundle_copy / VOCAB_FILE).read_text().splitlines())
+    config["vocab_size"] = config["model"]["vocab_size"] = n
+    (bundle_copy / "config.json").write_text(json.dumps(config))
+    _relist(bundle_copy)
+    with pytest.raises(BundleError, match=f"has {n} tokens but the embedding table .* has {n - 2} rows"):
+        load_bundle(bundle_copy)
+
+
+@pytest.mark.parametrize("content", ['{"format_version": ' + "9" * 5000 + "}", "[" * 100_000])
+def test_absurd_manifest_is_a_bundle_error(bundle_copy: Path, content: str) -> None:
+    (bundle_copy / MANIFEST_FILE).write_text(content)
+    result = runner.invoke(app, ["info", str(bundle_copy)])
+    assert result.exit_code == 1 and "not valid JSON" in result.stderr
+
+
+def test_corrupt_model_file_fails_its_checksum(bundle_copy: Path) -> None:
+    (bundle_copy / MODEL_FILE).write_bytes(b"not onnx")
+    result = runner.invoke(app, ["predict", str(bundle_copy), "hi"])
+    assert result.exit_code == 1 and "Checksum mismatch for model.onnx" in result.stderr
+
+
+# ------------------------------------------------------------------ 3, 7: --force and leftovers
+def test_force_refuses_a_directory_that_is_not_a_bundle(tiny_run_dir: Path, tmp_path: Path) -> None:
+    from lstm_onnx.exporter.build import export_bundles
+    from lstm_onnx.exporter.config import ExportConfig
+
+    out = tmp_path / "photos"
+    out.mkdir()
+    (out / "holiday.jpg").write_bytes(b"jpg")
+    with pytest.raises(BundleError, match="not a bundle"):
+        export_bundles(ExportConfig(run_dir=tiny_run_dir, out=out, force=True))
+    assert (out / "holiday.jpg").read_bytes() == b"jpg"
+    with pytest.raises(BundleError, match="run directory"):
+        export_bundles(ExportConfig(run_dir=tiny_run_dir, out=tiny_run_dir, force=True))
+    assert (tiny_run_dir / VOCAB_FILE).is_file()
+
+
+def test_crash_between_renames_is_recovered_and_leftovers_swept(tiny_bundle_dir: Path, tmp_path: Path) -> None:
+    import os
+
+    from lstm_onnx.exporter.bundle_writer import recover_target
+
+    out = tmp_path / "bundle"
+    aside = tmp_path / ".bundle.x1.old"
+    aside.mkdir()
+    shutil.copytree(tiny_bundle_dir, aside / "bundle")
+    work = tmp_path / ".bundle.work.abc"
+    work.mkdir()
+    for leftover in (aside, work):
+        os.utime(leftover, (0, 0))
+    recover_target(out)
+    assert (out / MANIFEST_FILE).is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle"]
+
+
+# ------------------------------------------------------------------ 6: one line and exit 1
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--version", "1.0"], "semver"),
+        (["--out", "/proc/forbidden/bundle"], "Cannot create"),
+    ],
+)
+def test_export_bad_options_are_one_line(tiny_run_dir: Path, args: list[str], message: str) -> None:
+    opts = args if "--out" in args else [*args, "--out", "unused-bundle"]
+    result = runner.invoke(app, ["export", str(tiny_run_dir), *opts])
+    assert result.exit_code == 1 and message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_absurd_hidden_size_is_a_config_error() -> None:
+    from lstm_onnx.runtime.errors import ConfigError
+    from lstm_onnx.trainer.config import ModelConfig
+
+    with pytest.raises(ConfigError, match="hidden_size must be an int in 1..4096"):
+        ModelConfig(vocab_size=10, num_labels=2, hidden_size=10**12)
+
+
+def test_predict_and_evaluate_truncate_work_without_a_token_limit(tiny_bundle_dir: Path, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["predict", str(tiny_bundle_dir), "--truncate", "great movie"])
+    assert result.exit_code == 0, result.stderr
+    data = tmp_path / "d.jsonl"
+    data.write_text('{"review": "great movie", "y": "pos"}\n{"review": "awful", "y": "neg"}\n')
+    result = runner.invoke(
+        app,
+        ["evaluate", str(tiny_bundle_dir), str(data), "--truncate", "--max-length", "3"]
+        + ["--text-field", "review", "--label-field", "y"],
+    )
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["n"] == 2
+
+
+# ------------------------------------------------------------------ 7: output hygiene
+def test_csv_neutralises_formulas_and_table_strips_escapes(tiny_bundle_dir: Path) -> None:
+    result = runner.invoke(app, ["predict", str(tiny_bundle_dir), "--format", "csv", "=HYPERLINK(1)", "+great"])
+    rows = result.stdout.splitlines()[1:]
+    assert rows[0].startswith("'=HYPERLINK(1)") and rows[1].startswith("'+great")
+    result = runner.invoke(app, ["predict", str(tiny_bundle_dir), "--format", "table", "great \x1b[31mred"])
+    assert result.exit_code == 0 and "\x1b[31m" not in result.stdout
+
+
+# ------------------------------------------------------------------ fuzz of the library entry points
+@given(st.lists(st.one_of(st.text(max_size=40), st.none(), st.integers()), max_size=6))
+def test_predict_fuzz_gives_predictions_or_a_toolkit_error(texts: list[Any]) -> None:
+    model = _MODEL["m"]
+    try:
+        preds = model.predict(texts)
+    except (InputError, TypeError):
+        return
+    assert len(preds) == len(texts)
+    for pred in preds:
+        assert np.isfinite(pred.score) and pred.label in model.labels
+
+
+_MODEL: dict[str, TextClassifier] = {}
+
+
+@pytest.fixture(autouse=True)
+def _model(tiny_model: TextClassifier) -> None:
+    _MODEL["m"] = tiny_model
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("megabytes", [1, 5])
+def test_huge_text_costs_bounded_time_and_memory(tiny_bundle_dir: Path, megabytes: int) -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import resource, time, sys\n"
+        "from lstm_onnx.runtime.predictor import TextClassifier\n"
+        f"m = TextClassifier.load({str(tiny_bundle_dir)!r}, providers='cpu', max_chars={megabytes} * 10**6)\n"
+        f"t = ('great ))))) movie $$$ ' * 10**6)[: {megabytes} * 10**6]\n"
+        "s = time.perf_counter(); m.predict([t]); d = time.perf_counter() - s\n"
+        "print(d, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n"
+    )
+    seconds, peak_mb = map(float, subprocess.check_output([sys.executable, "-c", code], text=True).split())
+    assert seconds < 10 * megabytes and peak_mb < 1500
