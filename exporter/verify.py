@@ -175,9 +175,11 @@ def _torch_logits(run: LoadedRun, case: Case) -> NDArray[np.float32]:
     return logits
 
 
-def _encode_data(run: LoadedRun, data: LabelledTexts, batch_size: int) -> tuple[list[Case], int]:
+def _encode_data(
+    run: LoadedRun, data: LabelledTexts, batch_size: int, tokenizer: Tokenizer | None
+) -> tuple[list[Case], int]:
     check_labels(data, run.labels)
-    tokenizer = Tokenizer(run.tokenizer_config)
+    tokenizer = tokenizer or Tokenizer(run.tokenizer_config, rules=run.tokenizer_rules)
     ids, targets = [], []
     skipped = 0
     index = {label: i for i, label in enumerate(run.labels)}
@@ -230,6 +232,7 @@ def verify_parity(
     seed: int = 0,
     threads: int = 1,
     reference_sample: int = 8,
+    tokenizer: Tokenizer | None = None,
     report_path: Path | None = None,
     progress: Progress | None = None,
 ) -> ParityReport:
@@ -241,7 +244,9 @@ def verify_parity(
         run: The trained run it was exported from.
         variant: ``fp32``, ``optimized``, ``int8`` or ``fp16`` (recorded; fp32 uses per-backend fp32 criteria).
         criteria: What ORT CPU (and, for variants, every backend) must meet.
-        data: Labelled real texts, tokenized with the run's tokenizer and vocabulary; also gives accuracies.
+        data: Labelled real texts, tokenized with ``tokenizer`` and the run's vocabulary; also gives accuracies.
+        tokenizer: What tokenizes ``data``: the bundle's own (its ``tokenizer.json``) when verifying a bundle;
+            default the run's settings and pinned rules.
         batch_size: Texts per length bucket for ``data``.
         seed: Seeds the generated cases.
         threads: ORT intra-op threads.
@@ -258,7 +263,7 @@ def verify_parity(
     cases = generated_cases(run.model_config.vocab_size, seed)
     skipped_texts = 0
     if data is not None:
-        data_cases, skipped_texts = _encode_data(run, data, batch_size)
+        data_cases, skipped_texts = _encode_data(run, data, batch_size, tokenizer)
         cases += data_cases
     want: dict[str, NDArray[np.float32]] = {}
     for done, case in enumerate(cases, 1):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import multiprocessing
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -64,27 +65,30 @@ class Batch:
     targets: NDArray[np.int64]
 
 
-def _tokenize_chunk(args: tuple[TokenizerConfig, list[str]]) -> list[str]:
+def _tokenize_chunk(args: tuple[TokenizerConfig, dict[str, Any] | None, list[str]]) -> list[str]:
     # One space-joined string per text: far cheaper to send back than lists of token strings. Tokens never
     # hold whitespace (normalize collapses it), so splitting on " " restores them exactly.
-    config, texts = args
-    return [" ".join(tokens) for tokens in Tokenizer(config).pipe(texts)]
+    config, rules, texts = args
+    return [" ".join(tokens) for tokens in Tokenizer(config, rules=rules).pipe(texts)]
 
 
-def tokenize_texts(texts: Sequence[str], config: TokenizerConfig, workers: int = 1) -> list[list[str]]:
+def tokenize_texts(
+    texts: Sequence[str], config: TokenizerConfig, workers: int = 1, rules: dict[str, Any] | None = None
+) -> list[list[str]]:
     """Tokenize texts in order, with ``workers`` processes when there are many texts.
 
     Args:
         texts: Raw texts.
         config: Tokenizer settings (the run's, saved with it).
         workers: Processes to use; 1 tokenizes in this process.
+        rules: Tokenizer rules (``dump_spacy_rules``); ``None`` reads them from the installed spaCy.
 
     Returns:
         One token list per text.
     """
     if workers <= 1 or len(texts) < _PARALLEL_MIN_TEXTS:
-        return list(Tokenizer(config).pipe(texts))
-    chunks = [(config, list(texts[i : i + _CHUNK])) for i in range(0, len(texts), _CHUNK)]
+        return list(Tokenizer(config, rules=rules).pipe(texts))
+    chunks = [(config, rules, list(texts[i : i + _CHUNK])) for i in range(0, len(texts), _CHUNK)]
     with multiprocessing.get_context("spawn").Pool(workers) as pool:
         parts = pool.map(_tokenize_chunk, chunks, chunksize=1)
     return [joined.split(" ") if joined else [] for part in parts for joined in part]
