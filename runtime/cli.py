@@ -10,15 +10,18 @@ import json
 import re
 import sys
 import warnings
-from collections import deque
 from collections.abc import Iterable, Iterator
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, TextIO
+from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
 
-from lstm_onnx.runtime.errors import DataError, InputError
+from lstm_onnx.runtime.errors import InputError
+
+if TYPE_CHECKING:
+    from lstm_onnx.runtime.line_inputs import Item
+    from lstm_onnx.runtime.predictor import Prediction
 
 __all__ = ["evaluate_command", "info_command", "predict_command"]
 
@@ -33,6 +36,22 @@ class PredictFormat(str, Enum):
     JSONL = "jsonl"
     TABLE = "table"
     CSV = "csv"
+
+
+class InputFormat(str, Enum):
+    """How `predict --file` reads its input."""
+
+    AUTO = "auto"
+    TEXT = "text"
+    JSONL = "jsonl"
+
+
+class OnError(str, Enum):
+    """What `predict` does with a text it cannot score."""
+
+    FAIL = "fail"
+    SKIP = "skip"
+    NULL = "null"
 
 
 class ReportFormat(str, Enum):
@@ -90,38 +109,6 @@ def _json_line(obj: dict[str, Any]) -> str:
     return line
 
 
-def _read_texts(source: str) -> Iterator[str]:
-    """Stream texts from a file or stdin (``-``): JSON Lines objects with a ``text`` field, else one per line."""
-    if source == "-":
-        yield from _parse_lines(sys.stdin, "stdin", jsonl=False)
-        return
-    path = Path(source)
-    if not path.is_file():
-        raise DataError(f"Input file {path} does not exist; give a text or .jsonl file, or - for stdin.")
-    jsonl = path.suffix.lower() in (".jsonl", ".ndjson")
-    with open(path, encoding="utf-8-sig", errors="surrogateescape", newline="") as fh:
-        yield from _parse_lines(fh, str(path), jsonl=jsonl)
-
-
-def _parse_lines(stream: TextIO, name: str, *, jsonl: bool) -> Iterator[str]:
-    for number, raw in enumerate(stream, start=1):
-        line = raw.rstrip("\r\n")
-        if number == 1:
-            line = line.removeprefix("\ufeff")  # a UTF-8 byte-order mark is not text (stdin is not decoded as -sig)
-        if not jsonl:
-            yield line
-            continue
-        try:
-            obj = json.loads(line)
-        except (ValueError, RecursionError) as err:
-            raise DataError(
-                f"Line {number} of {name} is not JSON ({str(err)[:120]}); each line must be an object with 'text'."
-            ) from err
-        if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
-            raise DataError(f'Line {number} of {name} has no string \'text\' field; expected {{"text": "..."}}.')
-        yield obj["text"]
-
-
 def _with_progress(items: Iterable[Any], quiet: bool) -> Iterator[Any]:
     if quiet or not sys.stderr.isatty():
         yield from items
@@ -166,6 +153,26 @@ def predict_command(
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Show errors only on stderr.")] = False,
     max_chars: MaxCharsOpt = None,
+    input_format: Annotated[
+        InputFormat,
+        typer.Option(
+            "--input-format",
+            help="How --file is read: one text per line, JSON Lines, or auto (.jsonl files; on stdin, JSON Lines "
+            "when the first line is an object with the text field).",
+        ),
+    ] = InputFormat.AUTO,
+    text_field: Annotated[str, typer.Option("--text-field", help="JSON Lines key holding the text.")] = "text",
+    id_field: Annotated[
+        str, typer.Option("--id-field", help="JSON Lines key carried to the output as `id` (default: line number).")
+    ] = "id",
+    on_error: Annotated[
+        OnError,
+        typer.Option(
+            "--on-error",
+            help="A line that cannot be scored (unreadable, empty, too long): fail stops there; skip leaves it out; "
+            "null writes a record with its error. Each is reported on stderr with its line; exit code 1 if any.",
+        ),
+    ] = OnError.FAIL,
 ) -> None:
     """Classify texts with a bundle; results on stdout (JSON Lines by default)."""
     if texts and file is not None:
@@ -175,38 +182,27 @@ def predict_command(
     with warnings.catch_warnings():
         # Every warning reaches stderr (truncation is reported each time it happens), unless --quiet.
         warnings.simplefilter("ignore" if quiet else "always", UserWarning)
-        _predict(bundle, texts, file, output_format, provider, batch_size, truncate, (max_length, max_chars), quiet)
+        from lstm_onnx.runtime.line_inputs import items_from_args, predict_items, read_items
+        from lstm_onnx.runtime.predictor import DEFAULT_CHUNK_SIZE
 
-
-def _predict(
-    bundle: Path,
-    texts: list[str] | None,
-    file: str | None,
-    output_format: PredictFormat,
-    provider: Provider,
-    batch_size: int,
-    truncate: bool,
-    limits: tuple[int | None, int | None],
-    quiet: bool,
-) -> None:
-    from lstm_onnx.runtime.predictor import DEFAULT_CHUNK_SIZE
-
-    model = _load_model(bundle, provider, batch_size, truncate, limits)
-    source = iter(texts) if texts else _read_texts(file or "-")
-    tee = _Tee(source)
-    # Piped input arrives line by line: answer each batch as soon as it is full, not after 1,024 lines.
-    streaming = file == "-" and not sys.stdin.isatty()
-    chunk = batch_size if streaming else DEFAULT_CHUNK_SIZE
-    try:
-        results = ((tee.pop(), pred) for pred in model.iter_predict(tee.feed(), chunk_size=chunk))
-        _render_predictions(_with_progress(results, quiet), output_format, model.labels, streaming)
-    except InputError as err:
-        if err.position is None:
-            raise
-        # Library positions are 0-based; say which argument or line the user must fix.
-        n = err.position + 1
-        where = f"argument {n}" if texts else f"line {n} of {'stdin' if file == '-' else file}"
-        raise type(err)(f"{err} ({where})", err.position) from err
+        model = _load_model(bundle, provider, batch_size, truncate, (max_length, max_chars))
+        items = items_from_args(texts) if texts else read_items(file or "-", input_format.value, text_field, id_field)
+        # Piped input arrives line by line: answer each batch as soon as it is full, not after 1,024 lines.
+        streaming = file == "-" and not sys.stdin.isatty()
+        outcomes = predict_items(model, items, chunk_size=batch_size if streaming else DEFAULT_CHUNK_SIZE)
+        failed = _render_predictions(
+            _with_progress(outcomes, quiet),
+            output_format,
+            model.labels,
+            flush=streaming,
+            with_ids=file is not None,
+            on_error=on_error,
+        )
+    if failed:
+        raise InputError(
+            f"{failed} text(s) could not be scored (each reported above on stderr); "
+            f"the output holds the others{' as null records' if on_error is OnError.NULL else ''}."
+        )
 
 
 def _load_model(
@@ -229,55 +225,104 @@ def _load_model(
     )
 
 
-class _Tee:
-    """Feed texts to iter_predict and hand each back with its prediction, holding only the read-ahead chunk."""
-
-    def __init__(self, source: Iterator[str]) -> None:
-        self._source = source
-        self._pending: deque[str] = deque()
-
-    def feed(self) -> Iterator[str]:
-        for text in self._source:
-            self._pending.append(text)
-            yield text
-
-    def pop(self) -> str:
-        return self._pending.popleft()
-
-
 def _render_predictions(
-    results: Iterable[tuple[str, Any]], fmt: PredictFormat, labels: list[str], flush: bool = False
-) -> None:
+    outcomes: Iterable[tuple[Item, Prediction | str]],
+    fmt: PredictFormat,
+    labels: list[str],
+    *,
+    flush: bool,
+    with_ids: bool,
+    on_error: OnError,
+) -> int:
+    """Write each prediction (and, with ``--on-error null``, each failure) to stdout; return how many failed.
+
+    Failures go to stderr with their line as they happen; ``--on-error fail`` raises at the first one.
+    """
+    failed = 0
+
+    def scored() -> Iterator[tuple[Item, Prediction | None, str | None]]:
+        nonlocal failed
+        for item, result in outcomes:
+            if not isinstance(result, str):
+                yield item, result, None
+                continue
+            failed += 1
+            if on_error is OnError.FAIL:
+                raise InputError(f"{item.where}: {result} (--on-error skip or null carries on past such lines)")
+            typer.echo(f"error: {item.where}: {result}", err=True)
+            if on_error is OnError.NULL:
+                yield item, None, result
+
+    rows = scored()
     out = sys.stdout
     if fmt is PredictFormat.JSONL:
-        for text, pred in results:
-            row = {"text": text, "label": pred.label, "score": pred.score, "probabilities": pred.probabilities}
-            if pred.truncated:
-                row["truncated"] = True
-            out.write(_json_line(row) + "\n")
+        for item, pred, error in rows:
+            out.write(_json_line(_record(item, pred, error, with_ids)) + "\n")
             if flush:
                 out.flush()
-        return
-    if fmt is PredictFormat.CSV:
+    elif fmt is PredictFormat.CSV:
         writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(["text", "label", "score", *(f"p_{label}" for label in labels), "truncated"])
-        for text, pred in results:
-            probs = [f"{pred.probabilities[label]:.6f}" for label in labels]
-            writer.writerow([_csv_cell(_printable(text)), pred.label, f"{pred.score:.6f}", *probs, pred.truncated])
+        extra = ["error"] if on_error is OnError.NULL else []
+        writer.writerow(
+            [
+                *(["id"] if with_ids else []),
+                "text",
+                "label",
+                "score",
+                *(f"p_{lb}" for lb in labels),
+                "truncated",
+                *extra,
+            ]
+        )
+        for item, pred, error in rows:
+            cells = [_csv_cell(_printable(str(item.id)))] if with_ids else []
+            cells.append(_csv_cell(_printable(item.text or "")))
+            if pred is None:
+                cells += ["", "", *("" for _ in labels), "", _csv_cell(_printable(error or ""))]
+            else:
+                probs = [f"{pred.probabilities[lb]:.6f}" for lb in labels]
+                cells += [pred.label, f"{pred.score:.6f}", *probs, str(pred.truncated), *([""] if extra else [])]
+            writer.writerow(cells)
             if flush:
                 out.flush()
-        return
+    else:
+        _render_table(rows, labels, with_ids, out)
+    return failed
+
+
+def _record(item: Item, pred: Prediction | None, error: str | None, with_ids: bool) -> dict[str, Any]:
+    """One JSON Lines record: ``{id?, text, label, score, probabilities, truncated?}``, or nulls and ``error``."""
+    row: dict[str, Any] = {"id": item.id} if with_ids else {}
+    row["text"] = item.text
+    if pred is None:
+        row.update(label=None, score=None, probabilities=None, error=error)
+        return row
+    row.update(label=pred.label, score=pred.score, probabilities=pred.probabilities)
+    if pred.truncated:
+        row["truncated"] = True
+    return row
+
+
+def _render_table(
+    rows: Iterable[tuple[Item, Prediction | None, str | None]], labels: list[str], with_ids: bool, out: TextIO
+) -> None:
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
     table = Table()
-    for column in ("text", "label", "score", *labels):
+    for column in (*(["id"] if with_ids else []), "text", "label", "score", *labels):
         table.add_column(column, overflow="fold" if column == "text" else "ellipsis")
-    for text, pred in results:
-        shown = _printable(" ".join(text.split()))
+    for item, pred, error in rows:
+        shown = _printable(" ".join((item.text or "").split()))
         shown = shown if len(shown) <= 80 else shown[:79] + "…"
-        table.add_row(Text(shown), pred.label, f"{pred.score:.4f}", *(f"{pred.probabilities[lb]:.4f}" for lb in labels))
+        ident = [Text(_printable(str(item.id)))] if with_ids else []
+        if pred is None:
+            table.add_row(*ident, Text(shown), "error", Text(_printable(error or "")[:60]), *("" for _ in labels))
+            continue
+        table.add_row(
+            *ident, Text(shown), pred.label, f"{pred.score:.4f}", *(f"{pred.probabilities[lb]:.4f}" for lb in labels)
+        )
     console = Console(file=out, width=None if out.isatty() else 160)
     console.print(table)
 

@@ -52,7 +52,7 @@ def test_predict_renders_other_formats(tiny_bundle_dir: Path, fmt: str, marker: 
 def test_predict_empty_line_exits_1_naming_the_line(tiny_bundle_dir: Path) -> None:
     result = _run("predict", tiny_bundle_dir, "--file", "-", stdin="great\n\nbad\n")
     assert result.exit_code == 1
-    assert result.stderr.startswith("error: Text at position 1 is empty") and "(line 2 of stdin)" in result.stderr
+    assert result.stderr.startswith("error: line 2 of stdin: Text is empty")
     assert len(result.stderr.strip().splitlines()) == 1
 
 

@@ -1,0 +1,197 @@
+"""Texts for ``lstm-onnx predict``, one per argument or line, each with its id and where it came from.
+
+A line that cannot be read (bad JSON, no string text) is an ``Item`` carrying its error rather than an exception,
+so ``--on-error skip|null`` can report it and carry on; ``--on-error fail`` raises it. Input formats:
+
+- ``text``: one text per line (the line ending removed); ids are line numbers.
+- ``jsonl``: one JSON object per line with a string ``text_field``; ``id_field`` is carried to the output when
+  present (any JSON scalar), else the line number is the id.
+- ``auto``: ``jsonl`` for ``.jsonl``/``.ndjson`` files; on stdin, ``jsonl`` when the first non-blank line is a JSON
+  object holding ``text_field``, else ``text``.
+
+Files and stdin are read as UTF-8 with a leading byte-order mark dropped; undecodable bytes survive as lone
+surrogates (``surrogateescape``) rather than failing the whole stream.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+import re
+import sys
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from lstm_onnx.runtime.errors import DataError, InputError
+from lstm_onnx.runtime.predictor import DEFAULT_CHUNK_SIZE, Prediction, TextClassifier
+
+__all__ = ["INPUT_FORMATS", "Item", "items_from_args", "predict_items", "read_items"]
+
+INPUT_FORMATS = ("auto", "text", "jsonl")
+_JSONL_SUFFIXES = (".jsonl", ".ndjson")
+# What a JSON value is, in JSON's words (messages name "null", not "NoneType").
+_JSON_KINDS = {
+    type(None): "null",
+    bool: "a boolean",
+    int: "a number",
+    float: "a number",
+    list: "a list",
+    dict: "an object",
+}
+
+
+@dataclass(frozen=True)
+class Item:
+    """One text to classify, or the reason its line could not be read.
+
+    Attributes:
+        text: The text (``None`` when ``error`` is set).
+        id: Carried to the output: the record's id field, else the 1-based line or argument number.
+        where: ``"line 7 of reviews.jsonl"`` / ``"argument 2"``, for messages.
+        error: Why the line could not be read, or ``None``.
+    """
+
+    text: str | None
+    id: Any
+    where: str
+    error: str | None = None
+
+
+def items_from_args(texts: Iterable[str]) -> Iterator[Item]:
+    """Texts given on the command line; ids are 1-based argument numbers."""
+    for number, text in enumerate(texts, start=1):
+        yield Item(text, number, f"argument {number}")
+
+
+def read_items(
+    source: str, input_format: str = "auto", text_field: str = "text", id_field: str = "id"
+) -> Iterator[Item]:
+    """Stream items from a file, or stdin for ``-``, never loading it whole.
+
+    Args:
+        source: A file path, or ``-`` for stdin.
+        input_format: ``auto``, ``text`` or ``jsonl`` (see the module docstring).
+        text_field: JSONL key holding the text.
+        id_field: JSONL key holding the id, carried to the output.
+
+    Yields:
+        One ``Item`` per line (blank lines of JSONL are skipped; in ``text`` every line is a text).
+
+    Raises:
+        DataError: The file does not exist, or the format is unknown.
+    """
+    if input_format not in INPUT_FORMATS:
+        raise DataError(f"Input format {input_format!r} is unknown; use one of {', '.join(INPUT_FORMATS)}.")
+    if source == "-":
+        stream: TextIO = (
+            io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8-sig", errors="surrogateescape", newline="")
+            if hasattr(sys.stdin, "buffer")
+            else sys.stdin
+        )
+        yield from _items(stream, "stdin", input_format, text_field, id_field)
+        return
+    path = Path(source)
+    if not path.is_file():
+        raise DataError(f"Input file {path} does not exist; give a text or .jsonl file, or - for stdin.")
+    if input_format == "auto":
+        input_format = "jsonl" if path.suffix.lower() in _JSONL_SUFFIXES else "text"
+    with open(path, encoding="utf-8-sig", errors="surrogateescape", newline="") as fh:
+        yield from _items(fh, path.name, input_format, text_field, id_field)
+
+
+def _items(stream: TextIO, name: str, input_format: str, text_field: str, id_field: str) -> Iterator[Item]:
+    lines: Iterator[str] = iter(stream)
+    if input_format == "auto":  # stdin: look at the first non-blank line, then replay it
+        head: list[str] = []
+        for raw in lines:
+            head.append(raw)
+            if raw.strip():
+                break
+        input_format = "jsonl" if head and _is_record(head[-1], text_field) else "text"
+        lines = itertools.chain(head, lines)
+    for number, raw in enumerate(lines, start=1):
+        line = raw.rstrip("\r\n")
+        if number == 1:
+            line = line.removeprefix("\ufeff")  # a byte-order mark is not text
+        where = f"line {number} of {name}"
+        if input_format == "text":
+            yield Item(line, number, where)
+        elif line.strip():
+            yield _record(line, number, where, text_field, id_field)
+
+
+def _is_record(line: str, text_field: str) -> bool:
+    try:
+        obj = json.loads(line)
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(obj, dict) and text_field in obj
+
+
+def _record(line: str, number: int, where: str, text_field: str, id_field: str) -> Item:
+    try:
+        obj = json.loads(line)
+    except (ValueError, RecursionError) as err:
+        return Item(None, number, where, f"not JSON ({str(err)[:80]}); each line must be an object with {text_field!r}")
+    if not isinstance(obj, dict):
+        return Item(None, number, where, f"a JSON {type(obj).__name__}, not an object with {text_field!r}")
+    ident = obj.get(id_field, number)
+    if not isinstance(ident, (str, int, float)) or isinstance(ident, bool):
+        return Item(None, number, where, f"{id_field!r} must be a string or number, got {json.dumps(ident)[:40]}")
+    text = obj.get(text_field)
+    if not isinstance(text, str):
+        shown = "missing" if text_field not in obj else _JSON_KINDS.get(type(text), "not a string")
+        return Item(None, ident, where, f"{text_field!r} is {shown}, not a string")
+    return Item(text, ident, where)
+
+
+def predict_items(
+    model: TextClassifier, items: Iterable[Item], chunk_size: int = DEFAULT_CHUNK_SIZE
+) -> Iterator[tuple[Item, Prediction | str]]:
+    """Classify items in order, pairing each with its prediction or the reason it has none.
+
+    Unreadable lines and texts that break the input rules (empty, too long, non-finite scores) yield their message
+    instead of raising, so the caller decides: fail, skip or write a null record. At most ``chunk_size`` texts are
+    held at once.
+
+    Args:
+        model: The classifier.
+        items: From ``read_items`` or ``items_from_args``.
+        chunk_size: Texts read ahead and batched together (``batch_size`` answers a pipe batch by batch).
+
+    Yields:
+        ``(item, prediction)`` or ``(item, error message)``, in input order.
+    """
+    pending: deque[Item] = deque()
+
+    def texts() -> Iterator[str]:
+        for item in items:
+            pending.append(item)
+            if item.text is not None:
+                yield item.text
+
+    for result in model.iter_results(texts(), chunk_size=chunk_size):
+        while pending[0].text is None:  # unreadable lines ahead of this text keep their place
+            item = pending.popleft()
+            yield item, item.error or "unreadable"
+        item = pending.popleft()
+        if isinstance(result, Prediction):
+            yield item, result
+        else:
+            yield item, _without_position(result)
+    while pending:
+        item = pending.popleft()
+        yield item, item.error or "unreadable"
+
+
+# "Text at position 3 has ...", "the text(s) at position(s) [3, 9]": the library counts among the texts it saw.
+_POSITION = re.compile(r" at position(?:\(s\)|s)? (?:\[[^\]]*\]|\d+)")
+
+
+def _without_position(err: InputError | TypeError) -> str:
+    # The CLI names the line or argument instead of the library's position.
+    return _POSITION.sub("", str(err), count=1)
