@@ -27,8 +27,8 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 from bench_model import make_bench_bundles  # noqa: E402
 
-from lstm_onnx.exporter.bench.cases import encode_texts  # noqa: E402
-from lstm_onnx.exporter.bench.timing import interleave, summarize  # noqa: E402
+from lstm_onnx.bench.cases import bucket_encode, encode_texts  # noqa: E402
+from lstm_onnx.bench.timing import interleave, summarize  # noqa: E402
 from lstm_onnx.runtime.bundle import load_bundle  # noqa: E402
 from lstm_onnx.runtime.datasets import read_dataset, stratified_sample  # noqa: E402
 from lstm_onnx.runtime.session import SessionConfig  # noqa: E402
@@ -119,10 +119,9 @@ def main() -> None:
     bundle = load_bundle(bundles["fp32"], one)
     texts = stratified_sample(read_dataset(args.data, split="test"), REVIEWS, 0).texts
     ids = encode_texts(texts, bundle.tokenizer, bundle.vocab)
-    ordered = sorted(ids, key=len)
     batchings = {
         "input order": [batch_encode(ids[i : i + 32]) for i in range(0, len(ids), 32)],
-        "sorted by length": [batch_encode(ordered[i : i + 32]) for i in range(0, len(ordered), 32)],
+        "sorted by length": bucket_encode(ids, 32),
     }
     result[f"bucketing_{REVIEWS}_reviews_B32"] = {}
     for name, batches in batchings.items():

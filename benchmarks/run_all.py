@@ -4,7 +4,7 @@ Usage: python benchmarks/run_all.py [--data PATH] [--work DIR] [--batch-sizes 1,
 
 Builds (once, reused from --work) the 2-layer, 256-hidden BiLSTM of the tutorials with random weights and a
 vocabulary from IMDB (benchmarks/bench_model.py), exports it with its optimized and int8 variants, then runs
-``exporter.bench.bench`` against the PyTorch run. Writes ``benchmarks/results/<UTC time>.json`` (machine,
+``lstm_onnx.bench.bench`` against the PyTorch run. Writes ``benchmarks/results/<UTC time>.json`` (machine,
 versions, settings, command, load average, records) and rewrites the results section of benchmarks/README.md.
 """
 
@@ -25,8 +25,8 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 from bench_model import make_bench_bundles  # noqa: E402
 
-from lstm_onnx.exporter.bench import BenchConfig, bench  # noqa: E402
-from lstm_onnx.exporter.bench.report import markdown  # noqa: E402
+from lstm_onnx.bench import BenchConfig, bench  # noqa: E402
+from lstm_onnx.bench.report import markdown  # noqa: E402
 
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "imdb" / "aclImdb_v1.tar.gz"
 README = REPO / "benchmarks" / "README.md"

@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
-import onnxruntime as ort
 from numpy.typing import NDArray
+
+from lstm_onnx.runtime.session import ModelSession, SessionConfig, create_session, probe_cuda
 
 __all__ = [
     "Backend",
@@ -41,68 +42,84 @@ class Backend(Protocol):
 
 
 class TorchModuleBackend:
-    """The user's PyTorch module in eager mode: the reference every other backend is compared with.
+    """A PyTorch module in eager mode: the reference every other backend is compared with (and a bench contestant).
 
     Args:
-        model: The module (eval mode).
+        model: The module (eval mode), already on ``device``.
         names: Input names in ``forward``'s order.
+        name: Backend name in reports.
+        device: ``"cpu"`` or ``"cuda"``: inputs are copied there, outputs back to the host (part of the work).
     """
 
-    name = "torch"
-
-    def __init__(self, model: Any, names: Sequence[str]) -> None:
+    def __init__(self, model: Any, names: Sequence[str], name: str = "torch", device: str = "cpu") -> None:
         self.model = model
         self.names = tuple(names)
+        self.name = name
+        self.device = device
+        self.provider = f"torch {device}"
 
     def available(self) -> tuple[bool, str]:
-        """Always available: the module is here."""
+        """The CPU always is (the module is here); CUDA where torch sees a device."""
+        if self.device == "cpu":
+            return True, ""
+        import torch
+
+        if not torch.cuda.is_available():
+            return False, f"torch {torch.__version__} sees no CUDA device"
         return True, ""
 
     def run(self, feed: Feed) -> list[NDArray[Any]]:
-        """Run ``forward`` under ``torch.inference_mode``."""
+        """Run ``forward`` under ``torch.inference_mode``; on CUDA the host copy waits for the kernels."""
         import torch
 
         from lstm_onnx.exporter.module_inputs import flatten_outputs
 
         with torch.inference_mode():
-            out = self.model(*(torch.from_numpy(feed[n]) for n in self.names))
-        return [t.numpy() for t in flatten_outputs(out)]
+            out = self.model(*(torch.from_numpy(feed[n]).to(self.device) for n in self.names))
+        return [t.cpu().numpy() for t in flatten_outputs(out)]
 
 
 class OrtBackend:
-    """An ONNX Runtime session on the CPU or CUDA provider, optionally on a derived model (int8, fp16).
+    """An ONNX Runtime session built by ``runtime.session`` (the one place sessions are made), optionally on a
+    derived model (int8, fp16) made in a temporary folder.
 
     Args:
         name: Backend name in reports.
         model: The ``.onnx`` file.
-        provider: ``"CPUExecutionProvider"`` or ``"CUDAExecutionProvider"`` (no fallback: CUDA runs on CUDA or not).
-        optimization: ORT graph optimization level.
-        derive: ``None``, ``"int8"`` or ``"fp16"``: run that variant, made next to a temporary copy.
+        config: Provider (``"cpu"`` or ``"cuda"``: no fallback, CUDA runs on CUDA or not), threads, graph
+            optimization level, spinning. Default: the CPU, 1 thread, no graph optimization.
+        derive: ``None``, ``"int8"`` or ``"fp16"``: run that variant of ``model``.
     """
 
     def __init__(
         self,
         name: str,
         model: Path,
-        provider: str = "CPUExecutionProvider",
-        optimization: ort.GraphOptimizationLevel = ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+        config: SessionConfig | None = None,
         derive: str | None = None,
     ) -> None:
         self.name = name
         self.model = Path(model)
-        self.provider = provider
-        self.optimization = optimization
+        self.config = config or SessionConfig(providers="cpu", graph_optimization="disable")
         self.derive = derive
-        self._session: ort.InferenceSession | None = None
+        self._session: ModelSession | None = None
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
 
     def available(self) -> tuple[bool, str]:
-        """CUDA needs the provider in this ORT build; the derived variants need their converters."""
-        if self.provider not in ort.get_available_providers():
-            return False, f"{self.provider} not in this onnxruntime build ({ort.get_available_providers()})"
-        return True, ""
+        """The CPU always is; CUDA only where ``runtime.session.probe_cuda`` runs an LSTM on the GPU."""
+        if self.config.providers == "cpu":
+            return True, ""
+        usable, reason = probe_cuda(self.config)
+        return (True, "") if usable else (False, reason)
 
-    def _open(self) -> ort.InferenceSession:
+    @property
+    def provider(self) -> str:
+        """The execution provider the session runs on (opens the session)."""
+        return self.session.provider
+
+    @property
+    def session(self) -> ModelSession:
+        """The session, built on first use."""
         if self._session is None:
             path = self.model
             if self.derive is not None:
@@ -111,19 +128,12 @@ class OrtBackend:
                 self._tmp = tempfile.TemporaryDirectory()
                 path = Path(self._tmp.name) / f"{self.derive}.onnx"
                 (quantize_int8 if self.derive == "int8" else convert_fp16)(self.model, path)
-            options = ort.SessionOptions()
-            options.graph_optimization_level = self.optimization
-            options.intra_op_num_threads = 1
-            self._session = ort.InferenceSession(str(path), sess_options=options, providers=[self.provider])
-            if self._session.get_providers()[0] != self.provider:
-                raise RuntimeError(f"{self.name}: session fell back to {self._session.get_providers()}")
+            self._session = create_session(path, self.config)
         return self._session
 
     def run(self, feed: Feed) -> list[NDArray[Any]]:
-        """``InferenceSession.run`` on every output (inputs the graph dropped as unused are left out)."""
-        session = self._open()
-        wanted = {i.name for i in session.get_inputs()}
-        return [np.asarray(o) for o in session.run(None, {k: v for k, v in feed.items() if k in wanted})]
+        """Every output of the graph (inputs the graph dropped as unused are left out)."""
+        return self.session.run_all(feed)
 
 
 class OnnxReferenceBackend:
@@ -189,10 +199,10 @@ def default_backends(model: Path, cuda: bool = True) -> list[Backend]:
     """
     backends: list[Backend] = [
         OrtBackend("ort-cpu", model),
-        OrtBackend("ort-cpu-optimized", model, optimization=ort.GraphOptimizationLevel.ORT_ENABLE_ALL),
+        OrtBackend("ort-cpu-optimized", model, SessionConfig(providers="cpu", graph_optimization="all")),
         OnnxReferenceBackend(model),
         OpenVinoBackend(model),
     ]
     if cuda:
-        backends.insert(2, OrtBackend("ort-cuda", model, provider="CUDAExecutionProvider"))
+        backends.insert(2, OrtBackend("ort-cuda", model, SessionConfig(providers="cuda", graph_optimization="disable")))
     return backends

@@ -14,10 +14,11 @@ from lstm_onnx.exporter.export import export_onnx
 from lstm_onnx.exporter.tolerances import FP16, FP32, INT8, Criteria
 from lstm_onnx.exporter.variants import Variant, make_variant
 from lstm_onnx.exporter.verify import ParityReport, Progress, verify_parity
-from lstm_onnx.runtime.contract import BUNDLE_CONFIG_FILE, MODEL_FILE, VOCAB_FILE
+from lstm_onnx.runtime.contract import BUNDLE_CONFIG_FILE, MODEL_FILE, TOKENIZER_RULES_FILE, VOCAB_FILE
 from lstm_onnx.runtime.datasets import LabelledTexts, read_dataset, stratified_sample
 from lstm_onnx.runtime.errors import BundleError
-from lstm_onnx.runtime.tokenizer import Vocab
+from lstm_onnx.runtime.tokenizer import Tokenizer, TokenizerConfig, Vocab
+from lstm_onnx.runtime.tokenizer_rules import load_rules
 from lstm_onnx.trainer.run_dir import LoadedRun, load_run
 
 __all__ = ["CRITERIA", "BuiltBundle", "export_bundles", "verify_bundle"]
@@ -128,6 +129,16 @@ def export_bundles(config: ExportConfig, progress: Progress | None = None) -> li
     return built
 
 
+def _bundle_tokenizer(bundle: Path, config: dict[str, Any]) -> Tokenizer:
+    """The tokenizer the bundle ships (its settings and ``tokenizer.json``): the one real texts are verified with."""
+    try:
+        settings = TokenizerConfig.from_dict(config["tokenizer"])
+    except (KeyError, TypeError, ValueError) as err:
+        where = bundle / BUNDLE_CONFIG_FILE
+        raise BundleError(f"{where} has no valid tokenizer settings ({err}); export the bundle again.") from err
+    return Tokenizer(settings, rules=load_rules(bundle / TOKENIZER_RULES_FILE))
+
+
 def verify_bundle(
     bundle: Path,
     run_dir: Path,
@@ -178,6 +189,7 @@ def verify_bundle(
         batch_size=batch_size,
         seed=seed,
         threads=threads,
+        tokenizer=_bundle_tokenizer(bundle, config),
         report_path=report_path,
         progress=progress,
     )

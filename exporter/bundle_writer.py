@@ -7,6 +7,7 @@ import platform
 import shutil
 import tempfile
 import time
+import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -143,6 +144,24 @@ def _recorded_data(run: LoadedRun) -> dict[str, Any] | None:
     }
 
 
+def _write_rules(run: LoadedRun, run_dir: Path, path: Path) -> None:
+    """Copy the tokenizer rules the run trained with; a run made before they were pinned gets the installed
+    spaCy's rules, with a warning (they may tokenize differently from training)."""
+    if run.tokenizer_rules is not None:
+        shutil.copyfile(Path(run_dir) / TOKENIZER_RULES_FILE, path)
+        return
+    from importlib.metadata import version
+
+    warnings.warn(
+        f"{Path(run_dir).name} has no {TOKENIZER_RULES_FILE} (trained before tokenizer rules were saved with the "
+        f"run); the bundle gets spaCy {version('spacy')}'s rules instead, which may split some texts differently "
+        "from training. Retrain the run to pin its rules.",
+        UserWarning,
+        stacklevel=3,
+    )
+    save_rules(dump_spacy_rules(), path)
+
+
 def write_bundle(
     out: Path,
     *,
@@ -195,7 +214,7 @@ def write_bundle(
             "variant": variant,
         }
         (staging / BUNDLE_CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-        save_rules(dump_spacy_rules(), staging / TOKENIZER_RULES_FILE)
+        _write_rules(run, run_dir, staging / TOKENIZER_RULES_FILE)
         manifest = {
             "format_version": BUNDLE_FORMAT_VERSION,
             "name": BUNDLE_NAME,

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from lstm_onnx.runtime.batching import length_buckets
 from lstm_onnx.runtime.tokenizer import PAD_ID, UNK_ID
 
 __all__ = ["INVARIANCE_PAIRS", "Case", "bucket_cases", "generated_cases"]
@@ -93,10 +94,9 @@ def bucket_cases(
     Returns:
         The cases; ``text_index`` maps rows back to positions in ``token_ids``.
     """
-    order = np.argsort(np.fromiter((len(t) for t in token_ids), dtype=np.int64), kind="stable")
     cases = []
-    for start in range(0, len(order), batch_size):
-        index = order[start : start + batch_size].astype(np.int64)
+    start = 0
+    for index in length_buckets([len(t) for t in token_ids], batch_size):
         lens = np.array([len(token_ids[i]) for i in index], dtype=np.int64)
         ids = np.full((len(index), int(lens.max())), PAD_ID, dtype=np.int64)
         for row, i in enumerate(index):
@@ -104,4 +104,5 @@ def bucket_cases(
         gold = None if targets is None else np.array([targets[i] for i in index], dtype=np.int64)
         name = f"{prefix}[{start}:{start + len(index)}]"
         cases.append(Case(name, ids, lens, gold, index))
+        start += len(index)
     return cases

@@ -1,4 +1,4 @@
-"""`lstm-onnx export`, `verify` and `bench`: torch is imported inside commands only (bench: only with --against)."""
+"""`lstm-onnx export` and `verify`: torch is imported inside the commands only."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from rich.table import Table
 if TYPE_CHECKING:
     from lstm_onnx.exporter.verify import ParityReport
 
-__all__ = ["bench_command", "export_command", "verify_command"]
+__all__ = ["export_command", "verify_command"]
 
 
 class Quantization(str, Enum):
@@ -170,98 +170,3 @@ def verify_command(
             progress=_progress(),  # type: ignore[arg-type]
         )
     _render(f"parity: {bundle}", result)
-
-
-class BenchFormat(str, Enum):
-    """Output formats for bench."""
-
-    TABLE = "table"
-    JSON = "json"
-
-
-def _int_list(value: str) -> tuple[int, ...]:
-    try:
-        numbers = tuple(int(part) for part in value.split(",") if part.strip())
-    except ValueError as err:
-        raise typer.BadParameter(f"expected comma-separated integers like 1,8,32, got {value!r}") from err
-    if any(n < 1 for n in numbers):
-        raise typer.BadParameter(f"every number must be >= 1, got {value!r}")
-    return numbers
-
-
-def bench_command(
-    bundle: Annotated[Path, typer.Argument(help="fp32 bundle directory, or a .zip/.tar.gz of one.", exists=True)],
-    against: Annotated[
-        Optional[Path],  # noqa: UP045
-        typer.Option(
-            help="Training run directory: adds PyTorch eager (loads torch) and ratios.", exists=True, file_okay=False
-        ),
-    ] = None,
-    data: Annotated[
-        Optional[Path],  # noqa: UP045
-        typer.Option(
-            help="Labelled data (IMDB dir/tarball, CSV, JSONL): real reviews and the end-to-end figure.", exists=True
-        ),
-    ] = None,
-    batch_sizes: Annotated[str, typer.Option(help="Comma-separated batch sizes.")] = "1,8,32,128",
-    seq_lens: Annotated[
-        str, typer.Option(help="Comma-separated fixed sequence lengths (besides real reviews).")
-    ] = "16,256",
-    runs: Annotated[int, typer.Option(help="Timed runs per figure (warm-ups excluded).", min=30, max=100_000)] = 30,
-    threads: Annotated[int, typer.Option(help="Intra-op threads for ORT and torch alike.", min=1, max=256)] = 1,
-    idle_ms: Annotated[float, typer.Option(help="Idle gap before each timed call, ms.", min=0.0, max=10_000.0)] = 50.0,
-    optimized: Annotated[
-        Optional[Path],  # noqa: UP045
-        typer.Option(
-            help="ORT-optimized model.onnx (default: made from the bundle in a temp dir).", exists=True, dir_okay=False
-        ),
-    ] = None,
-    int8: Annotated[
-        Optional[Path],  # noqa: UP045
-        typer.Option(
-            help="int8 model.onnx (default: made from the bundle in a temp dir).", exists=True, dir_okay=False
-        ),
-    ] = None,
-    end_to_end: Annotated[
-        bool, typer.Option("--end-to-end/--no-end-to-end", help="Time text to probabilities (needs --data).")
-    ] = True,
-    startup: Annotated[bool, typer.Option("--startup/--no-startup", help="Time start-up in fresh processes.")] = True,
-    output_format: Annotated[
-        BenchFormat, typer.Option("--format", help="table or json (a list of records).")
-    ] = BenchFormat.TABLE,
-) -> None:
-    """Benchmark ONNX Runtime (fp32, optimized, int8; CUDA if present) against PyTorch: speed, latency, start-up."""
-    import json
-    from dataclasses import replace
-
-    from lstm_onnx.exporter.bench import BenchConfig, bench
-    from lstm_onnx.exporter.bench.report import tables
-    from lstm_onnx.runtime.archive import bundle_directory
-
-    config = BenchConfig(
-        bundle=bundle,
-        against=against,
-        data=data,
-        batch_sizes=_int_list(batch_sizes),
-        seq_lens=_int_list(seq_lens),
-        runs=runs,
-        threads=threads,
-        idle_s=idle_ms / 1e3,
-        optimized=optimized,
-        int8=int8,
-        end_to_end=end_to_end,
-        startup=startup,
-    )
-    err = Console(stderr=True)
-    progress = (lambda message: err.print(f"[dim]{message}[/dim]")) if sys.stderr.isatty() else None
-    # An archive is extracted for the whole run: start-up timing loads the bundle again in fresh processes.
-    with bundle_directory(bundle) as directory:
-        records = bench(replace(config, bundle=directory), progress=progress)
-    if output_format is BenchFormat.JSON:
-        typer.echo(json.dumps(records, indent=2))
-        return
-    console = Console()
-    if not console.is_terminal:
-        console.width = 160
-    for table in tables(records):
-        console.print(table)

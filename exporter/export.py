@@ -16,7 +16,7 @@ import onnx
 import torch
 
 from lstm_onnx.exporter.onnx_module import OnnxExportClassifier
-from lstm_onnx.runtime.contract import BATCH_AXIS, INPUT_IDS, LENGTHS, LOGITS, SEQUENCE_AXIS
+from lstm_onnx.runtime.contract import CLASSIFY_IO
 from lstm_onnx.runtime.errors import ExportError
 from lstm_onnx.trainer.model import BiLSTMClassifier
 
@@ -95,13 +95,9 @@ def export_onnx(model: BiLSTMClassifier, path: Path, *, opset: int = DEFAULT_OPS
                 str(path),
                 dynamo=False,
                 opset_version=opset,
-                input_names=[INPUT_IDS, LENGTHS],
-                output_names=[LOGITS],
-                dynamic_axes={
-                    INPUT_IDS: {0: BATCH_AXIS, 1: SEQUENCE_AXIS},
-                    LENGTHS: {0: BATCH_AXIS},
-                    LOGITS: {0: BATCH_AXIS},
-                },
+                input_names=CLASSIFY_IO.input_names,
+                output_names=CLASSIFY_IO.output_names,
+                dynamic_axes=CLASSIFY_IO.dynamic_axes(),
                 do_constant_folding=True,
                 export_params=True,
                 keep_initializers_as_inputs=False,
@@ -132,11 +128,11 @@ def check_graph(model: onnx.ModelProto, *, num_labels: int, num_layers: int) -> 
         onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as err:
         raise ExportError(f"The exported graph is invalid: {err}") from err
-    expected_inputs = [
-        (INPUT_IDS, onnx.TensorProto.INT64, [BATCH_AXIS, SEQUENCE_AXIS]),
-        (LENGTHS, onnx.TensorProto.INT64, [BATCH_AXIS]),
-    ]
-    expected_outputs = [(LOGITS, onnx.TensorProto.FLOAT, [BATCH_AXIS, num_labels])]
+    dtypes = {"int64": onnx.TensorProto.INT64, "float32": onnx.TensorProto.FLOAT}
+    expected_inputs, expected_outputs = (
+        [(t.name, dtypes[t.dtype], list(t.resolved(num_labels))) for t in tensors]
+        for tensors in (CLASSIFY_IO.inputs, CLASSIFY_IO.outputs)
+    )
     for kind, values, expected in (
         ("input", model.graph.input, expected_inputs),
         ("output", model.graph.output, expected_outputs),

@@ -30,6 +30,7 @@ from lstm_onnx.exporter.tolerances import CUDA, FP32, REFERENCE, VARIANT_MAX_ACC
 from lstm_onnx.runtime.contract import INPUT_IDS, LENGTHS, LOGITS
 from lstm_onnx.runtime.datasets import LabelledTexts, check_labels
 from lstm_onnx.runtime.errors import ParityError
+from lstm_onnx.runtime.predictor import softmax
 from lstm_onnx.runtime.provenance import describe_data
 from lstm_onnx.runtime.session import ModelSession, SessionConfig, create_session, probe_cuda
 from lstm_onnx.runtime.tokenizer import Tokenizer, require_tokens
@@ -140,19 +141,12 @@ def _cuda_session(path: Path) -> tuple[ModelSession | None, str]:
     return create_session(Path(path), config), ""
 
 
-def _softmax(logits: NDArray[np.float32]) -> NDArray[np.float64]:
-    shifted = logits.astype(np.float64) - logits.max(axis=1, keepdims=True)
-    exp = np.exp(shifted)
-    out: NDArray[np.float64] = exp / exp.sum(axis=1, keepdims=True)
-    return out
-
-
 def _compare(
     backend: str, case: str, got: NDArray[np.float32], want: NDArray[np.float32], criteria: Criteria
 ) -> CaseResult:
     diff = np.abs(got.astype(np.float64) - want.astype(np.float64))
     rel = diff / np.maximum(np.abs(want), 1e-12)
-    text_prob_diff = np.abs(_softmax(got) - _softmax(want)).max(axis=1)  # (B,)
+    text_prob_diff = np.abs(softmax(got).astype(np.float64) - softmax(want)).max(axis=1)  # (B,)
     prob_diff = float(text_prob_diff.max())
     agree = float((got.argmax(axis=1) == want.argmax(axis=1)).mean())
     result = CaseResult(backend, case, got.shape[0], 0, float(diff.max()), float(rel.max()), prob_diff, agree)
@@ -181,9 +175,11 @@ def _torch_logits(run: LoadedRun, case: Case) -> NDArray[np.float32]:
     return logits
 
 
-def _encode_data(run: LoadedRun, data: LabelledTexts, batch_size: int) -> tuple[list[Case], int]:
+def _encode_data(
+    run: LoadedRun, data: LabelledTexts, batch_size: int, tokenizer: Tokenizer | None
+) -> tuple[list[Case], int]:
     check_labels(data, run.labels)
-    tokenizer = Tokenizer(run.tokenizer_config)
+    tokenizer = tokenizer or Tokenizer(run.tokenizer_config, rules=run.tokenizer_rules)
     ids, targets = [], []
     skipped = 0
     index = {label: i for i, label in enumerate(run.labels)}
@@ -236,6 +232,7 @@ def verify_parity(
     seed: int = 0,
     threads: int = 1,
     reference_sample: int = 8,
+    tokenizer: Tokenizer | None = None,
     report_path: Path | None = None,
     progress: Progress | None = None,
 ) -> ParityReport:
@@ -247,7 +244,9 @@ def verify_parity(
         run: The trained run it was exported from.
         variant: ``fp32``, ``optimized``, ``int8`` or ``fp16`` (recorded; fp32 uses per-backend fp32 criteria).
         criteria: What ORT CPU (and, for variants, every backend) must meet.
-        data: Labelled real texts, tokenized with the run's tokenizer and vocabulary; also gives accuracies.
+        data: Labelled real texts, tokenized with ``tokenizer`` and the run's vocabulary; also gives accuracies.
+        tokenizer: What tokenizes ``data``: the bundle's own (its ``tokenizer.json``) when verifying a bundle;
+            default the run's settings and pinned rules.
         batch_size: Texts per length bucket for ``data``.
         seed: Seeds the generated cases.
         threads: ORT intra-op threads.
@@ -264,7 +263,7 @@ def verify_parity(
     cases = generated_cases(run.model_config.vocab_size, seed)
     skipped_texts = 0
     if data is not None:
-        data_cases, skipped_texts = _encode_data(run, data, batch_size)
+        data_cases, skipped_texts = _encode_data(run, data, batch_size, tokenizer)
         cases += data_cases
     want: dict[str, NDArray[np.float32]] = {}
     for done, case in enumerate(cases, 1):

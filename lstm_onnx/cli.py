@@ -16,7 +16,8 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from lstm_onnx import __version__
-from lstm_onnx.exporter.cli import bench_command, export_command, verify_command
+from lstm_onnx.bench.cli import bench_command
+from lstm_onnx.exporter.cli import export_command, verify_command
 from lstm_onnx.exporter.cli_module import export_module_command
 from lstm_onnx.runtime.bundle_cli import package_command, relabel_command
 from lstm_onnx.runtime.cli import evaluate_command, info_command, predict_command

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from lstm_onnx.runtime.batching import length_buckets
 from lstm_onnx.runtime.bundle import Bundle, load_bundle
 from lstm_onnx.runtime.errors import InputError, InputTooLongError, NonFiniteOutputError
 from lstm_onnx.runtime.relabel import LabelNames, rename_labels
@@ -297,7 +298,7 @@ class TextClassifier:
         """Probabilities per row, and the rows whose logits were not finite."""
         probs = np.empty((len(ids), len(self.labels)), dtype=np.float32)
         bad: set[int] = set()
-        for rows in self._batches([len(seq) for seq in ids]):
+        for rows in length_buckets([len(seq) for seq in ids], self.batch_size, self.max_batch_tokens):
             batch, lengths = batch_encode([ids[i] for i in rows])
             logits = self._session.run(batch, lengths)
             finite = np.isfinite(logits).all(axis=1)
@@ -344,19 +345,6 @@ class TextClassifier:
                 UserWarning,
                 stacklevel=5,
             )
-
-    def _batches(self, lengths: list[int]) -> Iterator[list[int]]:
-        """Row indices per batch: sorted by length, ≤ batch_size rows and ≤ max_batch_tokens padded tokens."""
-        order = sorted(range(len(lengths)), key=lengths.__getitem__)
-        batch: list[int] = []
-        for i in order:
-            # Sorted ascending, so lengths[i] is the batch's width once i joins it.
-            if batch and (len(batch) >= self.batch_size or (len(batch) + 1) * lengths[i] > self.max_batch_tokens):
-                yield batch
-                batch = []
-            batch.append(i)
-        if batch:
-            yield batch
 
     def _to_predictions(self, probs: NDArray[np.float32], truncated: list[bool]) -> list[Prediction]:
         labels = self.labels

@@ -149,6 +149,27 @@ class ModelSession:
             return logits
         return self.session.run([LOGITS], feeds)[0]  # type: ignore[no-any-return]
 
+    def run_all(self, feeds: dict[str, NDArray[Any]]) -> list[NDArray[Any]]:
+        """Run any graph on named inputs and return every output, in the graph's order (IO binding on CUDA).
+
+        Args:
+            feeds: Input name -> array; names the graph does not take are left out (an exporter may drop an
+                input the computation never reads).
+
+        Returns:
+            The outputs as numpy arrays.
+        """
+        taken = {i.name: feeds[i.name] for i in self.session.get_inputs() if i.name in feeds}
+        if self.provider == CUDA:
+            binding = self.session.io_binding()
+            for name, value in taken.items():
+                binding.bind_cpu_input(name, value)
+            for output in self.session.get_outputs():
+                binding.bind_output(output.name, "cpu")
+            self.session.run_with_iobinding(binding)
+            return list(binding.copy_outputs_to_cpu())
+        return [np.asarray(o) for o in self.session.run(None, taken)]
+
 
 def _available() -> list[str]:
     return list(ort.get_available_providers())

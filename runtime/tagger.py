@@ -7,7 +7,7 @@ padded positions are never read.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from lstm_onnx.runtime.batching import length_buckets
 from lstm_onnx.runtime.bundle import Bundle, load_bundle
 from lstm_onnx.runtime.contract import CHAR_IDS, CHAR_VOCAB_FILE, INPUT_IDS, LENGTHS, LOGITS
 from lstm_onnx.runtime.errors import BundleError, EmptyInputError
@@ -145,7 +146,7 @@ class TokenTagger:
         _check_sentences(sentences)
         lengths = [len(s) for s in sentences]
         result: list[NDArray[np.float32]] = [np.zeros((0, len(self.labels)), np.float32)] * len(sentences)
-        for rows in _length_batches(lengths, self.batch_size):
+        for rows in length_buckets(lengths, self.batch_size, _MAX_BATCH_TOKENS):
             logits = self.logits([sentences[r] for r in rows])
             for b, r in enumerate(rows):
                 result[r] = softmax(logits[b, : lengths[r]])
@@ -171,15 +172,3 @@ def _check_sentences(sentences: Sequence[Sequence[str]]) -> None:
                 raise TypeError(f"Token {j} of sentence {i} is {type(token).__name__}, not str.")
             if not token:
                 raise EmptyInputError(f"Token {j} of sentence {i} is empty; tokens need at least one character.")
-
-
-def _length_batches(lengths: list[int], batch_size: int) -> Iterator[list[int]]:
-    """Row indices per batch: sorted by length, <= batch_size rows and <= _MAX_BATCH_TOKENS padded tokens."""
-    batch: list[int] = []
-    for i in sorted(range(len(lengths)), key=lengths.__getitem__):
-        if batch and (len(batch) >= batch_size or (len(batch) + 1) * lengths[i] > _MAX_BATCH_TOKENS):
-            yield batch
-            batch = []
-        batch.append(i)
-    if batch:
-        yield batch

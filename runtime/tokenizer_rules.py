@@ -110,8 +110,17 @@ def dump_spacy_rules(language: str = "en") -> dict[str, Any]:
 
 
 def save_rules(rules: dict[str, Any], path: Path) -> None:
-    """Write rules from ``dump_spacy_rules`` as JSON (UTF-8; non-ASCII escaped so any code point survives)."""
-    Path(path).write_text(json.dumps(rules, ensure_ascii=True, sort_keys=True, indent=1) + "\n", encoding="utf-8")
+    """Write rules from ``dump_spacy_rules`` as JSON (UTF-8; non-ASCII escaped so any code point survives).
+
+    Written to a temporary name beside ``path``, then renamed: a crash never leaves half a file.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tmp.write_text(json.dumps(rules, ensure_ascii=True, sort_keys=True, indent=1) + "\n", encoding="utf-8")
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def load_rules(path: Path) -> dict[str, Any]:

@@ -1,5 +1,5 @@
-"""The import contract: runtime <- trainer <- exporter <- cli, checked over every import statement of the package
-(those inside functions too, which ruff's banned-api rule and an import-time check would both miss)."""
+"""The import contract: runtime <- trainer <- exporter <- bench <- cli, checked over every import statement of the
+package (those inside functions too, which ruff's banned-api rule and an import-time check would both miss)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,14 @@ LAYERS = {
     "runtime": {"allowed": {"runtime"}, "forbidden_external": {"torch", "onnx", "onnxscript", "safetensors"}},
     "trainer": {"allowed": {"runtime", "trainer"}, "forbidden_external": set()},
     "exporter": {"allowed": {"runtime", "trainer", "exporter"}, "forbidden_external": set()},
+    "bench": {"allowed": {"runtime", "trainer", "exporter", "bench"}, "forbidden_external": set()},
 }
-_LAYER_OF_MODULE = {"lstm_onnx.runtime": "runtime", "lstm_onnx.trainer": "trainer", "lstm_onnx.exporter": "exporter"}
+_LAYER_OF_MODULE = {
+    "lstm_onnx.runtime": "runtime",
+    "lstm_onnx.trainer": "trainer",
+    "lstm_onnx.exporter": "exporter",
+    "lstm_onnx.bench": "bench",
+}
 
 
 def _imports(path: Path) -> list[tuple[int, str]]:
@@ -41,7 +47,7 @@ def _violations(layer: str) -> list[str]:
             top = module.split(".")[0]
             if module.startswith("lstm_onnx.cli") or module == "lstm_onnx.__main__":
                 bad.append(where + " (only the CLI may import the CLI)")
-            elif top in ("runtime", "trainer", "exporter", "cli"):
+            elif top in ("runtime", "trainer", "exporter", "bench", "cli"):
                 bad.append(where + " (use the lstm_onnx.* name)")
             elif top == "lstm_onnx":
                 target = next((v for k, v in _LAYER_OF_MODULE.items() if module.startswith(k)), None)

@@ -13,7 +13,7 @@ import pytest
 import lstm_onnx
 
 REPO = Path(__file__).resolve().parent.parent
-PACKAGES = ("runtime", "trainer", "exporter")
+PACKAGES = ("runtime", "trainer", "exporter", "bench")
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +80,9 @@ def test_namespace_refuses_second_top_level_name_from_a_checkout(name: str) -> N
 def test_namespace_every_module_loaded_has_one_name() -> None:
     code = (
         "import sys, lstm_onnx.cli, lstm_onnx.runtime.load, lstm_onnx.trainer.config, lstm_onnx.exporter.config\n"
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('runtime', 'trainer', 'exporter', 'cli')))\n"
+        "import lstm_onnx.bench.suite\n"
+        "tops = ('runtime', 'trainer', 'exporter', 'bench', 'cli')\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in tops))\n"
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
@@ -90,7 +92,8 @@ def test_wheel_installs_only_lstm_onnx_at_top_level(wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     tops = {name.split("/")[0] for name in names}
     assert tops == {"lstm_onnx", f"lstm_onnx-{lstm_onnx.__version__}.dist-info"}
-    for required in ("lstm_onnx/py.typed", "lstm_onnx/__main__.py", "lstm_onnx/runtime/predictor.py"):
+    shipped = ("py.typed", "__main__.py", "runtime/predictor.py", "bench/suite.py")
+    for required in (f"lstm_onnx/{name}" for name in shipped):
         assert required in names
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 import multiprocessing
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from lstm_onnx.runtime.batching import length_buckets
 from lstm_onnx.runtime.datasets import LabelledTexts
 from lstm_onnx.runtime.errors import DataError
 from lstm_onnx.runtime.tokenizer import Tokenizer, TokenizerConfig, Vocab, batch_encode, require_tokens
@@ -63,27 +65,30 @@ class Batch:
     targets: NDArray[np.int64]
 
 
-def _tokenize_chunk(args: tuple[TokenizerConfig, list[str]]) -> list[str]:
+def _tokenize_chunk(args: tuple[TokenizerConfig, dict[str, Any] | None, list[str]]) -> list[str]:
     # One space-joined string per text: far cheaper to send back than lists of token strings. Tokens never
     # hold whitespace (normalize collapses it), so splitting on " " restores them exactly.
-    config, texts = args
-    return [" ".join(tokens) for tokens in Tokenizer(config).pipe(texts)]
+    config, rules, texts = args
+    return [" ".join(tokens) for tokens in Tokenizer(config, rules=rules).pipe(texts)]
 
 
-def tokenize_texts(texts: Sequence[str], config: TokenizerConfig, workers: int = 1) -> list[list[str]]:
+def tokenize_texts(
+    texts: Sequence[str], config: TokenizerConfig, workers: int = 1, rules: dict[str, Any] | None = None
+) -> list[list[str]]:
     """Tokenize texts in order, with ``workers`` processes when there are many texts.
 
     Args:
         texts: Raw texts.
         config: Tokenizer settings (the run's, saved with it).
         workers: Processes to use; 1 tokenizes in this process.
+        rules: Tokenizer rules (``dump_spacy_rules``); ``None`` reads them from the installed spaCy.
 
     Returns:
         One token list per text.
     """
     if workers <= 1 or len(texts) < _PARALLEL_MIN_TEXTS:
-        return list(Tokenizer(config).pipe(texts))
-    chunks = [(config, list(texts[i : i + _CHUNK])) for i in range(0, len(texts), _CHUNK)]
+        return list(Tokenizer(config, rules=rules).pipe(texts))
+    chunks = [(config, rules, list(texts[i : i + _CHUNK])) for i in range(0, len(texts), _CHUNK)]
     with multiprocessing.get_context("spawn").Pool(workers) as pool:
         parts = pool.map(_tokenize_chunk, chunks, chunksize=1)
     return [joined.split(" ") if joined else [] for part in parts for joined in part]
@@ -164,8 +169,9 @@ def train_batches(data: EncodedTexts, batch_size: int, bucket_batches: int, seed
     for start in range(0, len(order), chunk):
         part = order[start : start + chunk]
         if bucket_batches > 1:
-            part = part[np.argsort(lengths[part], kind="stable")]
-        batches.extend(part[i : i + batch_size] for i in range(0, len(part), batch_size))
+            batches.extend(part[rows] for rows in length_buckets(lengths[part], batch_size))
+        else:
+            batches.extend(part[i : i + batch_size] for i in range(0, len(part), batch_size))
     for b in rng.permutation(len(batches)):
         yield _pad(data, batches[b])
 
@@ -179,7 +185,5 @@ def num_train_batches(n: int, batch_size: int, bucket_batches: int) -> int:
 
 def eval_batches(data: EncodedTexts, batch_size: int) -> Iterator[tuple[NDArray[np.int64], Batch]]:
     """Evaluation batches sorted by length (least padding); yields each batch's row positions with it."""
-    order = np.argsort(data.lengths(), kind="stable")
-    for start in range(0, len(order), batch_size):
-        rows = order[start : start + batch_size]
+    for rows in length_buckets(data.lengths(), batch_size):
         yield rows, _pad(data, rows)

@@ -6,6 +6,7 @@ Layout::
       config.json        {"model": ModelConfig, "train": TrainConfig, "tokenizer": TokenizerConfig,
                           "labels": [...in id order], "toolkit_version": str}
       vocab.txt          one token per line, line number = id
+      tokenizer.json     the tokenizer rules training used (runtime.tokenizer_rules); bundles copy this file
       model.safetensors  final (best on validation) weights
       metrics.json       validation history and test metrics
       curves.png         training curves
@@ -27,9 +28,10 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from lstm_onnx.runtime.contract import MANIFEST_FILE, VOCAB_FILE
+from lstm_onnx.runtime.contract import MANIFEST_FILE, TOKENIZER_RULES_FILE, VOCAB_FILE
 from lstm_onnx.runtime.errors import BundleError
 from lstm_onnx.runtime.tokenizer import TokenizerConfig, Vocab
+from lstm_onnx.runtime.tokenizer_rules import load_rules
 from lstm_onnx.trainer.config import ModelConfig
 from lstm_onnx.trainer.model import BiLSTMClassifier
 
@@ -93,6 +95,8 @@ class LoadedRun:
     labels: list[str]
     config: dict[str, Any]
     metrics: dict[str, Any] | None
+    # None for runs made before the rules were pinned at training (the exporter then re-dumps them, with a warning).
+    tokenizer_rules: dict[str, Any] | None = None
 
 
 def load_run(run_dir: Path) -> LoadedRun:
@@ -143,4 +147,6 @@ def load_run(run_dir: Path) -> LoadedRun:
     model.eval()
     metrics_path = run_dir / METRICS_FILE
     metrics = json.loads(metrics_path.read_text(encoding="utf-8")) if metrics_path.is_file() else None
-    return LoadedRun(model, model_config, tokenizer_config, vocab, labels, config, metrics)
+    rules_path = run_dir / TOKENIZER_RULES_FILE
+    rules = load_rules(rules_path) if rules_path.is_file() else None
+    return LoadedRun(model, model_config, tokenizer_config, vocab, labels, config, metrics, rules)

@@ -16,12 +16,13 @@ from safetensors.torch import load_file
 from torch import nn
 
 from lstm_onnx import __version__
-from lstm_onnx.runtime.contract import VOCAB_FILE
+from lstm_onnx.runtime.contract import TOKENIZER_RULES_FILE, VOCAB_FILE
 from lstm_onnx.runtime.datasets import LabelledTexts, check_labels, stratified_split
 from lstm_onnx.runtime.errors import BundleError, DataError
 from lstm_onnx.runtime.metrics import classification_report
 from lstm_onnx.runtime.provenance import data_record, describe_data
 from lstm_onnx.runtime.tokenizer import TokenizerConfig, Vocab
+from lstm_onnx.runtime.tokenizer_rules import dump_spacy_rules, load_rules, save_rules
 from lstm_onnx.trainer.checkpoint import load_state, save_state, state_path
 from lstm_onnx.trainer.config import ModelConfig, TrainConfig
 from lstm_onnx.trainer.data import EncodedTexts, crop, encode_texts, eval_batches, num_train_batches, tokenize_texts
@@ -200,7 +201,10 @@ def train(
     train_part, val_part = stratified_split(train_data, config.val_fraction, config.seed)
     progress.on_stage(f"tokenizing {len(train_data) + (len(test_data) if test_data else 0)} texts")
     all_texts = train_part.texts + val_part.texts + (test_data.texts if test_data else [])
-    tokens = tokenize_texts(all_texts, tokenizer_config, config.tokenize_workers)
+    # The rules are pinned here: the run keeps the ones it trained with, and every bundle copies them.
+    rules_path = run_dir / TOKENIZER_RULES_FILE
+    rules = load_rules(rules_path) if resume and rules_path.is_file() else dump_spacy_rules()
+    tokens = tokenize_texts(all_texts, tokenizer_config, config.tokenize_workers, rules=rules)
     n_train, n_val = len(train_part), len(val_part)
     train_tokens, val_tokens, test_tokens = (
         tokens[:n_train],
@@ -268,6 +272,7 @@ def train(
     else:
         run_dir.mkdir(parents=True, exist_ok=True)
         vocab.save(run_dir / VOCAB_FILE)
+        save_rules(rules, run_dir / TOKENIZER_RULES_FILE)
         coverage_info = None if coverage is None else {"found": coverage.found, "total": coverage.total}
     atomic_write_json(
         run_dir / CONFIG_FILE,

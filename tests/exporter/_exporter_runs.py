@@ -7,8 +7,9 @@ from pathlib import Path
 
 import torch
 
-from lstm_onnx.runtime.contract import VOCAB_FILE
+from lstm_onnx.runtime.contract import TOKENIZER_RULES_FILE, VOCAB_FILE
 from lstm_onnx.runtime.tokenizer import PAD, UNK, TokenizerConfig, Vocab
+from lstm_onnx.runtime.tokenizer_rules import dump_spacy_rules, save_rules
 from lstm_onnx.trainer.config import ModelConfig
 from lstm_onnx.trainer.model import BiLSTMClassifier
 from lstm_onnx.trainer.run_dir import CONFIG_FILE, WEIGHTS_FILE, save_weights
@@ -16,8 +17,9 @@ from lstm_onnx.trainer.run_dir import CONFIG_FILE, WEIGHTS_FILE, save_weights
 WORDS = ["the", "movie", "was", "great", "awful", "plot", "and", "a", "fun", "dull", ".", "it"]
 
 
-def make_run_dir(path: Path, seed: int = 0, **model_kwargs: object) -> Path:
-    """A run directory holding a seeded random ``BiLSTMClassifier`` (vocab of 14, E = H = 8 unless overridden)."""
+def make_run_dir(path: Path, seed: int = 0, rules: bool = True, **model_kwargs: object) -> Path:
+    """A run directory holding a seeded random ``BiLSTMClassifier`` (vocab of 14, E = H = 8 unless overridden),
+    with the installed spaCy's tokenizer rules pinned as training pins them (``rules=False``: an older run without)."""
     path.mkdir(parents=True, exist_ok=True)
     vocab = Vocab([PAD, UNK, *WORDS])
     settings = {"embedding_dim": 8, "hidden_size": 8, "dropout": 0.0, **model_kwargs}
@@ -33,4 +35,6 @@ def make_run_dir(path: Path, seed: int = 0, **model_kwargs: object) -> Path:
         "toolkit_version": "0.1.0",
     }
     (path / CONFIG_FILE).write_text(json.dumps(run_config), encoding="utf-8")
+    if rules:
+        save_rules(dump_spacy_rules(), path / TOKENIZER_RULES_FILE)
     return path

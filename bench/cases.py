@@ -8,9 +8,10 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from lstm_onnx.runtime.batching import length_buckets
 from lstm_onnx.runtime.tokenizer import Tokenizer, Vocab, batch_encode, require_tokens
 
-__all__ = ["REAL", "Case", "encode_texts", "fixed_case", "real_case"]
+__all__ = ["REAL", "Case", "bucket_encode", "encode_texts", "fixed_case", "real_case"]
 
 REAL = "real"
 _FIRST_WORD_ID = 2  # after <pad> = 0 and <unk> = 1
@@ -59,6 +60,15 @@ def encode_texts(texts: Sequence[str], tokenizer: Tokenizer, vocab: Vocab) -> li
     return encoded
 
 
+def bucket_encode(ids: Sequence[Sequence[int]], batch_size: int) -> list[tuple[NDArray[np.int64], NDArray[np.int64]]]:
+    """Padded batches the way the predictor cuts them (``runtime.batching.length_buckets``, no token cap).
+
+    Returns:
+        ``(ids int64 (B, T), lengths int64 (B))`` per batch, shortest texts first.
+    """
+    return [batch_encode([ids[i] for i in rows]) for rows in length_buckets([len(t) for t in ids], batch_size)]
+
+
 def real_case(ids: Sequence[Sequence[int]], batch_size: int, batches: int, seed: int = 0) -> Case:
     """Length-bucketed batches of real texts: the first ``batch_size × batches`` texts, sorted by length, cut into
     batches of ``batch_size`` (little padding, as the predictor batches), then shuffled so consecutive repetitions
@@ -76,8 +86,7 @@ def real_case(ids: Sequence[Sequence[int]], batch_size: int, batches: int, seed:
     if len(ids) < batch_size:
         raise ValueError(f"real_case needs at least batch_size={batch_size} texts, got {len(ids)}.")
     count = min(len(ids) // batch_size, batches) * batch_size
-    chosen = sorted(ids[:count], key=len)
-    out = [batch_encode(chosen[i : i + batch_size]) for i in range(0, count, batch_size)]
+    out = bucket_encode(ids[:count], batch_size)
     order = np.random.default_rng(seed).permutation(len(out))
     return Case(batch_size, REAL, [out[i] for i in order])
 

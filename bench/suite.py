@@ -17,18 +17,13 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from lstm_onnx.exporter.bench.backends import (
-    OrtBackend,
-    Skipped,
-    TorchBackend,
-    cuda_reason_ort,
-    cuda_reason_torch,
-)
-from lstm_onnx.exporter.bench.cases import Case, encode_texts, fixed_case, real_case
-from lstm_onnx.exporter.bench.endtoend import measure_end_to_end
-from lstm_onnx.exporter.bench.flops import FLOPS_FORMULA, flops_per_token, measure_matmul
-from lstm_onnx.exporter.bench.startup import StartupSample, runtime_code, startup_runner, torch_code
-from lstm_onnx.exporter.bench.timing import MIN_RUNS, interleave, summarize
+from lstm_onnx.bench.backends import Contestant, Skipped, feed, torch_backend
+from lstm_onnx.bench.cases import Case, encode_texts, fixed_case, real_case
+from lstm_onnx.bench.endtoend import measure_end_to_end
+from lstm_onnx.bench.flops import FLOPS_FORMULA, flops_per_token, measure_matmul
+from lstm_onnx.bench.startup import StartupSample, runtime_code, startup_runner, torch_code
+from lstm_onnx.bench.timing import MIN_RUNS, interleave, summarize
+from lstm_onnx.exporter.backends import OrtBackend
 from lstm_onnx.runtime.bundle import Bundle, load_bundle
 from lstm_onnx.runtime.contract import MODEL_FILE
 from lstm_onnx.runtime.datasets import read_dataset, stratified_sample
@@ -37,7 +32,6 @@ from lstm_onnx.runtime.session import SessionConfig
 __all__ = ["BenchConfig", "Progress", "bench"]
 
 Progress = Callable[[str], None]
-Backend = OrtBackend | TorchBackend
 
 
 @dataclass(frozen=True)
@@ -80,7 +74,7 @@ class BenchConfig:
 
     def __post_init__(self) -> None:
         if self.runs < MIN_RUNS:
-            raise ValueError(f"runs must be >= {MIN_RUNS} (STYLE §7), got {self.runs}.")
+            raise ValueError(f"runs must be >= {MIN_RUNS} (fewer cannot give a stable p99), got {self.runs}.")
         if not self.batch_sizes or min(self.batch_sizes) < 1 or (self.seq_lens and min(self.seq_lens) < 1):
             raise ValueError(f"batch sizes and lengths must be >= 1, got {self.batch_sizes}, {self.seq_lens}.")
         if self.threads < 1 or self.warmup < 0 or self.idle_s < 0:
@@ -99,31 +93,35 @@ def _variant(given: Path | None, kind: str, fp32: Path, work: Path) -> Path:
     return path
 
 
-def _backends(config: BenchConfig, work: Path, progress: Progress) -> tuple[list[Backend], list[Skipped]]:
+def _backends(config: BenchConfig, work: Path, progress: Progress) -> tuple[list[Contestant], list[Skipped]]:
     fp32 = config.bundle / MODEL_FILE
     cpu = SessionConfig(providers="cpu", intra_op_threads=config.threads, allow_spinning=False)
     progress("building the optimized and int8 models" if not (config.optimized and config.int8) else "loading models")
-    backends: list[Backend] = []
+    backends: list[Contestant] = []
     skipped: list[Skipped] = []
     if config.against is not None:
-        backends.append(TorchBackend("torch", config.against, config.threads))
-        reason = cuda_reason_torch()
-        if reason is None:
-            backends.append(TorchBackend("torch-cuda", config.against, config.threads, "cuda"))
-        else:
-            skipped.append(Skipped("torch-cuda", reason))
+        for name, device in (("torch", "cpu"), ("torch-cuda", "cuda")):
+            made = torch_backend(name, config.against, config.threads, device)
+            if isinstance(made, Skipped):
+                skipped.append(made)
+            else:
+                backends.append(made)
     else:
         skipped += [Skipped(name, "no --against run directory") for name in ("torch", "torch-cuda")]
     backends.append(OrtBackend("ort-cpu", fp32, cpu))
     backends.append(OrtBackend("ort-cpu-opt", _variant(config.optimized, "optimized", fp32, work), cpu))
     backends.append(OrtBackend("ort-cpu-int8", _variant(config.int8, "int8", fp32, work), cpu))
-    reason = cuda_reason_ort(config.threads)
-    if reason is None:
-        gpu = SessionConfig(providers="cuda", intra_op_threads=config.threads)
-        backends.append(OrtBackend("ort-cuda", fp32, gpu))
+    gpu = SessionConfig(providers="cuda", intra_op_threads=config.threads)
+    cuda = OrtBackend("ort-cuda", fp32, gpu)
+    usable, reason = cuda.available()
+    if usable:
+        backends.append(cuda)
         backends.append(OrtBackend("ort-cuda-fp16", _variant(None, "fp16", fp32, work), gpu))
     else:
         skipped += [Skipped(name, reason) for name in ("ort-cuda", "ort-cuda-fp16")]
+    for backend in backends:
+        if isinstance(backend, OrtBackend):
+            backend.session  # noqa: B018 - build every session now, as before timing starts
     return backends, skipped
 
 
@@ -141,8 +139,9 @@ def _cases(config: BenchConfig, bundle: Bundle, progress: Progress) -> tuple[lis
     return real + cases, list(sample.texts)
 
 
-def _time_case(case: Case, backends: Sequence[Backend], config: BenchConfig, flops: int) -> list[dict[str, Any]]:
-    contestants = {b.name: (lambda rep, b=b: b.run(*case.batch(rep))) for b in backends}
+def _time_case(case: Case, backends: Sequence[Contestant], config: BenchConfig, flops: int) -> list[dict[str, Any]]:
+    feeds = [feed(ids, lengths) for ids, lengths in case.batches]
+    contestants = {b.name: (lambda rep, b=b: b.run(feeds[rep % len(feeds)])) for b in backends}
     samples = interleave(contestants, runs=config.runs, warmup=config.warmup, idle_s=config.idle_s)
     texts = sum(len(case.batch(r)[1]) for r in range(config.runs))
     tokens = sum(int(case.batch(r)[1].sum()) for r in range(config.runs))
@@ -155,7 +154,7 @@ def _time_case(case: Case, backends: Sequence[Backend], config: BenchConfig, flo
                 "kind": "model",
                 "backend": backend.name,
                 "provider": backend.provider,
-                "threads": backend.threads,
+                "threads": config.threads,
                 "batch_size": case.batch_size,
                 "seq_len": case.seq_len,
                 "texts_per_s": texts / total,

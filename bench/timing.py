@@ -12,7 +12,7 @@ import numpy as np
 
 __all__ = ["MIN_RUNS", "Stats", "interleave", "rotation", "summarize"]
 
-# STYLE §7: bench times at least 30 runs per figure.
+# Fewer runs per figure leave p99 to one or two samples: every figure times at least 30.
 MIN_RUNS = 30
 
 

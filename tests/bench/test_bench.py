@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from lstm_onnx.bench.cases import REAL, fixed_case, real_case
+from lstm_onnx.bench.flops import flops_per_token
+from lstm_onnx.bench.startup import runtime_code, startup_runner
+from lstm_onnx.bench.timing import interleave, rotation, summarize
 from lstm_onnx.cli import app
-from lstm_onnx.exporter.bench.cases import REAL, fixed_case, real_case
-from lstm_onnx.exporter.bench.flops import flops_per_token
-from lstm_onnx.exporter.bench.startup import runtime_code, startup_runner
-from lstm_onnx.exporter.bench.timing import interleave, rotation, summarize
 from tests.conftest import REPO_ROOT, make_corpus
 
 REQUIRED_KEYS = {"backend", "batch_size", "seq_len", "texts_per_s", "tokens_per_s", "p50_ms", "p90_ms", "p99_ms"}
@@ -143,7 +143,7 @@ def test_bench_without_against_runs_with_torch_blocked(tiny_bundle_dir: Path) ->
 
 
 def test_bench_texts_without_tokens_follow_the_one_rule(tiny_bundle_dir: Path) -> None:
-    from lstm_onnx.exporter.bench.cases import encode_texts
+    from lstm_onnx.bench.cases import encode_texts
     from lstm_onnx.runtime.bundle import load_bundle
     from lstm_onnx.runtime.errors import EmptyInputError
     from lstm_onnx.runtime.session import SessionConfig

@@ -8,19 +8,12 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
-from lstm_onnx.exporter.bench.cases import encode_texts
-from lstm_onnx.exporter.bench.timing import interleave, summarize
+from lstm_onnx.bench.cases import bucket_encode, encode_texts
+from lstm_onnx.bench.timing import interleave, summarize
 from lstm_onnx.runtime.bundle import Bundle
 from lstm_onnx.runtime.predictor import TextClassifier
-from lstm_onnx.runtime.tokenizer import batch_encode
 
-__all__ = ["measure_end_to_end", "sorted_batches"]
-
-
-def sorted_batches(ids: Sequence[Sequence[int]], batch_size: int) -> list[list[int]]:
-    """Row indices per batch the way the predictor cuts them: sorted by length, ``batch_size`` rows each."""
-    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
-    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+__all__ = ["measure_end_to_end"]
 
 
 def measure_end_to_end(
@@ -41,7 +34,7 @@ def measure_end_to_end(
     model = TextClassifier(bundle, batch_size=batch_size)
     session = bundle.session
     encoded = [encode_texts(c, bundle.tokenizer, bundle.vocab) for c in chunks]
-    padded = [[batch_encode([ids[i] for i in rows]) for rows in sorted_batches(ids, batch_size)] for ids in encoded]
+    padded = [bucket_encode(ids, batch_size) for ids in encoded]
 
     def end_to_end(rep: int) -> None:
         model.predict_proba(chunks[rep % len(chunks)])
@@ -54,9 +47,7 @@ def measure_end_to_end(
         encode_texts(chunks[rep % len(chunks)], bundle.tokenizer, bundle.vocab)
 
     def batching(rep: int) -> None:
-        ids = encoded[rep % len(chunks)]
-        for rows in sorted_batches(ids, batch_size):
-            batch_encode([ids[i] for i in rows])
+        bucket_encode(encoded[rep % len(chunks)], batch_size)
 
     contestants = {"end_to_end": end_to_end, "model_only": model_only, "tokenize": tokenize, "batching": batching}
     samples = interleave(contestants, runs=runs, warmup=warmup, idle_s=idle_s)
