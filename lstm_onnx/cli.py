@@ -19,6 +19,7 @@ from lstm_onnx import __version__
 from lstm_onnx.exporter.cli import bench_command, export_command, verify_command
 from lstm_onnx.runtime.cli import evaluate_command, info_command, predict_command
 from lstm_onnx.runtime.errors import ORT_MISSING, MissingDependencyError, ToolkitError
+from lstm_onnx.runtime.scale_cli import score_command, serve_command
 from lstm_onnx.trainer.cli import train_command
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -105,6 +106,8 @@ for _name, _command, _extra in (
     ("evaluate", evaluate_command, None),
     ("info", info_command, None),
     ("bench", bench_command, "export"),  # only `bench --against` (PyTorch) and the variants it derives need it
+    ("score", score_command, None),  # Ray (`--engine ray`) and pyarrow (Parquet) say which extra they need
+    ("serve", serve_command, None),
 ):
     app.command(_name)(_handles_toolkit_errors(_command, _name, _extra))
 

@@ -18,6 +18,8 @@ from typing import Annotated, Any, TextIO
 import typer
 
 from lstm_onnx.runtime.errors import DataError, InputError
+from lstm_onnx.runtime.records import json_line, prediction_record
+from lstm_onnx.runtime.scale_cli import Engine, WorkersOpt, run_score
 
 __all__ = ["evaluate_command", "info_command", "predict_command"]
 
@@ -60,15 +62,6 @@ TruncateOpt = Annotated[
 def _printable(text: str) -> str:
     """Text safe for any UTF-8 terminal: lone surrogates become escapes."""
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
-
-
-def _json_line(obj: dict[str, Any]) -> str:
-    line = json.dumps(obj, ensure_ascii=False)
-    try:
-        line.encode("utf-8")
-    except UnicodeEncodeError:  # lone surrogates: JSON's \\u escapes keep the exact text
-        line = json.dumps(obj)
-    return line
 
 
 def _read_texts(source: str) -> Iterator[str]:
@@ -144,8 +137,18 @@ def predict_command(
         int | None, typer.Option("--max-length", help="Token limit per text (default: the bundle's).", min=1)
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Show errors only on stderr.")] = False,
+    engine: Annotated[
+        Engine | None,
+        typer.Option("--engine", help="Score --file into --output on local processes or Ray Data (see `score`)."),
+    ] = None,
+    workers: WorkersOpt = 1,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="JSON Lines file for --engine.")] = None,
 ) -> None:
     """Classify texts with a bundle; results on stdout (JSON Lines by default)."""
+    if engine is not None:
+        if file is None or file == "-" or output is None or texts:
+            raise typer.BadParameter("--engine scores --file PATH into --output PATH.", param_hint="--engine")
+        return run_score(bundle, Path(file), output, engine, workers, batch_size, truncate, max_length, quiet)
     if texts and file is not None:
         raise typer.BadParameter("give texts as arguments or --file, not both.", param_hint="TEXTS / --file")
     if not texts and file is None:
@@ -206,10 +209,7 @@ def _render_predictions(results: Iterable[tuple[str, Any]], fmt: PredictFormat, 
     out = sys.stdout
     if fmt is PredictFormat.JSONL:
         for text, pred in results:
-            row = {"text": text, "label": pred.label, "score": pred.score, "probabilities": pred.probabilities}
-            if pred.truncated:
-                row["truncated"] = True
-            out.write(_json_line(row) + "\n")
+            out.write(json_line(prediction_record(text, pred)) + "\n")
         return
     if fmt is PredictFormat.CSV:
         writer = csv.writer(out, lineterminator="\n")
