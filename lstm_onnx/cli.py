@@ -22,6 +22,7 @@ from lstm_onnx.exporter.cli_module import export_module_command
 from lstm_onnx.runtime.bundle_cli import package_command, relabel_command
 from lstm_onnx.runtime.cli import evaluate_command, info_command, predict_command
 from lstm_onnx.runtime.errors import ORT_MISSING, MissingDependencyError, ToolkitError
+from lstm_onnx.runtime.scale_cli import score_command, serve_command
 from lstm_onnx.trainer.cli import train_command
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -111,6 +112,8 @@ for _name, _command, _extra in (
     ("package", package_command, None),
     ("relabel", relabel_command, None),
     ("bench", bench_command, "export"),  # only `bench --against` (PyTorch) and the variants it derives need it
+    ("score", score_command, None),  # Ray (`--engine ray`) and pyarrow (Parquet) say which extra they need
+    ("serve", serve_command, None),
 ):
     app.command(_name)(_handles_toolkit_errors(_command, _name, _extra))
 

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Annotated, Any, TextIO
 import typer
 
 from lstm_onnx.runtime.errors import InputError
+from lstm_onnx.runtime.records import json_line, prediction_record
+from lstm_onnx.runtime.scale_cli import Engine, WorkersOpt, run_score
 
 if TYPE_CHECKING:
     from lstm_onnx.runtime.line_inputs import Item
@@ -101,15 +103,6 @@ def _csv_cell(text: str) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
-def _json_line(obj: dict[str, Any]) -> str:
-    line = json.dumps(obj, ensure_ascii=False)
-    try:
-        line.encode("utf-8")
-    except UnicodeEncodeError:  # lone surrogates: JSON's \\u escapes keep the exact text
-        line = json.dumps(obj)
-    return line
-
-
 def _with_progress(items: Iterable[Any], quiet: bool) -> Iterator[Any]:
     if quiet or not sys.stderr.isatty():
         yield from items
@@ -174,8 +167,18 @@ def predict_command(
             "null writes a record with its error. Each is reported on stderr with its line; exit code 1 if any.",
         ),
     ] = OnError.FAIL,
+    engine: Annotated[
+        Engine | None,
+        typer.Option("--engine", help="Score --file into --output on local processes or Ray Data (see `score`)."),
+    ] = None,
+    workers: WorkersOpt = 1,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="JSON Lines file for --engine.")] = None,
 ) -> None:
     """Classify or tag texts with a bundle; results on stdout (JSON Lines by default; conllu for a tagger)."""
+    if engine is not None:
+        if file is None or file == "-" or output is None or texts:
+            raise typer.BadParameter("--engine scores --file PATH into --output PATH.", param_hint="--engine")
+        return run_score(bundle, Path(file), output, engine, workers, batch_size, truncate, max_length, quiet)
     if texts and file is not None:
         raise typer.BadParameter("give texts as arguments or --file, not both.", param_hint="TEXTS / --file")
     if not texts and file is None:
@@ -261,7 +264,7 @@ def _render_predictions(
     out = sys.stdout
     if fmt is PredictFormat.JSONL:
         for item, pred, error in rows:
-            out.write(_json_line(_record(item, pred, error, with_ids)) + "\n")
+            out.write(json_line(_record(item, pred, error, with_ids)) + "\n")
             if flush:
                 out.flush()
     elif fmt is PredictFormat.CSV:
@@ -295,15 +298,12 @@ def _render_predictions(
 
 
 def _record(item: Item, pred: Prediction | None, error: str | None, with_ids: bool) -> dict[str, Any]:
-    """One JSON Lines record: ``{id?, text, label, score, probabilities, truncated?}``, or nulls and ``error``."""
-    row: dict[str, Any] = {"id": item.id} if with_ids else {}
-    row["text"] = item.text
-    if pred is None:
-        row.update(label=None, score=None, probabilities=None, error=error)
-        return row
-    row.update(label=pred.label, score=pred.score, probabilities=pred.probabilities)
-    if pred.truncated:
-        row["truncated"] = True
+    """One JSON Lines record (``runtime.records``), or for a failed line the same keys as nulls plus ``error``."""
+    ident = item.id if with_ids else None
+    if pred is not None:
+        return prediction_record(item.text or "", pred, id=ident)
+    row: dict[str, Any] = {} if ident is None else {"id": ident}
+    row.update(text=item.text, label=None, score=None, probabilities=None, error=error)
     return row
 
 

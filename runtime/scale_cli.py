@@ -1,0 +1,112 @@
+"""``lstm-onnx score`` (also ``predict --engine``) and ``lstm-onnx serve``: parse, call one library function, render.
+
+Neither imports Ray unless it is asked to run on it.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+__all__ = ["Engine", "WorkersOpt", "run_score", "score_command", "serve_command"]
+
+
+class Engine(str, Enum):
+    """Where batch scoring runs."""
+
+    LOCAL = "local"
+    RAY = "ray"
+
+
+BundleArg = Annotated[
+    Path, typer.Argument(help="Bundle directory written by `lstm-onnx export`.", exists=True, file_okay=False)
+]
+EngineOpt = Annotated[
+    Engine, typer.Option("--engine", help="local: worker processes here; ray: Ray Data (joins or starts a cluster).")
+]
+WorkersOpt = Annotated[int, typer.Option("--workers", help="Worker processes or Ray actors.", min=1, max=1024)]
+OutputOpt = Annotated[Path, typer.Option("--output", "-o", help="JSON Lines file to write (replaced atomically).")]
+
+
+def run_score(
+    bundle: Path,
+    file: Path,
+    output: Path,
+    engine: Engine,
+    workers: int,
+    batch_size: int,
+    truncate: bool,
+    max_length: int | None,
+    quiet: bool,
+) -> None:
+    """Score ``file`` into ``output`` and report rows and speed on stderr (shared by ``score`` and ``predict``)."""
+    from lstm_onnx.runtime.batch_predictor import BatchPredictor
+    from lstm_onnx.runtime.batch_scoring import score_file
+
+    predictor = BatchPredictor(bundle, batch_size=batch_size, max_length=max_length, truncate=truncate)
+    start = time.perf_counter()
+    report = score_file(predictor, file, output, engine=engine.value, workers=workers)
+    seconds = time.perf_counter() - start
+    if not quiet:
+        rate = report.rows / seconds if seconds > 0 else float("inf")
+        print(
+            f"scored {report.rows} texts into {report.output} with {report.workers} {report.engine} worker(s) "
+            f"in {seconds:.1f} s ({rate:.0f} texts/s)",
+            file=sys.stderr,
+        )
+
+
+def score_command(
+    bundle: BundleArg,
+    file: Annotated[
+        Path,
+        typer.Option(
+            "--file",
+            help="Input: .jsonl (objects with 'text', optional 'id'), .csv/.tsv (text and id columns) or .parquet.",
+            exists=True,
+            dir_okay=False,
+        ),
+    ],
+    output: OutputOpt,
+    engine: EngineOpt = Engine.LOCAL,
+    workers: WorkersOpt = 1,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Most texts per ONNX Runtime call.", min=1)] = 32,
+    truncate: Annotated[bool, typer.Option("--truncate/--no-truncate", help="Cut texts over max_length.")] = False,
+    max_length: Annotated[int | None, typer.Option("--max-length", help="Token limit per text.", min=1)] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Show errors only on stderr.")] = False,
+) -> None:
+    """Score a big file into a JSON Lines file, in input order with each row's id, on local processes or Ray."""
+    run_score(bundle, file, output, engine, workers, batch_size, truncate, max_length, quiet)
+
+
+def serve_command(
+    bundle: BundleArg,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on (loopback by default).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="HTTP port.", min=1, max=65535)] = 8000,
+    max_batch_size: Annotated[
+        int, typer.Option("--max-batch-size", help="Most texts the server batches into one model call.", min=1)
+    ] = 64,
+    batch_wait_ms: Annotated[
+        float, typer.Option("--batch-wait-ms", help="How long a batch waits to fill up, in ms.", min=0.0, max=10_000)
+    ] = 5.0,
+    max_texts: Annotated[int, typer.Option("--max-texts", help="Most texts in one request.", min=1)] = 256,
+    max_body_bytes: Annotated[
+        int, typer.Option("--max-body-bytes", help="Largest request body accepted, in bytes.", min=1)
+    ] = 1_048_576,
+) -> None:
+    """Serve a bundle over HTTP on Ray Serve: POST /predict, GET /health, OpenAPI at /docs."""
+    from lstm_onnx.runtime.serve import ServeSettings, serve_forever
+
+    settings = ServeSettings(
+        bundle=str(bundle.resolve()),
+        max_batch_size=max_batch_size,
+        batch_wait_s=batch_wait_ms / 1000,
+        max_texts=max_texts,
+        max_body_bytes=max_body_bytes,
+    )
+    serve_forever(settings, host=host, port=port, announce=lambda msg: print(msg, file=sys.stderr))
