@@ -19,7 +19,17 @@ from lstm_onnx.runtime.contract import INPUT_IDS, LENGTHS
 __all__ = ["BACKENDS", "Contestant", "Skipped", "feed", "torch_backend"]
 
 # Every backend name a record can carry, in report order.
-BACKENDS = ("torch", "torch-cuda", "ort-cpu", "ort-cpu-opt", "ort-cpu-int8", "ort-cuda", "ort-cuda-fp16")
+BACKENDS = (
+    "torch",
+    "torch-masked",
+    "torch-compiled",
+    "torch-cuda",
+    "ort-cpu",
+    "ort-cpu-opt",
+    "ort-cpu-int8",
+    "ort-cuda",
+    "ort-cuda-fp16",
+)
 
 Contestant = OrtBackend | TorchModuleBackend
 

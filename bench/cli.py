@@ -49,6 +49,13 @@ def bench_command(
         str, typer.Option(help="Comma-separated fixed sequence lengths (besides real reviews).")
     ] = "16,256",
     runs: Annotated[int, typer.Option(help="Timed runs per figure (warm-ups excluded).", min=30, max=100_000)] = 30,
+    torch_peers: Annotated[
+        str,
+        typer.Option(
+            help="PyTorch CPU peers with --against: torch (packed eager), torch-masked (masked twin, eager), "
+            "torch-compiled (torch.compile on the masked twin; compiles first, excluded from timing)."
+        ),
+    ] = "torch,torch-masked,torch-compiled",
     threads: Annotated[int, typer.Option(help="Intra-op threads for ORT and torch alike.", min=1, max=256)] = 1,
     idle_ms: Annotated[float, typer.Option(help="Idle gap before each timed call, ms.", min=0.0, max=10_000.0)] = 50.0,
     optimized: Annotated[
@@ -71,14 +78,20 @@ def bench_command(
         BenchFormat, typer.Option("--format", help="table or json (a list of records).")
     ] = BenchFormat.TABLE,
 ) -> None:
-    """Benchmark ONNX Runtime (fp32, optimized, int8; CUDA if present) against PyTorch: speed, latency, start-up."""
+    """Benchmark ONNX Runtime (fp32, optimized, int8; CUDA if present) against PyTorch (packed, masked, compiled)."""
     import json
     from dataclasses import replace
 
     from lstm_onnx.bench.report import tables
     from lstm_onnx.bench.suite import BenchConfig, bench
+    from lstm_onnx.bench.torch_peers import TORCH_PEERS
     from lstm_onnx.runtime.archive import bundle_directory
 
+    peers = tuple(part.strip() for part in torch_peers.split(",") if part.strip())
+    if not peers or set(peers) - set(TORCH_PEERS):
+        raise typer.BadParameter(
+            f"expected some of {','.join(TORCH_PEERS)}, got {torch_peers!r}", param_hint="--torch-peers"
+        )
     config = BenchConfig(
         bundle=bundle,
         against=against,
@@ -86,6 +99,7 @@ def bench_command(
         batch_sizes=_int_list(batch_sizes),
         seq_lens=_int_list(seq_lens),
         runs=runs,
+        torch_peers=peers,
         threads=threads,
         idle_s=idle_ms / 1e3,
         optimized=optimized,

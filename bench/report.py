@@ -24,6 +24,8 @@ _MODEL_COLUMNS = (
     ("p99 ms", "p99_ms", "{:.2f}"),
     ("GFLOP/s", "gflops", "{:.1f}"),
     ("× torch", "ratio_vs_torch", "{:.2f}"),
+    ("× masked", "ratio_vs_torch_masked", "{:.2f}"),
+    ("× compiled", "ratio_vs_torch_compiled", "{:.2f}"),
 )
 
 

@@ -2,8 +2,10 @@
 
 A record is a JSON-able dict with ``kind`` (``model``, ``end_to_end``, ``startup``, ``ceiling``, ``skipped``,
 ``environment``) and ``backend``; ``model`` records carry ``batch_size``, ``seq_len`` (int or ``"real"``),
-``texts_per_s``, ``tokens_per_s``, ``mean_ms``, ``p50_ms``, ``p90_ms``, ``p99_ms``, ``gflops`` and, where torch ran,
-``ratio_vs_torch`` (throughput ratio).
+``texts_per_s``, ``tokens_per_s``, ``mean_ms``, ``p50_ms``, ``p90_ms``, ``p99_ms``, ``gflops`` and, for each PyTorch
+peer that ran, a throughput ratio against it: ``ratio_vs_torch`` (packed eager), ``ratio_vs_torch_masked`` (the masked
+twin, eager) and ``ratio_vs_torch_compiled`` (``torch.compile`` on the masked twin, whose records also carry
+``compile_s``, excluded from timing, and ``recompiles`` during timing, 0 when no figure paid for compilation).
 """
 
 from __future__ import annotations
@@ -23,13 +25,14 @@ from lstm_onnx.bench.endtoend import measure_end_to_end
 from lstm_onnx.bench.flops import FLOPS_FORMULA, flops_per_token, measure_matmul
 from lstm_onnx.bench.startup import StartupSample, runtime_code, startup_runner, torch_code
 from lstm_onnx.bench.timing import MIN_RUNS, interleave, summarize
+from lstm_onnx.bench.torch_peers import TORCH_PEERS, CompiledTorchBackend, torch_peer
 from lstm_onnx.exporter.backends import OrtBackend
 from lstm_onnx.runtime.bundle import Bundle, load_bundle
 from lstm_onnx.runtime.contract import MODEL_FILE
 from lstm_onnx.runtime.datasets import read_dataset, stratified_sample
 from lstm_onnx.runtime.session import SessionConfig
 
-__all__ = ["BenchConfig", "Progress", "bench"]
+__all__ = ["BenchConfig", "Progress", "bench", "with_ratios"]
 
 Progress = Callable[[str], None]
 
@@ -46,6 +49,8 @@ class BenchConfig:
         seq_lens: Fixed T values (besides the real length mix).
         runs: Timed repetitions per figure (>= 30).
         warmup: Untimed repetitions first.
+        torch_peers: Which PyTorch CPU peers run with ``against`` (``TORCH_PEERS``: packed eager, masked twin eager,
+            ``torch.compile`` on the masked twin).
         threads: Intra-op threads for every backend (ORT and torch alike).
         idle_s: Idle gap before each timed call.
         optimized: Model file of the ORT-optimized variant (``None``: made from the fp32 model in a temp dir).
@@ -62,6 +67,7 @@ class BenchConfig:
     batch_sizes: tuple[int, ...] = (1, 8, 32, 128)
     seq_lens: tuple[int, ...] = (16, 256)
     runs: int = MIN_RUNS
+    torch_peers: tuple[str, ...] = TORCH_PEERS
     warmup: int = 2
     threads: int = 1
     idle_s: float = 0.05
@@ -77,6 +83,9 @@ class BenchConfig:
             raise ValueError(f"runs must be >= {MIN_RUNS} (fewer cannot give a stable p99), got {self.runs}.")
         if not self.batch_sizes or min(self.batch_sizes) < 1 or (self.seq_lens and min(self.seq_lens) < 1):
             raise ValueError(f"batch sizes and lengths must be >= 1, got {self.batch_sizes}, {self.seq_lens}.")
+        unknown = set(self.torch_peers) - set(TORCH_PEERS)
+        if unknown:
+            raise ValueError(f"unknown PyTorch peers {sorted(unknown)}; expected some of {', '.join(TORCH_PEERS)}.")
         if self.threads < 1 or self.warmup < 0 or self.idle_s < 0:
             raise ValueError(
                 f"threads >= 1, warmup >= 0, idle_s >= 0 expected, got {self.threads}, {self.warmup}, {self.idle_s}."
@@ -100,14 +109,16 @@ def _backends(config: BenchConfig, work: Path, progress: Progress) -> tuple[list
     backends: list[Contestant] = []
     skipped: list[Skipped] = []
     if config.against is not None:
-        for name, device in (("torch", "cpu"), ("torch-cuda", "cuda")):
-            made = torch_backend(name, config.against, config.threads, device)
-            if isinstance(made, Skipped):
-                skipped.append(made)
-            else:
-                backends.append(made)
+        for name in config.torch_peers:
+            progress(f"building {name}" + (" (compiling every shape class first)" if name == "torch-compiled" else ""))
+            backends.append(torch_peer(name, config.against, config.threads))
+        made = torch_backend("torch-cuda", config.against, config.threads, "cuda")
+        if isinstance(made, Skipped):
+            skipped.append(made)
+        else:
+            backends.append(made)
     else:
-        skipped += [Skipped(name, "no --against run directory") for name in ("torch", "torch-cuda")]
+        skipped += [Skipped(name, "no --against run directory") for name in (*TORCH_PEERS, "torch-cuda")]
     backends.append(OrtBackend("ort-cpu", fp32, cpu))
     backends.append(OrtBackend("ort-cpu-opt", _variant(config.optimized, "optimized", fp32, work), cpu))
     backends.append(OrtBackend("ort-cpu-int8", _variant(config.int8, "int8", fp32, work), cpu))
@@ -163,10 +174,20 @@ def _time_case(case: Case, backends: Sequence[Contestant], config: BenchConfig, 
                 **asdict(stats),
             }
         )
-    torch_rate = next((r["texts_per_s"] for r in records if r["backend"] == "torch"), None)
-    if torch_rate is not None:
-        for record in records:
-            record["ratio_vs_torch"] = record["texts_per_s"] / torch_rate
+    for backend in backends:
+        if isinstance(backend, CompiledTorchBackend):
+            record = next(r for r in records if r["backend"] == backend.name)
+            record.update(compile_s=backend.compile_s, recompiles=backend.recompiles())
+    return with_ratios(records)
+
+
+def with_ratios(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Add ``ratio_vs_<peer>`` (throughput over the peer's) for every PyTorch CPU peer among one case's records."""
+    for peer in TORCH_PEERS:
+        rate = next((r["texts_per_s"] for r in records if r["backend"] == peer), None)
+        if rate is not None:
+            for record in records:
+                record[f"ratio_vs_{peer.replace('-', '_')}"] = record["texts_per_s"] / rate
     return records
 
 

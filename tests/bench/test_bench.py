@@ -92,6 +92,8 @@ def bench_records(tiny_bundle_dir: Path, tiny_run_dir: Path, tmp_path_factory: p
         writer.writerows(make_corpus(40, seed=3))
     args = ["bench", str(tiny_bundle_dir), "--against", str(tiny_run_dir), "--data", str(data)]
     args += ["--batch-sizes", "1,4", "--seq-lens", "8", "--runs", "30", "--idle-ms", "0", "--no-startup"]
+    # torch.compile takes a minute to compile: its backend is covered by the slow test in test_torch_peers.py.
+    args += ["--torch-peers", "torch,torch-masked"]
     result = CliRunner().invoke(app, [*args, "--format", "json"])
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)  # type: ignore[no-any-return]
@@ -99,10 +101,11 @@ def bench_records(tiny_bundle_dir: Path, tiny_run_dir: Path, tmp_path_factory: p
 
 def test_bench_json_model_records_have_required_keys(bench_records: list[dict]) -> None:  # type: ignore[type-arg]
     model = [r for r in bench_records if r["kind"] == "model"]
-    assert {r["backend"] for r in model} == {"torch", "ort-cpu", "ort-cpu-opt", "ort-cpu-int8"}
+    assert {r["backend"] for r in model} == {"torch", "torch-masked", "ort-cpu", "ort-cpu-opt", "ort-cpu-int8"}
     assert {(r["batch_size"], r["seq_len"]) for r in model} == {(1, "real"), (4, "real"), (1, 8), (4, 8)}
     for record in model:
-        assert REQUIRED_KEYS <= set(record) and "ratio_vs_torch" in record
+        assert REQUIRED_KEYS <= set(record) and {"ratio_vs_torch", "ratio_vs_torch_masked"} <= set(record)
+        assert "ratio_vs_torch_compiled" not in record
         assert record["texts_per_s"] > 0 and record["tokens_per_s"] >= record["texts_per_s"]
         assert 0 < record["p50_ms"] <= record["p90_ms"] <= record["p99_ms"]
 
@@ -121,6 +124,26 @@ def test_bench_json_end_to_end_shares_sum_to_one(bench_records: list[dict]) -> N
 def test_bench_torch_ratio_is_one_for_torch(bench_records: list[dict]) -> None:  # type: ignore[type-arg]
     ratios = [r["ratio_vs_torch"] for r in bench_records if r["kind"] == "model" and r["backend"] == "torch"]
     assert np.allclose(ratios, 1.0)
+
+
+def test_bench_ratios_against_each_peer_are_consistent(bench_records: list[dict]) -> None:  # type: ignore[type-arg]
+    model = [r for r in bench_records if r["kind"] == "model"]
+    for record in model:
+        peer = next(
+            r
+            for r in model
+            if r["backend"] == "torch-masked"
+            and (r["batch_size"], r["seq_len"]) == (record["batch_size"], record["seq_len"])
+        )
+        assert record["ratio_vs_torch_masked"] == pytest.approx(record["texts_per_s"] / peer["texts_per_s"])
+        # Ratios against two peers differ exactly by the peers' own ratio.
+        assert record["ratio_vs_torch"] == pytest.approx(record["ratio_vs_torch_masked"] * peer["ratio_vs_torch"])
+
+
+def test_bench_rejects_unknown_torch_peer(tiny_bundle_dir: Path, tiny_run_dir: Path) -> None:
+    args = ["bench", str(tiny_bundle_dir), "--against", str(tiny_run_dir), "--torch-peers", "torch,torch-jit"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2 and "torch-jit" in result.stderr and result.stdout == ""
 
 
 def test_bench_rejects_fewer_than_30_runs(tiny_bundle_dir: Path) -> None:
