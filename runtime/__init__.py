@@ -15,12 +15,15 @@ from typing import Any
 
 from lstm_onnx.runtime.errors import (
     BundleError,
+    ConfigError,
     DataError,
     EmptyInputError,
     ExportError,
     InputError,
     InputTooLongError,
+    LabelError,
     MissingDependencyError,
+    NonFiniteOutputError,
     ParityError,
     ProviderError,
     ToolkitError,
@@ -30,10 +33,15 @@ from lstm_onnx.runtime.tokenizer import Tokenizer, TokenizerConfig, Vocab, batch
 _LAZY = {
     "TextClassifier": "lstm_onnx.runtime.predictor",
     "Prediction": "lstm_onnx.runtime.predictor",
+    "TokenTagger": "lstm_onnx.runtime.tagger",
+    "TaggedSentence": "lstm_onnx.runtime.tagger",
+    "load": "lstm_onnx.runtime.load",
+    "resolve_bundle": "lstm_onnx.runtime.load",
     "load_bundle": "lstm_onnx.runtime.bundle",
     "Bundle": "lstm_onnx.runtime.bundle",
     "Manifest": "lstm_onnx.runtime.bundle",
     "SessionConfig": "lstm_onnx.runtime.session",
+    "BatchPredictor": "lstm_onnx.runtime.batch_predictor",
 }
 
 
@@ -45,27 +53,35 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "BatchPredictor",
     "Bundle",
     "BundleError",
-    "Manifest",
-    "Prediction",
-    "TextClassifier",
-    "SessionConfig",
-    "load_bundle",
+    "ConfigError",
     "DataError",
     "EmptyInputError",
     "ExportError",
     "InputError",
     "InputTooLongError",
+    "LabelError",
+    "Manifest",
     "MissingDependencyError",
+    "NonFiniteOutputError",
     "ParityError",
+    "Prediction",
     "ProviderError",
+    "SessionConfig",
+    "TaggedSentence",
+    "TextClassifier",
+    "TokenTagger",
     "Tokenizer",
     "TokenizerConfig",
     "ToolkitError",
     "Vocab",
     "batch_encode",
+    "load",
+    "load_bundle",
     "normalize",
+    "resolve_bundle",
 ]
 
 if __name__ != "lstm_onnx.runtime":  # a checkout on sys.path must not offer a second name

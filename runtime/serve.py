@@ -8,6 +8,8 @@ Ray, Ray Serve and FastAPI are imported only here, only when serving: ``pip inst
 # No `from __future__ import annotations` here: FastAPI reads route signatures at runtime, and `Request` is imported
 # inside build_application (FastAPI is optional), where only eager annotations can see it.
 
+import os
+import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -142,6 +144,9 @@ def start_server(settings: ServeSettings, host: str = "127.0.0.1", port: int = 8
         from ray import serve
     except ModuleNotFoundError as err:
         raise MissingDependencyError(SERVE_MISSING) from err
+    # Ray's C++ core installs absl's failure-signal handler for SIGTERM, which aborts the process (exit 134) before
+    # any Python cleanup runs; serve_forever handles SIGTERM itself. Set before the cluster starts; inherited by it.
+    os.environ.setdefault("RAY_DISABLE_FAILURE_SIGNAL_HANDLER", "1")
     if not ray.is_initialized():
         ray.init(
             num_cpus=2,
@@ -164,13 +169,22 @@ def stop_server() -> None:
 
 
 def serve_forever(settings: ServeSettings, host: str, port: int, announce: Callable[[str], None]) -> None:
-    """Serve until interrupted (Ctrl-C), then shut Ray down."""
+    """Serve until interrupted (Ctrl-C, or SIGTERM as sent by `kill`, `docker stop` or systemd), then shut Ray down."""
+    previous = signal.getsignal(signal.SIGTERM)
     try:
         start_server(settings, host, port)
+        # Ray's handler (installed by ray.init) exits without a word; stop the server the way Ctrl-C does instead.
+        # Set after ray.init; "serving ..." is announced only once it is in place.
+        signal.signal(signal.SIGTERM, _interrupt)
         announce(f"serving {settings.bundle} on http://{host}:{port} (POST /predict, GET /health, docs at /docs)")
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
         pass
     finally:
+        signal.signal(signal.SIGTERM, previous)
         stop_server()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")

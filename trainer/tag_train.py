@@ -27,6 +27,7 @@ from lstm_onnx.runtime.tokenizer import PAD_ID, UNK_ID, TokenizerConfig, Vocab
 from lstm_onnx.trainer.checkpoint import load_state, save_state, state_path
 from lstm_onnx.trainer.config import TrainConfig
 from lstm_onnx.trainer.embeddings import read_vectors, vector_words
+from lstm_onnx.trainer.optim import init_embedding, make_optimizer
 from lstm_onnx.trainer.progress import NullProgress, TrainProgress
 from lstm_onnx.trainer.run_dir import CONFIG_FILE, METRICS_FILE, WEIGHTS_FILE, atomic_write_json, save_weights
 from lstm_onnx.trainer.tag_batches import IGNORE_INDEX, TagEncoder, batch_order
@@ -167,14 +168,9 @@ def train_tagger(
 
     torch.manual_seed(config.seed)
     model = BiLSTMTagger(model_config)
-    if coverage is not None:
-        with torch.no_grad():
-            model.embedding.weight.copy_(torch.from_numpy(coverage.matrix))
-    model.embedding.weight.requires_grad_(not (config.freeze_embeddings and config.embeddings))
+    init_embedding(model.embedding, coverage, config)
     model.to(device)
-    optimizer_cls = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = optimizer_cls(params, lr=config.lr, weight_decay=config.weight_decay)
+    optimizer = make_optimizer(model, config)
     scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=config.lr_decay)
     width = model_config.max_word_chars
     train_enc = TagEncoder(train, words, chars, labels, width)

@@ -29,6 +29,7 @@ from lstm_onnx.trainer.data import EncodedTexts, crop, encode_texts, eval_batche
 from lstm_onnx.trainer.data import train_batches as make_train_batches
 from lstm_onnx.trainer.embeddings import read_vectors
 from lstm_onnx.trainer.model import BiLSTMClassifier
+from lstm_onnx.trainer.optim import init_embedding, make_optimizer
 from lstm_onnx.trainer.plot import CURVES_FILE, plot_curves
 from lstm_onnx.trainer.progress import NullProgress, TrainProgress
 from lstm_onnx.trainer.run_dir import CONFIG_FILE, METRICS_FILE, WEIGHTS_FILE, atomic_write_json, save_weights
@@ -240,14 +241,9 @@ def train(
 
     torch.manual_seed(config.seed)
     model = BiLSTMClassifier(model_config)
-    if coverage is not None:
-        with torch.no_grad():
-            model.embedding.weight.copy_(torch.from_numpy(coverage.matrix))
-    model.embedding.weight.requires_grad_(not (config.freeze_embeddings and config.embeddings))
+    init_embedding(model.embedding, coverage, config)
     model.to(device)
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer_cls = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
-    optimizer = optimizer_cls(params, lr=config.lr, weight_decay=config.weight_decay)
+    optimizer = make_optimizer(model, config)
     steps_per_epoch = num_train_batches(len(train_enc), config.batch_size, config.bucket_batches)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, _lr_factor(config.warmup_steps, config.lr_decay, steps_per_epoch)

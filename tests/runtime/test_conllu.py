@@ -121,3 +121,40 @@ def test_read_tagged_folder_splits(tiny_tag_data: Path) -> None:
 def test_read_tagged_folder_without_split(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="no test file"):
         read_tagged(tmp_path, "test")
+
+
+_UD_EWT = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "ud-ewt"
+
+
+@pytest.mark.parametrize(("split", "sentences"), [("train", 12_544), ("dev", 2_001), ("test", 2_077)])
+def test_read_tagged_real_ud_ewt_splits(split: str, sentences: int) -> None:
+    """The real treebank (skipped where ../shared is absent): every sentence read, UPOS tags, syntactic words only."""
+    if not _UD_EWT.is_dir():
+        pytest.skip(f"UD English EWT not found at {_UD_EWT}")
+    data = read_tagged(_UD_EWT, split)
+    assert len(data.tokens) == sentences
+    tags = {tag for sentence in data.tags for tag in sentence}
+    assert tags <= {
+        "ADJ",
+        "ADP",
+        "ADV",
+        "AUX",
+        "CCONJ",
+        "DET",
+        "INTJ",
+        "NOUN",
+        "NUM",
+        "PART",
+        "PRON",
+        "PROPN",
+        "PUNCT",
+        "SCONJ",
+        "SYM",
+        "VERB",
+        "X",
+    }
+    # "don't" is one multiword token over the syntactic words "do" + "n't": the words are read, never the range.
+    words = [t for sentence in data.tokens for t in sentence]
+    assert "n't" in words and "don't" not in (w.lower() for w in words)
+    if split == "test":  # the figure UD evaluation reports for EWT test: 25,094 syntactic words
+        assert len(words) == 25_094 and len(tags) == 17

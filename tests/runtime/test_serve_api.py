@@ -106,3 +106,42 @@ def test_serve_end_to_end_on_local_ray(tiny_bundle_dir: Path) -> None:
             assert "/predict" in json.loads(response.read())["paths"]
     finally:
         stop_server()
+
+
+def test_serve_command_stops_cleanly_on_sigterm(tiny_bundle_dir: Path, tmp_path: Path) -> None:
+    """`kill`/`docker stop` send SIGTERM: the server must shut Ray down, not die and orphan the local cluster."""
+    pytest.importorskip("ray.serve")
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    with socket.socket() as probe:  # a free loopback port
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    code = (
+        "from lstm_onnx.cli import app\n"
+        f"app(['serve', {str(tiny_bundle_dir)!r}, '--port', '{port}'], prog_name='lstm-onnx')\n"
+    )
+    server = subprocess.Popen([sys.executable, "-c", code], cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+    try:
+        # "serving ..." is printed once the server answers and its SIGTERM handler is in place.
+        assert server.stderr is not None
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            line = server.stderr.readline()
+            if line.startswith("serving ") or not line:
+                break
+        assert line.startswith("serving "), "the server did not start within 120 s"
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=10) as answer:
+            assert json.loads(answer.read())["status"] == "ok"
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=60) == 0
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+        if server.stderr is not None:
+            server.stderr.close()
