@@ -29,14 +29,17 @@ VOCAB_TEXTS = 5000
 VOCAB_SIZE = 25_000
 
 
-def make_bench_run(data: Path, run_dir: Path, seed: int = 0) -> Path:
-    """Write a run directory: vocabulary from ``VOCAB_TEXTS`` IMDB training reviews, ``gpu``-preset model."""
+def make_bench_run(data: Path, run_dir: Path, seed: int = 0, embedding_dim: int | None = None) -> Path:
+    """Write a run directory: vocabulary from ``VOCAB_TEXTS`` IMDB training reviews, ``gpu``-preset model
+    (``embedding_dim`` replaces the preset's 50 when given)."""
     texts = read_dataset(data, split="train").texts[::5][:VOCAB_TEXTS]
     tokenizer_config = TokenizerConfig()
     tokenizer = Tokenizer(tokenizer_config)
     vocab = Vocab.build(tokenizer.pipe(texts), min_freq=2, max_size=VOCAB_SIZE)
     preset = get_preset("gpu", seed=seed)
     model_config = dataclasses.replace(preset.model, vocab_size=len(vocab), num_labels=2)
+    if embedding_dim is not None:
+        model_config = dataclasses.replace(model_config, embedding_dim=embedding_dim)
     torch.manual_seed(seed)
     model = BiLSTMClassifier(model_config).eval()
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -55,7 +58,9 @@ def make_bench_run(data: Path, run_dir: Path, seed: int = 0) -> Path:
     return run_dir
 
 
-def make_bench_bundles(data: Path, work: Path, seed: int = 0) -> tuple[Path, dict[str, Path]]:
+def make_bench_bundles(
+    data: Path, work: Path, seed: int = 0, embedding_dim: int | None = None
+) -> tuple[Path, dict[str, Path]]:
     """Run directory and bundles (fp32, optimized, int8) under ``work``; reused when already there.
 
     Returns:
@@ -63,7 +68,7 @@ def make_bench_bundles(data: Path, work: Path, seed: int = 0) -> tuple[Path, dic
     """
     run_dir = work / "run"
     if not (run_dir / WEIGHTS_FILE).is_file():
-        make_bench_run(data, run_dir, seed)
+        make_bench_run(data, run_dir, seed, embedding_dim)
     config = ExportConfig(run_dir=run_dir, out=work / "bundle", variants=(Variant.OPTIMIZED, Variant.INT8), force=True)
     paths = {v.value: config.variant_dir(v) for v in (Variant.FP32, *config.variants)}
     if not all((p / "manifest.json").is_file() for p in paths.values()):
