@@ -12,12 +12,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from lstm_onnx.exporter.build import CRITERIA
 from lstm_onnx.exporter.bundle_writer import check_target, new_manifest, staged_bundle
 from lstm_onnx.exporter.config import ExportConfig
 from lstm_onnx.exporter.export import ExportInfo
 from lstm_onnx.exporter.tagger_export import export_tagger_onnx
 from lstm_onnx.exporter.tagger_parity import TagParity, judge, measure_tag_parity
-from lstm_onnx.exporter.tolerances import FP16, FP32, INT8, Criteria
 from lstm_onnx.exporter.variants import Variant, make_variant
 from lstm_onnx.runtime.bundle_format import BundleConfig, seal_manifest, write_json
 from lstm_onnx.runtime.contract import (
@@ -36,12 +36,6 @@ from lstm_onnx.trainer.tag_run import LoadedTagRun, load_tag_run
 __all__ = ["TAG_BUNDLE_NAME", "TagBundle", "export_tagger_bundles"]
 
 TAG_BUNDLE_NAME = "pos-bilstm"
-_CRITERIA: dict[Variant, Criteria] = {
-    Variant.FP32: FP32,
-    Variant.OPTIMIZED: FP32,
-    Variant.INT8: INT8,
-    Variant.FP16: FP16,
-}
 
 
 @dataclass(frozen=True)
@@ -81,9 +75,9 @@ def export_tagger_bundles(config: ExportConfig) -> list[TagBundle]:
                 model_path = Path(work) / f"model-{variant.value}.onnx"
                 make_variant(variant, fp32_path, model_path)
             parity = measure_tag_parity(
-                model_path, run, variant.value, _CRITERIA[variant], data, config.batch_size, config.seed, config.threads
+                model_path, run, variant.value, CRITERIA[variant], data, config.batch_size, config.seed, config.threads
             )
-            judge(parity, _CRITERIA[variant])
+            judge(parity, CRITERIA[variant])
             path = _write(config.variant_dir(variant), model_path, run, config, info, variant, parity)
             built.append(TagBundle(variant, path, parity))
     return built
