@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from lstm_onnx.exporter.tagger_bundle import _CRITERIA
+from lstm_onnx.exporter.build import CRITERIA
 from lstm_onnx.exporter.tagger_parity import TagParity, judge, measure_tag_parity
 from lstm_onnx.exporter.variants import Variant
 from lstm_onnx.runtime.bundle import load_bundle
@@ -45,10 +45,10 @@ def verify_tag_bundle(
         ParityError: A criterion of the bundle's variant failed (every failure is named).
     """
     bundle = load_bundle(bundle_dir, SessionConfig(providers="cpu"))  # checksums, files, IO, before anything runs
-    if bundle.config.get("task") != "tag":
+    if bundle.task != "tag":
         raise BundleError(f"{bundle_dir} is not a tagging bundle; verify it against a classification run.")
     try:
-        variant = Variant(str(bundle.manifest.export.get("variant", bundle.config.get("variant", "fp32"))))
+        variant = Variant(str(bundle.manifest.export.get("variant", bundle.settings.variant or "fp32")))
     except ValueError as err:
         raise BundleError(
             f"{bundle_dir}: unknown variant in manifest.json ({err}); run `lstm-onnx export` again."
@@ -58,7 +58,7 @@ def verify_tag_bundle(
     if data is not None:
         sentences = read_tagged(data, "test", str(run.config.get("tagset", "upos")))
         sentences = sentences.head(limit) if limit is not None else sentences
-    criteria = _CRITERIA[variant]
+    criteria = CRITERIA[variant]
     report = measure_tag_parity(bundle_dir / MODEL_FILE, run, variant.value, criteria, sentences, threads=threads)
     try:
         judge(report, criteria)
