@@ -146,11 +146,12 @@ def _recorded_data(run: LoadedRun) -> dict[str, Any] | None:
     }
 
 
-def _write_rules(run: LoadedRun, run_dir: Path, path: Path) -> None:
-    """Copy the tokenizer rules the run trained with; a run made before they were pinned gets the installed
-    spaCy's rules, with a warning (they may tokenize differently from training)."""
-    if run.tokenizer_rules is not None:
-        shutil.copyfile(Path(run_dir) / TOKENIZER_RULES_FILE, path)
+def write_tokenizer_rules(run_dir: Path, path: Path) -> None:
+    """Copy the tokenizer rules pinned in the run (classifier or tagger); a run made before they were pinned gets
+    the installed spaCy's rules, with a warning (they may tokenize differently from training)."""
+    pinned = Path(run_dir) / TOKENIZER_RULES_FILE
+    if pinned.is_file():
+        shutil.copyfile(pinned, path)
         return
     from importlib.metadata import version
 
@@ -213,7 +214,7 @@ def write_bundle(
             variant=variant,
         )
         write_json(staging / BUNDLE_CONFIG_FILE, config.to_dict())
-        _write_rules(run, run_dir, staging / TOKENIZER_RULES_FILE)
+        write_tokenizer_rules(run_dir, staging / TOKENIZER_RULES_FILE)
         manifest = new_manifest(BUNDLE_NAME, version, info, variant, CLASSIFY_IO.to_manifest(len(run.labels)))
         manifest = replace(manifest, parity=parity, metrics=metrics, data=_recorded_data(run))
         card = render_card(manifest, config.to_dict(), out.name)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from lstm_onnx.exporter.build import CRITERIA
-from lstm_onnx.exporter.bundle_writer import check_target, new_manifest, staged_bundle
+from lstm_onnx.exporter.bundle_writer import check_target, new_manifest, staged_bundle, write_tokenizer_rules
 from lstm_onnx.exporter.config import ExportConfig
 from lstm_onnx.exporter.export import ExportInfo
 from lstm_onnx.exporter.tagger_export import export_tagger_onnx
@@ -30,7 +30,6 @@ from lstm_onnx.runtime.contract import (
     VOCAB_FILE,
 )
 from lstm_onnx.runtime.tagging_data import read_tagged
-from lstm_onnx.runtime.tokenizer_rules import dump_spacy_rules, save_rules
 from lstm_onnx.trainer.tag_run import LoadedTagRun, load_tag_run
 
 __all__ = ["TAG_BUNDLE_NAME", "TagBundle", "export_tagger_bundles"]
@@ -137,7 +136,7 @@ def _write(
             variant=variant.value,
         )
         write_json(staging / BUNDLE_CONFIG_FILE, bundle_config.to_dict())
-        save_rules(dump_spacy_rules(), staging / TOKENIZER_RULES_FILE)
+        write_tokenizer_rules(config.run_dir, staging / TOKENIZER_RULES_FILE)
         (staging / MODEL_CARD_FILE).write_text(_card(run, variant, parity), encoding="utf-8")
         metrics: dict[str, Any] = {"run_test": (run.metrics or {}).get("test")}
         if parity.accuracy is not None:

@@ -120,7 +120,14 @@ def relabel_bundle(
         config = replace(loaded.settings, labels=new)
         write_json(staging / BUNDLE_CONFIG_FILE, config.to_dict())
         manifest = replace(loaded.manifest, metrics=_renamed_metrics(loaded.manifest.metrics, loaded.labels, new))
-        card = render_card(manifest, config.to_dict(), target.name)
+        if loaded.task == "tag":  # the tagger's card is rendered at export from its run: keep it, record the renaming
+            card = (staging / MODEL_CARD_FILE).read_text(encoding="utf-8") if MODEL_CARD_FILE in manifest.files else ""
+            renamed = ", ".join(
+                f"`{old}` → `{name}`" for old, name in zip(loaded.labels, new, strict=True) if old != name
+            )
+            card = card.rstrip("\n") + f"\n\n## Labels renamed\n\n`lstm-onnx relabel`: {renamed}.\n"
+        else:
+            card = render_card(manifest, config.to_dict(), target.name)
         (staging / MODEL_CARD_FILE).write_text(card, encoding="utf-8")
         seal_manifest(staging, manifest)
         load_bundle(staging, SessionConfig(providers="cpu"))  # never put a bundle in place that does not load

@@ -37,3 +37,27 @@ def test_bench_refuses_a_tagging_bundle_naming_the_tagger_benchmark(tiny_tag_bun
     result = runner.invoke(app, ["bench", str(tiny_tag_bundle_dir)])
     assert result.exit_code == 1
     assert "is a tagging bundle" in result.stderr and "benchmarks/tagger_bench.py" in result.stderr
+
+
+def test_tagging_run_pins_tokenizer_rules_and_bundle_copies_them(
+    tiny_tag_run_dir: Path, tiny_tag_bundle_dir: Path
+) -> None:
+    pinned = (tiny_tag_run_dir / "tokenizer.json").read_bytes()
+    assert json.loads(pinned)["rules"]  # spaCy's rules, dumped once at training
+    assert (tiny_tag_bundle_dir / "tokenizer.json").read_bytes() == pinned
+
+
+def test_relabel_tagging_bundle_keeps_its_card_and_records_the_renaming(
+    tiny_tag_bundle_dir: Path, tmp_path: Path
+) -> None:
+    from lstm_onnx.runtime.relabel import relabel_bundle
+    from lstm_onnx.runtime.tagger import TokenTagger
+
+    before = TokenTagger.load(tiny_tag_bundle_dir, providers="cpu")
+    old = before.labels[0]
+    out = relabel_bundle(tiny_tag_bundle_dir, {old: "RENAMED"}, out=tmp_path / "relabelled")
+    after = TokenTagger.load(out, providers="cpu")
+    assert after.labels == ["RENAMED", *before.labels[1:]]
+    card = (out / "README.md").read_text(encoding="utf-8")
+    original = (tiny_tag_bundle_dir / "README.md").read_text(encoding="utf-8")
+    assert card.startswith(original.rstrip("\n")) and f"`{old}` → `RENAMED`" in card
