@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from enum import Enum
 from pathlib import Path
@@ -9,6 +10,9 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+
+from lstm_onnx.runtime.contract import BUNDLE_CONFIG_FILE
+from lstm_onnx.runtime.errors import BundleError
 
 __all__ = ["bench_command"]
 
@@ -111,6 +115,11 @@ def bench_command(
     progress = (lambda message: err.print(f"[dim]{message}[/dim]")) if sys.stderr.isatty() else None
     # An archive is extracted for the whole run: start-up timing loads the bundle again in fresh processes.
     with bundle_directory(bundle) as directory:
+        if _task(directory) == "tag":
+            raise BundleError(
+                f"{bundle} is a tagging bundle; `lstm-onnx bench` measures classifiers. Time a tagger with "
+                "`python benchmarks/tagger_bench.py RUN BUNDLE` (ORT vs PyTorch, sentences/s and tokens/s)."
+            )
         records = bench(replace(config, bundle=directory), progress=progress)
     if output_format is BenchFormat.JSON:
         typer.echo(json.dumps(records, indent=2))
@@ -120,3 +129,12 @@ def bench_command(
         console.width = 160
     for table in tables(records):
         console.print(table)
+
+
+def _task(directory: Path) -> str:
+    """The bundle's task from its config.json (``classify`` when unreadable: loading then says what is wrong)."""
+    try:
+        config = json.loads((directory / BUNDLE_CONFIG_FILE).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return "classify"
+    return str(config.get("task", "classify")) if isinstance(config, dict) else "classify"

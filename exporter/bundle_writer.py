@@ -8,6 +8,9 @@ import shutil
 import tempfile
 import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -20,19 +23,15 @@ from lstm_onnx import __version__
 from lstm_onnx.exporter.config import BUNDLE_NAME
 from lstm_onnx.exporter.export import EXPORTER_REASON, ExportInfo
 from lstm_onnx.runtime.atomic import replace_directory
-from lstm_onnx.runtime.bundle import Manifest, sha256_file
+from lstm_onnx.runtime.bundle_format import BundleConfig, Manifest, seal_manifest, write_json
 from lstm_onnx.runtime.card import render_card
 from lstm_onnx.runtime.contract import (
-    BATCH_AXIS,
     BUNDLE_CONFIG_FILE,
     BUNDLE_FORMAT_VERSION,
-    INPUT_IDS,
-    LENGTHS,
-    LOGITS,
+    CLASSIFY_IO,
     MANIFEST_FILE,
     MODEL_CARD_FILE,
     MODEL_FILE,
-    SEQUENCE_AXIS,
     TOKENIZER_RULES_FILE,
     VOCAB_FILE,
 )
@@ -40,7 +39,14 @@ from lstm_onnx.runtime.errors import BundleError
 from lstm_onnx.runtime.tokenizer_rules import dump_spacy_rules, save_rules
 from lstm_onnx.trainer.run_dir import LoadedRun
 
-__all__ = ["check_target", "file_digest", "recover_target", "write_bundle"]
+__all__ = [
+    "check_target",
+    "new_manifest",
+    "recover_target",
+    "staged_bundle",
+    "toolkit_versions",
+    "write_bundle",
+]
 
 # Leftover work directories of exports that started before this process are from killed runs: swept.
 _PROCESS_START = time.time()
@@ -118,12 +124,8 @@ def check_target(out: Path, force: bool, protect: Path | None = None) -> None:
         )
 
 
-def file_digest(path: Path) -> dict[str, Any]:
-    """``{"sha256": hex, "bytes": int}`` of one file."""
-    return {"sha256": sha256_file(path), "bytes": path.stat().st_size}
-
-
-def _versions() -> dict[str, str]:
+def toolkit_versions() -> dict[str, str]:
+    """The manifest's ``versions`` block: toolkit, python, torch, onnx and onnxruntime versions of this export."""
     return {
         "toolkit": __version__,
         "python": platform.python_version(),
@@ -144,11 +146,12 @@ def _recorded_data(run: LoadedRun) -> dict[str, Any] | None:
     }
 
 
-def _write_rules(run: LoadedRun, run_dir: Path, path: Path) -> None:
-    """Copy the tokenizer rules the run trained with; a run made before they were pinned gets the installed
-    spaCy's rules, with a warning (they may tokenize differently from training)."""
-    if run.tokenizer_rules is not None:
-        shutil.copyfile(Path(run_dir) / TOKENIZER_RULES_FILE, path)
+def write_tokenizer_rules(run_dir: Path, path: Path) -> None:
+    """Copy the tokenizer rules pinned in the run (classifier or tagger); a run made before they were pinned gets
+    the installed spaCy's rules, with a warning (they may tokenize differently from training)."""
+    pinned = Path(run_dir) / TOKENIZER_RULES_FILE
+    if pinned.is_file():
+        shutil.copyfile(pinned, path)
         return
     from importlib.metadata import version
 
@@ -200,51 +203,69 @@ def write_bundle(
     out = Path(out)
     recover_target(out)
     check_target(out, force, protect=run_dir)
+    with staged_bundle(out) as staging:
+        shutil.copyfile(model_path, staging / MODEL_FILE)
+        shutil.copyfile(run_dir / VOCAB_FILE, staging / VOCAB_FILE)
+        config = BundleConfig(
+            labels=list(run.labels),
+            tokenizer=run.tokenizer_config,
+            model=run.model_config.to_dict(),
+            vocab_size=len(run.vocab),
+            variant=variant,
+        )
+        write_json(staging / BUNDLE_CONFIG_FILE, config.to_dict())
+        write_tokenizer_rules(run_dir, staging / TOKENIZER_RULES_FILE)
+        manifest = new_manifest(BUNDLE_NAME, version, info, variant, CLASSIFY_IO.to_manifest(len(run.labels)))
+        manifest = replace(manifest, parity=parity, metrics=metrics, data=_recorded_data(run))
+        card = render_card(manifest, config.to_dict(), out.name)
+        (staging / MODEL_CARD_FILE).write_text(card, encoding="utf-8")
+        seal_manifest(staging, manifest)
+    return out
+
+
+def new_manifest(name: str, version: str, info: ExportInfo, variant: str, io: dict[str, Any]) -> Manifest:
+    """A manifest for a bundle exported now: identity, versions, export settings and IO; parity, metrics and
+    checksums are left empty for the writer to fill (``dataclasses.replace``, then ``seal_manifest``).
+
+    Args:
+        name: Model name.
+        version: Semantic version of the bundle.
+        info: Export settings.
+        variant: ``fp32``, ``optimized``, ``int8`` or ``fp16``.
+        io: ``IO_SPECS[task].to_manifest(C)``.
+    """
+    return Manifest(
+        format_version=BUNDLE_FORMAT_VERSION,
+        name=name,
+        version=version,
+        created_at=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        versions=toolkit_versions(),
+        export={
+            "opset": info.opset,
+            "exporter_mode": info.exporter_mode,
+            "exporter_reason": EXPORTER_REASON,
+            "example_shape": list(info.example_shape),
+            "variant": variant,
+        },
+        io=io,
+        parity={},
+        files={},
+    )
+
+
+@contextmanager
+def staged_bundle(out: Path) -> Iterator[Path]:
+    """A staging directory beside ``out``, renamed onto ``out`` (``replace_directory``) once the block succeeds.
+
+    An exception in the block (or an interrupt) removes the staging directory and leaves ``out`` untouched, so no
+    half-written bundle is ever seen at ``out``.
+    """
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
     staging.chmod(0o755)  # mkdtemp makes it 0700; a bundle is meant to be read by the serving user too
     try:
-        shutil.copyfile(model_path, staging / MODEL_FILE)
-        shutil.copyfile(run_dir / VOCAB_FILE, staging / VOCAB_FILE)
-        config = {
-            "labels": run.labels,
-            "tokenizer": run.tokenizer_config.to_dict(),
-            "model": run.model_config.to_dict(),
-            "vocab_size": len(run.vocab),
-            "variant": variant,
-        }
-        (staging / BUNDLE_CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-        _write_rules(run, run_dir, staging / TOKENIZER_RULES_FILE)
-        manifest = {
-            "format_version": BUNDLE_FORMAT_VERSION,
-            "name": BUNDLE_NAME,
-            "version": version,
-            "created_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "versions": _versions(),
-            "export": {
-                "opset": info.opset,
-                "exporter_mode": info.exporter_mode,
-                "exporter_reason": EXPORTER_REASON,
-                "example_shape": list(info.example_shape),
-                "variant": variant,
-            },
-            "io": {
-                "inputs": [
-                    {"name": INPUT_IDS, "dtype": "int64", "shape": [BATCH_AXIS, SEQUENCE_AXIS]},
-                    {"name": LENGTHS, "dtype": "int64", "shape": [BATCH_AXIS]},
-                ],
-                "outputs": [{"name": LOGITS, "dtype": "float32", "shape": [BATCH_AXIS, run.model_config.num_labels]}],
-            },
-            "parity": parity,
-            "metrics": metrics,
-            "data": _recorded_data(run),
-        }
-        card = render_card(Manifest.from_dict({**manifest, "files": {}}, staging / MANIFEST_FILE), config, out.name)
-        (staging / MODEL_CARD_FILE).write_text(card, encoding="utf-8")
-        manifest["files"] = {p.name: file_digest(p) for p in sorted(staging.iterdir())}
-        (staging / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+        yield staging
         replace_directory(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return out

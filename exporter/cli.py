@@ -158,7 +158,15 @@ def verify_command(
     """Check a bundle computes what the PyTorch run computes; exit 1 on any parity failure."""
     from lstm_onnx.exporter.build import verify_bundle
     from lstm_onnx.runtime.archive import bundle_directory
+    from lstm_onnx.trainer.tag_run import run_task
 
+    if run_task(against) == "tag":
+        from lstm_onnx.exporter.tagger_verify import verify_tag_bundle
+
+        with bundle_directory(bundle) as directory:
+            tagged = verify_tag_bundle(directory, against, data=data, limit=limit, report_path=report, threads=threads)
+        typer.echo(json.dumps({"bundle": str(bundle), **tagged.summary()}, indent=2))
+        return
     with bundle_directory(bundle) as directory:
         result = verify_bundle(
             directory,

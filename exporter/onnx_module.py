@@ -9,7 +9,7 @@ Neither exporter maps that to ONNX ``LSTM``'s ``sequence_lens``:
   https://github.com/pytorch/pytorch/issues/41774, https://github.com/microsoft/onnxruntime/issues/11830).
 - dynamo does not trace ``pack_padded_sequence`` at all (https://github.com/pytorch/pytorch/issues/112044).
 
-So each layer goes through ``_OnnxLSTM``, a ``torch.autograd.Function`` that computes in eager torch exactly what
+So each layer goes through ``OnnxLSTM``, a ``torch.autograd.Function`` that computes in eager torch exactly what
 the trained model computes (a packed ``nn.LSTM`` pass) and whose ``symbolic`` emits one ONNX ``LSTM`` node with
 ``sequence_lens`` (TorchScript exporter, ``dynamo=False``). Weights are buffers already in ONNX layout (gate order
 iofc, bias = concat(Wb, Rb)), so they land in the graph as constant initializers.
@@ -25,7 +25,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from lstm_onnx.trainer.model import BiLSTMClassifier
 
-__all__ = ["OnnxExportClassifier", "onnx_gate_order", "torch_gate_order"]
+__all__ = ["OnnxExportClassifier", "OnnxLSTM", "onnx_gate_order", "register_lstm_weights", "torch_gate_order"]
 
 
 def onnx_gate_order(weight: torch.Tensor) -> torch.Tensor:
@@ -127,7 +127,7 @@ def _time_major_pool(
     return torch.cat(parts, dim=1)
 
 
-class _OnnxLSTM(torch.autograd.Function):
+class OnnxLSTM(torch.autograd.Function):
     """One LSTM layer: packed torch LSTM in eager mode, one ONNX ``LSTM`` node with ``sequence_lens`` on export."""
 
     @staticmethod
@@ -173,6 +173,30 @@ class _OnnxLSTM(torch.autograd.Function):
         return y, y_h
 
 
+def register_lstm_weights(module: nn.Module, lstm: nn.LSTM, num_layers: int, num_directions: int) -> None:
+    """Register ``lstm``'s weights on ``module`` in ONNX ``LSTM`` layout, as buffers ``lstm{layer}_W/_R/_B``.
+
+    W: (D, 4H, In), R: (D, 4H, H), B: (D, 8H) = concat(Wb, Rb); gates reordered from torch's ifgo to ONNX's iofc.
+    Copies: the trained model is not modified.
+    """
+    suffixes = ["", "_reverse"][:num_directions]
+    for layer in range(num_layers):
+        w = [onnx_gate_order(getattr(lstm, f"weight_ih_l{layer}{s}").detach()) for s in suffixes]
+        r = [onnx_gate_order(getattr(lstm, f"weight_hh_l{layer}{s}").detach()) for s in suffixes]
+        b = [
+            torch.cat(
+                [
+                    onnx_gate_order(getattr(lstm, f"bias_ih_l{layer}{s}").detach()),
+                    onnx_gate_order(getattr(lstm, f"bias_hh_l{layer}{s}").detach()),
+                ]
+            )
+            for s in suffixes
+        ]
+        module.register_buffer(f"lstm{layer}_W", torch.stack(w).contiguous())  # (D, 4H, In)
+        module.register_buffer(f"lstm{layer}_R", torch.stack(r).contiguous())  # (D, 4H, H)
+        module.register_buffer(f"lstm{layer}_B", torch.stack(b).contiguous())  # (D, 8H)
+
+
 class OnnxExportClassifier(nn.Module):
     """Computes what a trained ``BiLSTMClassifier`` computes, in an exportable form.
 
@@ -191,23 +215,7 @@ class OnnxExportClassifier(nn.Module):
         self.embedding.load_state_dict(model.embedding.state_dict())
         self.head = nn.Linear(config.features, config.num_labels)
         self.head.load_state_dict(model.head.state_dict())
-        suffixes = ["", "_reverse"][: config.num_directions]
-        for layer in range(config.num_layers):
-            lstm = model.lstm
-            w = [onnx_gate_order(getattr(lstm, f"weight_ih_l{layer}{s}").detach()) for s in suffixes]
-            r = [onnx_gate_order(getattr(lstm, f"weight_hh_l{layer}{s}").detach()) for s in suffixes]
-            b = [
-                torch.cat(
-                    [
-                        onnx_gate_order(getattr(lstm, f"bias_ih_l{layer}{s}").detach()),
-                        onnx_gate_order(getattr(lstm, f"bias_hh_l{layer}{s}").detach()),
-                    ]
-                )
-                for s in suffixes
-            ]
-            self.register_buffer(f"lstm{layer}_W", torch.stack(w).contiguous())  # (D, 4H, In)
-            self.register_buffer(f"lstm{layer}_R", torch.stack(r).contiguous())  # (D, 4H, H)
-            self.register_buffer(f"lstm{layer}_B", torch.stack(b).contiguous())  # (D, 8H)
+        register_lstm_weights(self, model.lstm, config.num_layers, config.num_directions)
         # Inference only. Without this the Function's outputs require grad (via the embedding), and the tracer,
         # paused inside the Function, would try to bake them into the graph as constants.
         self.requires_grad_(False)
@@ -237,7 +245,7 @@ class OnnxExportClassifier(nn.Module):
                 # them. A Reshape alone cannot do this (D sits between T and B), so the Transpose stays here.
                 # Shapes come from the tensor at run time (traced as Shape ops), never from the example.
                 x = y.transpose(1, 2).reshape(y.shape[0], y.shape[2], -1)
-            y, h_n = _OnnxLSTM.apply(  # type: ignore[no-untyped-call]
+            y, h_n = OnnxLSTM.apply(  # type: ignore[no-untyped-call]
                 x,
                 seq_lens,
                 getattr(self, f"lstm{layer}_W"),

@@ -6,26 +6,23 @@ A tagging bundle holds the classifier's files plus ``chars.txt``; its manifest's
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
-from dataclasses import dataclass
-from datetime import datetime, timezone
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from lstm_onnx.exporter.bundle_writer import _versions, check_target, file_digest
+from lstm_onnx.exporter.build import CRITERIA
+from lstm_onnx.exporter.bundle_writer import check_target, new_manifest, staged_bundle, write_tokenizer_rules
 from lstm_onnx.exporter.config import ExportConfig
-from lstm_onnx.exporter.export import EXPORTER_REASON, ExportInfo
+from lstm_onnx.exporter.export import ExportInfo
 from lstm_onnx.exporter.tagger_export import export_tagger_onnx
 from lstm_onnx.exporter.tagger_parity import TagParity, judge, measure_tag_parity
-from lstm_onnx.exporter.tolerances import FP16, FP32, INT8, Criteria
 from lstm_onnx.exporter.variants import Variant, make_variant
+from lstm_onnx.runtime.bundle_format import BundleConfig, seal_manifest, write_json
 from lstm_onnx.runtime.contract import (
     BUNDLE_CONFIG_FILE,
-    BUNDLE_FORMAT_VERSION,
     CHAR_VOCAB_FILE,
-    MANIFEST_FILE,
     MODEL_CARD_FILE,
     MODEL_FILE,
     TAG_IO,
@@ -33,18 +30,11 @@ from lstm_onnx.runtime.contract import (
     VOCAB_FILE,
 )
 from lstm_onnx.runtime.tagging_data import read_tagged
-from lstm_onnx.runtime.tokenizer_rules import dump_spacy_rules, save_rules
 from lstm_onnx.trainer.tag_run import LoadedTagRun, load_tag_run
 
 __all__ = ["TAG_BUNDLE_NAME", "TagBundle", "export_tagger_bundles"]
 
 TAG_BUNDLE_NAME = "pos-bilstm"
-_CRITERIA: dict[Variant, Criteria] = {
-    Variant.FP32: FP32,
-    Variant.OPTIMIZED: FP32,
-    Variant.INT8: INT8,
-    Variant.FP16: FP16,
-}
 
 
 @dataclass(frozen=True)
@@ -84,9 +74,9 @@ def export_tagger_bundles(config: ExportConfig) -> list[TagBundle]:
                 model_path = Path(work) / f"model-{variant.value}.onnx"
                 make_variant(variant, fp32_path, model_path)
             parity = measure_tag_parity(
-                model_path, run, variant.value, _CRITERIA[variant], data, config.batch_size, config.seed, config.threads
+                model_path, run, variant.value, CRITERIA[variant], data, config.batch_size, config.seed, config.threads
             )
-            judge(parity, _CRITERIA[variant])
+            judge(parity, CRITERIA[variant])
             path = _write(config.variant_dir(variant), model_path, run, config, info, variant, parity)
             built.append(TagBundle(variant, path, parity))
     return built
@@ -132,59 +122,26 @@ def _write(
     parity: TagParity,
 ) -> Path:
     check_target(out, config.force)
-    staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
-    staging.chmod(0o755)
-    try:
+    with staged_bundle(out) as staging:
         shutil.copyfile(model_path, staging / MODEL_FILE)
         shutil.copyfile(config.run_dir / VOCAB_FILE, staging / VOCAB_FILE)
         shutil.copyfile(config.run_dir / CHAR_VOCAB_FILE, staging / CHAR_VOCAB_FILE)
-        bundle_config = {
-            "task": TAG_IO.task,
-            "labels": run.labels,
-            "tagset": run.config.get("tagset", "upos"),
-            "tokenizer": run.tokenizer_config.to_dict(),
-            "model": run.model_config.to_dict(),
-            "vocab_size": len(run.vocab),
-            "variant": variant.value,
-        }
-        _write_json(staging / BUNDLE_CONFIG_FILE, bundle_config)
-        save_rules(dump_spacy_rules(), staging / TOKENIZER_RULES_FILE)
+        bundle_config = BundleConfig(
+            task=TAG_IO.task,
+            labels=list(run.labels),
+            tagset=str(run.config.get("tagset", "upos")),
+            tokenizer=run.tokenizer_config,
+            model=run.model_config.to_dict(),
+            vocab_size=len(run.vocab),
+            variant=variant.value,
+        )
+        write_json(staging / BUNDLE_CONFIG_FILE, bundle_config.to_dict())
+        write_tokenizer_rules(config.run_dir, staging / TOKENIZER_RULES_FILE)
         (staging / MODEL_CARD_FILE).write_text(_card(run, variant, parity), encoding="utf-8")
         metrics: dict[str, Any] = {"run_test": (run.metrics or {}).get("test")}
         if parity.accuracy is not None:
             metrics["verify_data"] = {"accuracy": parity.accuracy, "torch_accuracy": parity.torch_accuracy}
-        manifest = {
-            "format_version": BUNDLE_FORMAT_VERSION,
-            "name": TAG_BUNDLE_NAME,
-            "version": config.version,
-            "created_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "versions": _versions(),
-            "export": {
-                "opset": info.opset,
-                "exporter_mode": info.exporter_mode,
-                "exporter_reason": EXPORTER_REASON,
-                "example_shape": list(info.example_shape),
-                "variant": variant.value,
-            },
-            "io": TAG_IO.to_manifest(len(run.labels)),
-            "parity": parity.summary(),
-            "files": {p.name: file_digest(p) for p in sorted(staging.iterdir())},
-            "metrics": metrics,
-        }
-        _write_json(staging / MANIFEST_FILE, manifest)
-        if out.exists():
-            # --force: move the old bundle aside first so a crash between the renames never loses both.
-            old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".old"))
-            out.rename(old / out.name)
-            staging.rename(out)
-            shutil.rmtree(old)
-        else:
-            staging.rename(out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+        io = TAG_IO.to_manifest(len(run.labels))
+        manifest = new_manifest(TAG_BUNDLE_NAME, config.version, info, variant.value, io)
+        seal_manifest(staging, replace(manifest, parity=parity.summary(), metrics=metrics))
     return out
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -6,22 +6,20 @@ A bundle is a directory written by ``lstm-onnx export``: ``model.onnx``, ``vocab
 
 from __future__ import annotations
 
-import hashlib
 import json
 import warnings
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from lstm_onnx import __version__
 from lstm_onnx.runtime.archive import bundle_directory
+from lstm_onnx.runtime.bundle_format import BundleConfig, Manifest, bundle_task, sha256_file
 from lstm_onnx.runtime.contract import (
     BUNDLE_CONFIG_FILE,
     BUNDLE_FORMAT_VERSION,
     CHAR_VOCAB_FILE,
     INPUT_IDS,
-    LENGTHS,
-    LOGITS,
     MANIFEST_FILE,
     MODEL_FILE,
     TOKENIZER_RULES_FILE,
@@ -30,10 +28,19 @@ from lstm_onnx.runtime.contract import (
 from lstm_onnx.runtime.errors import BundleError
 from lstm_onnx.runtime.onnx_graph import embedding_rows
 from lstm_onnx.runtime.session import ModelSession, SessionConfig, create_session
-from lstm_onnx.runtime.tokenizer import Tokenizer, TokenizerConfig, Vocab
+from lstm_onnx.runtime.tokenizer import Tokenizer, Vocab
 from lstm_onnx.runtime.tokenizer_rules import load_rules
 
-__all__ = ["REQUIRED_FILES", "Bundle", "Manifest", "check_session_io", "describe_bundle", "load_bundle", "sha256_file"]
+__all__ = [
+    "REQUIRED_FILES",
+    "Bundle",
+    "BundleConfig",
+    "Manifest",
+    "check_session_io",
+    "describe_bundle",
+    "load_bundle",
+    "sha256_file",
+]
 
 # README.md (the model card) is optional; everything else is needed to predict.
 REQUIRED_FILES = (MODEL_FILE, VOCAB_FILE, BUNDLE_CONFIG_FILE, TOKENIZER_RULES_FILE)
@@ -48,69 +55,6 @@ _ORT_TYPES = {
 
 
 @dataclass(frozen=True)
-class Manifest:
-    """``manifest.json``: what the bundle is, how it was made, its IO contract and the checksums of its files.
-
-    Attributes:
-        format_version: Bundle layout version (``runtime.contract.BUNDLE_FORMAT_VERSION``).
-        name: Model name.
-        version: Semantic version of the bundle.
-        created_at: UTC ISO-8601 time of export.
-        versions: Toolkit, python, torch, onnx and onnxruntime versions at export.
-        export: ``{opset, exporter_mode, example_shape, variant}``.
-        io: ``{inputs: [{name, dtype, shape}], outputs: [...]}``.
-        parity: Parity summary (``passed``, tolerances, per-backend results).
-        files: ``{file name: {sha256, bytes}}`` for every other file of the bundle.
-        metrics: Optional evaluation metrics.
-        data: Optional record of the data the model was trained and tested on (names and digests, no paths).
-    """
-
-    format_version: int
-    name: str
-    version: str
-    created_at: str
-    versions: dict[str, str]
-    export: dict[str, Any]
-    io: dict[str, Any]
-    parity: dict[str, Any]
-    files: dict[str, dict[str, Any]]
-    metrics: dict[str, Any] | None = None
-    data: dict[str, Any] | None = None
-
-    @classmethod
-    def from_dict(cls, data: Any, source: Path) -> Manifest:
-        """Validate and build from the parsed JSON.
-
-        Raises:
-            BundleError: A key is missing or has the wrong type; names the key and ``source``.
-        """
-        if not isinstance(data, dict):
-            raise BundleError(f"{source} must hold a JSON object, got {type(data).__name__}; {_REEXPORT}.")
-        expected = {
-            "format_version": int,
-            "name": str,
-            "version": str,
-            "created_at": str,
-            "versions": dict,
-            "export": dict,
-            "io": dict,
-            "parity": dict,
-            "files": dict,
-        }
-        for key, kind in expected.items():
-            if key not in data:
-                raise BundleError(f"{source} lacks the key {key!r}; {_REEXPORT}.")
-            if not isinstance(data[key], kind) or isinstance(data[key], bool):
-                raise BundleError(f"{source}: {key!r} must be {kind.__name__}, got {data[key]!r:.60}; {_REEXPORT}.")
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
-
-    def io_names(self, kind: str) -> list[str]:
-        """Names of the ``inputs`` or ``outputs`` declared in the IO contract."""
-        return [str(spec.get("name")) for spec in self.io.get(kind, []) if isinstance(spec, dict)]
-
-
-@dataclass(frozen=True)
 class Bundle:
     """A loaded, verified bundle.
 
@@ -120,7 +64,7 @@ class Bundle:
         labels: Class labels in id order (C of them).
         vocab: Token ↔ id mapping.
         tokenizer: Tokenizer built from the bundle's settings and rules (no spaCy import).
-        config: The whole ``config.json``.
+        settings: ``config.json``, parsed.
         session: The ONNX Runtime session, IO contract checked.
         char_vocab: A tagging bundle's character vocabulary (``chars.txt``); ``None`` for a classifier.
     """
@@ -130,9 +74,19 @@ class Bundle:
     labels: list[str]
     vocab: Vocab
     tokenizer: Tokenizer
-    config: dict[str, Any]
+    settings: BundleConfig
     session: ModelSession
     char_vocab: Vocab | None = None
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """``config.json`` as its JSON object (``settings.to_dict()``)."""
+        return self.settings.to_dict()
+
+    @property
+    def task(self) -> str:
+        """``"classify"`` or ``"tag"``."""
+        return self.settings.resolved_task
 
     @property
     def max_length(self) -> int | None:
@@ -172,18 +126,12 @@ def load_bundle(path: Path | str, session_config: SessionConfig | None = None) -
         )
     manifest = _read_manifest(root / MANIFEST_FILE)
     _check_files(root, manifest)
-    config = _read_json(root / BUNDLE_CONFIG_FILE)
-    labels = config.get("labels")
-    if not isinstance(labels, list) or len(labels) < 2 or not all(isinstance(x, str) for x in labels):
-        raise BundleError(f"{root / BUNDLE_CONFIG_FILE}: 'labels' must list at least 2 label strings; {_REEXPORT}.")
-    try:
-        tok_config = TokenizerConfig.from_dict(config.get("tokenizer", {}))
-    except (TypeError, ValueError) as err:
-        raise BundleError(f"{root / BUNDLE_CONFIG_FILE}: bad 'tokenizer' settings: {err} {_REEXPORT}.") from err
+    config = BundleConfig.from_dict(_read_json(root / BUNDLE_CONFIG_FILE), root / BUNDLE_CONFIG_FILE)
+    labels = config.labels
     vocab = Vocab.load(root / VOCAB_FILE)
-    sizes = {"config.json vocab_size": config.get("vocab_size")}
-    if isinstance(config.get("model"), dict) and "vocab_size" in config["model"]:
-        sizes["config.json model.vocab_size"] = config["model"]["vocab_size"]
+    sizes = {"config.json vocab_size": config.vocab_size}
+    if "vocab_size" in config.model:
+        sizes["config.json model.vocab_size"] = config.model["vocab_size"]
     for where, size in sizes.items():
         if size != len(vocab):
             raise BundleError(
@@ -197,13 +145,13 @@ def load_bundle(path: Path | str, session_config: SessionConfig | None = None) -
             f"rows; the files come from different runs, {_REEXPORT}."
         )
     try:
-        tokenizer = Tokenizer(tok_config, rules=load_rules(root / TOKENIZER_RULES_FILE))
+        tokenizer = Tokenizer(config.tokenizer, rules=load_rules(root / TOKENIZER_RULES_FILE))
     except ValueError as err:
         raise BundleError(f"{root / TOKENIZER_RULES_FILE} cannot be used: {err} {_REEXPORT}.") from err
     session = create_session(root / MODEL_FILE, session_config or SessionConfig())
-    check_session_io(manifest, session, len(labels), root)
+    check_session_io(manifest, session, len(labels), root, config.task)
     # Everything is read now: an archive's temporary directory is gone once this returns.
-    chars = Vocab.load(root / CHAR_VOCAB_FILE) if config.get("task") == "tag" else None
+    chars = Vocab.load(root / CHAR_VOCAB_FILE) if config.resolved_task == "tag" else None
     return Bundle(root, manifest, list(labels), vocab, tokenizer, config, session, chars)
 
 
@@ -219,41 +167,53 @@ def _load_archive(archive: Path, session_config: SessionConfig | None) -> Bundle
     return replace(bundle, path=archive)
 
 
-def check_session_io(manifest: Manifest, session: ModelSession, num_labels: int, root: Path) -> None:
-    """Require the graph's inputs/outputs to be the manifest's, and the logits width to be the label count.
+def check_session_io(
+    manifest: Manifest, session: ModelSession, num_labels: int, root: Path, config_task: str | None = None
+) -> None:
+    """Require the graph's inputs/outputs to be the task's IO spec and the manifest's, and the logits width to be
+    the label count.
+
+    The task is the manifest's ``io.task``, else ``config.json``'s ``task``, else ``"classify"`` (older bundles).
 
     Raises:
-        BundleError: Names, dtypes or the number of classes differ.
+        BundleError: The task is unknown, or names, dtypes or the number of classes differ.
     """
     model = root / MODEL_FILE
+    spec = bundle_task(manifest, config_task, root / MANIFEST_FILE)
     inputs = {i.name: i for i in session.session.get_inputs()}
     outputs = {o.name: o for o in session.session.get_outputs()}
-    for kind, declared, actual in (
-        ("inputs", manifest.io_names("inputs"), inputs),
-        ("outputs", manifest.io_names("outputs"), outputs),
+    for kind, declared, required, actual in (
+        ("inputs", manifest.io_names("inputs"), spec.input_names, inputs),
+        ("outputs", manifest.io_names("outputs"), spec.output_names, outputs),
     ):
         if sorted(declared) != sorted(actual):
             raise BundleError(
                 f"{model} has {kind} {sorted(actual)} but {root / MANIFEST_FILE} declares {sorted(declared)}; "
                 f"the model and manifest do not belong together, {_REEXPORT}."
             )
-    contract = {INPUT_IDS: inputs, LENGTHS: inputs, LOGITS: outputs}
-    for name, table in contract.items():
-        if name not in table:
-            raise BundleError(f"{model} lacks the {name!r} tensor of the IO contract; {_REEXPORT}.")
-    for spec in [*manifest.io.get("inputs", []), *manifest.io.get("outputs", [])]:
-        node = inputs.get(spec["name"]) or outputs.get(spec["name"])
-        want = _ORT_TYPES.get(str(spec.get("dtype")))
-        if node is not None and want is not None and node.type != want:
+        if sorted(required) != sorted(actual):
             raise BundleError(
-                f"{model}: {spec['name']} is {node.type} but {root / MANIFEST_FILE} declares {spec.get('dtype')}; "
+                f"{model} has {kind} {sorted(actual)} but a {spec.task!r} model takes {sorted(required)}; {_REEXPORT}."
+            )
+    for tensor in (*spec.inputs, *spec.outputs):
+        node = inputs.get(tensor.name) or outputs.get(tensor.name)
+        want = _ORT_TYPES[tensor.dtype]
+        if node is not None and node.type != want:
+            raise BundleError(
+                f"{model}: {tensor.name} is {node.type} but a {spec.task!r} model's {tensor.name} is {tensor.dtype}; "
                 f"{_REEXPORT}."
             )
-    width = outputs[LOGITS].shape[-1] if outputs[LOGITS].shape else None
+        if node is not None and node.shape is not None and len(node.shape) != len(tensor.dims):
+            raise BundleError(
+                f"{model}: {tensor.name} has {len(node.shape)} axes but a {spec.task!r} model's has "
+                f"{len(tensor.dims)}; {_REEXPORT}."
+            )
+    logits = outputs[spec.outputs[0].name]
+    width = logits.shape[-1] if logits.shape else None
     if isinstance(width, int) and width != num_labels:
         raise BundleError(
-            f"{model} outputs {width} logits per text but {root / BUNDLE_CONFIG_FILE} has {num_labels} labels; "
-            f"{_REEXPORT}."
+            f"{model} outputs {width} logits per {'token' if spec.task == 'tag' else 'text'} but "
+            f"{root / BUNDLE_CONFIG_FILE} has {num_labels} labels; {_REEXPORT}."
         )
 
 
@@ -340,15 +300,6 @@ def _check_files(root: Path, manifest: Manifest) -> None:
             )
 
 
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB blocks (the exporter records it, ``load_bundle`` checks it)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def describe_bundle(bundle: Bundle) -> dict[str, Any]:
     """What ``lstm-onnx info`` shows: identity, versions, export settings, IO, parity summary, providers.
 
@@ -371,7 +322,7 @@ def describe_bundle(bundle: Bundle) -> dict[str, Any]:
         "version": m.version,
         "created_at": m.created_at,
         "format_version": m.format_version,
-        "variant": m.export.get("variant", bundle.config.get("variant")),
+        "variant": m.export.get("variant", bundle.settings.variant),
         "labels": list(bundle.labels),
         "vocab_size": len(bundle.vocab),
         "max_length": bundle.max_length,

@@ -103,7 +103,7 @@ def load(
     session = SessionConfig(providers=providers) if threads is None else SessionConfig(providers, threads)
     # Load and check the bundle once (archives included), then hand it to the model for its task.
     bundle = load_bundle(resolve_bundle(source), session)
-    if bundle.config.get("task") == "tag":
+    if bundle.task == "tag":
         return TokenTagger(bundle, batch_size=batch_size)
     return TextClassifier.load(
         bundle, batch_size=batch_size, max_length=max_length, truncate=truncate, max_chars=max_chars, labels=labels

@@ -7,18 +7,19 @@ card). ``relabel_bundle`` rewrites those, re-renders the card and records the ne
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from lstm_onnx.runtime.archive import bundle_directory
 from lstm_onnx.runtime.atomic import replace_directory
-from lstm_onnx.runtime.bundle import Manifest, load_bundle, sha256_file
+from lstm_onnx.runtime.bundle import load_bundle
+from lstm_onnx.runtime.bundle_format import seal_manifest, write_json
 from lstm_onnx.runtime.card import render_card
-from lstm_onnx.runtime.contract import BUNDLE_CONFIG_FILE, MANIFEST_FILE, MODEL_CARD_FILE
+from lstm_onnx.runtime.contract import BUNDLE_CONFIG_FILE, MODEL_CARD_FILE
 from lstm_onnx.runtime.errors import BundleError, LabelError
 from lstm_onnx.runtime.session import SessionConfig
 
@@ -114,18 +115,21 @@ def relabel_bundle(
         with bundle_directory(source) as root:
             loaded = load_bundle(root, SessionConfig(providers="cpu"))
             new = rename_labels(loaded.labels, names)
-            manifest = json.loads((root / MANIFEST_FILE).read_text(encoding="utf-8"))
-            for name in [*manifest["files"], MANIFEST_FILE]:
+            for name in loaded.manifest.files:
                 shutil.copyfile(root / name, staging / name)
-        config = json.loads((staging / BUNDLE_CONFIG_FILE).read_text(encoding="utf-8"))
-        config["labels"] = new
-        (staging / BUNDLE_CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-        manifest["metrics"] = _renamed_metrics(manifest.get("metrics"), loaded.labels, new)
-        card = render_card(Manifest.from_dict(manifest, staging / MANIFEST_FILE), config, target.name)
+        config = replace(loaded.settings, labels=new)
+        write_json(staging / BUNDLE_CONFIG_FILE, config.to_dict())
+        manifest = replace(loaded.manifest, metrics=_renamed_metrics(loaded.manifest.metrics, loaded.labels, new))
+        if loaded.task == "tag":  # the tagger's card is rendered at export from its run: keep it, record the renaming
+            card = (staging / MODEL_CARD_FILE).read_text(encoding="utf-8") if MODEL_CARD_FILE in manifest.files else ""
+            renamed = ", ".join(
+                f"`{old}` → `{name}`" for old, name in zip(loaded.labels, new, strict=True) if old != name
+            )
+            card = card.rstrip("\n") + f"\n\n## Labels renamed\n\n`lstm-onnx relabel`: {renamed}.\n"
+        else:
+            card = render_card(manifest, config.to_dict(), target.name)
         (staging / MODEL_CARD_FILE).write_text(card, encoding="utf-8")
-        for name in (BUNDLE_CONFIG_FILE, MODEL_CARD_FILE):
-            manifest["files"][name] = {"sha256": sha256_file(staging / name), "bytes": (staging / name).stat().st_size}
-        (staging / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+        seal_manifest(staging, manifest)
         load_bundle(staging, SessionConfig(providers="cpu"))  # never put a bundle in place that does not load
         replace_directory(staging, target)
     except BaseException:

@@ -67,18 +67,18 @@ class TokenTagger:
     """
 
     def __init__(self, bundle: Bundle, batch_size: int = DEFAULT_TAG_BATCH_SIZE) -> None:
-        if bundle.config.get("task") != TAG_TASK:
+        if bundle.task != TAG_TASK:
             raise BundleError(f"{bundle.path} is not a tagging bundle (config.json task is not 'tag').")
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
         self.bundle = bundle
         self.labels = list(bundle.labels)
-        self.tagset = str(bundle.config.get("tagset", "upos"))
+        self.tagset = bundle.settings.tagset or "upos"
         self.batch_size = batch_size
         if bundle.char_vocab is None:
             raise BundleError(f"{bundle.path} has no {CHAR_VOCAB_FILE}; run `lstm-onnx export` again.")
         self._chars = bundle.char_vocab
-        model = bundle.config.get("model", {})
+        model = bundle.settings.model
         self._max_word_chars = int(model.get("max_word_chars", DEFAULT_MAX_WORD_CHARS))
         if len(self._chars) != model.get("char_vocab_size"):
             raise BundleError(

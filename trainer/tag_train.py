@@ -18,12 +18,13 @@ import torch
 from torch.nn import functional
 
 from lstm_onnx import __version__
-from lstm_onnx.runtime.contract import CHAR_VOCAB_FILE, VOCAB_FILE
+from lstm_onnx.runtime.contract import CHAR_VOCAB_FILE, TOKENIZER_RULES_FILE, VOCAB_FILE
 from lstm_onnx.runtime.errors import BundleError, DataError
 from lstm_onnx.runtime.tagging_data import TaggedSentences
 from lstm_onnx.runtime.tagging_encode import build_char_vocab, word_key
 from lstm_onnx.runtime.tagging_eval import tag_report
 from lstm_onnx.runtime.tokenizer import PAD_ID, UNK_ID, TokenizerConfig, Vocab
+from lstm_onnx.runtime.tokenizer_rules import dump_spacy_rules, save_rules
 from lstm_onnx.trainer.checkpoint import load_state, save_state, state_path
 from lstm_onnx.trainer.config import TrainConfig
 from lstm_onnx.trainer.embeddings import read_vectors, vector_words
@@ -190,6 +191,9 @@ def train_tagger(
         run_dir.mkdir(parents=True, exist_ok=True)
         words.save(run_dir / VOCAB_FILE)
         chars.save(run_dir / CHAR_VOCAB_FILE)
+        # Training reads gold tokens; raw text at serving goes through these rules, pinned now so every bundle
+        # exported from this run tokenizes alike, whatever spaCy is installed at export.
+        save_rules(dump_spacy_rules(), run_dir / TOKENIZER_RULES_FILE)
     info: dict[str, Any] = {
         "train_sentences": len(train),
         "train_tokens": train.num_tokens,

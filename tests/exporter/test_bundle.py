@@ -10,9 +10,9 @@ import onnx
 import pytest
 
 from lstm_onnx.exporter.build import export_bundles
-from lstm_onnx.exporter.bundle_writer import file_digest
 from lstm_onnx.exporter.config import ExportConfig
 from lstm_onnx.exporter.variants import Variant
+from lstm_onnx.runtime.bundle_format import file_digest
 from lstm_onnx.runtime.contract import (
     BUNDLE_CONFIG_FILE,
     MANIFEST_FILE,

@@ -10,8 +10,8 @@ import onnx
 import pytest
 
 from lstm_onnx.exporter.config import ExportConfig
+from lstm_onnx.exporter.export import check_graph
 from lstm_onnx.exporter.tagger_bundle import export_tagger_bundles
-from lstm_onnx.exporter.tagger_export import check_tag_graph
 from lstm_onnx.exporter.variants import Variant
 from lstm_onnx.runtime.contract import TAG_IO
 from lstm_onnx.runtime.errors import BundleError, ExportError
@@ -33,9 +33,9 @@ def test_tag_graph_dynamic_axes(tiny_tag_bundle_dir: Path) -> None:
     model = onnx.load(str(tiny_tag_bundle_dir / "model.onnx"))
     out = model.graph.output[0].type.tensor_type.shape.dim
     assert [d.dim_param or d.dim_value for d in out] == ["batch_size", "sequence_length", 5]
-    check_tag_graph(model, num_labels=5, num_layers=1)
+    check_graph(model, num_labels=5, num_layers=1, spec=TAG_IO)
     with pytest.raises(ExportError, match="Graph outputs"):
-        check_tag_graph(model, num_labels=6, num_layers=1)
+        check_graph(model, num_labels=6, num_layers=1, spec=TAG_IO)
 
 
 def test_tag_export_variants(tiny_tag_run_dir: Path, tiny_tag_data: Path, tmp_path: Path) -> None:
