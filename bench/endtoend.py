@@ -1,5 +1,6 @@
 """End to end: text in, probabilities out through ``runtime.predictor.TextClassifier``, against the model alone on
-the same batches, and the share of time each stage takes (tokenization, batching, inference).
+the same batches, the share of time each stage takes (tokenization, batching, inference), and the PyTorch peers
+doing the same work (the bundle's tokenizer, the same length buckets, their model, softmax).
 """
 
 from __future__ import annotations
@@ -8,24 +9,35 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
+from lstm_onnx.bench.backends import Contestant, feed
 from lstm_onnx.bench.cases import bucket_encode, encode_texts
 from lstm_onnx.bench.timing import interleave, summarize
 from lstm_onnx.runtime.bundle import Bundle
-from lstm_onnx.runtime.predictor import TextClassifier
+from lstm_onnx.runtime.predictor import TextClassifier, softmax
 
 __all__ = ["measure_end_to_end"]
 
 
 def measure_end_to_end(
-    bundle: Bundle, texts: Sequence[str], batch_size: int, runs: int, warmup: int, idle_s: float
+    bundle: Bundle,
+    texts: Sequence[str],
+    batch_size: int,
+    runs: int,
+    warmup: int,
+    idle_s: float,
+    peers: Sequence[Contestant] = (),
 ) -> list[dict[str, Any]]:
     """Interleave four contestants on the same chunk of ``2 × batch_size`` reviews per repetition:
     ``TextClassifier.predict_proba`` (end to end), the session alone on the pre-made batches (model only),
     tokenization + ids alone, and sorting + padding alone.
 
+    Each of ``peers`` (PyTorch backends) is interleaved too, doing the whole path itself: tokenize with the
+    bundle's tokenizer, cut the same length buckets, run, softmax.
+
     Returns:
-        One ``end_to_end`` record (backend ``ort-cpu``): both throughputs, their ratio, each stage's share of the
-        sum of the stage medians, and the end-to-end latency percentiles per chunk.
+        One ``end_to_end`` record for backend ``ort-cpu``: both throughputs, their ratio, each stage's share of the
+        sum of the stage medians, and the end-to-end latency percentiles per chunk; then one per peer (throughput
+        and latency percentiles).
     """
     if not texts:
         raise ValueError("measure_end_to_end needs at least one text.")
@@ -49,7 +61,16 @@ def measure_end_to_end(
     def batching(rep: int) -> None:
         bucket_encode(encoded[rep % len(chunks)], batch_size)
 
+    def peer_end_to_end(peer: Contestant) -> Any:
+        def run(rep: int) -> None:
+            encoded_chunk = encode_texts(chunks[rep % len(chunks)], bundle.tokenizer, bundle.vocab)
+            for ids, lengths in bucket_encode(encoded_chunk, batch_size):
+                softmax(peer.run(feed(ids, lengths))[0])
+
+        return run
+
     contestants = {"end_to_end": end_to_end, "model_only": model_only, "tokenize": tokenize, "batching": batching}
+    contestants.update({f"peer:{peer.name}": peer_end_to_end(peer) for peer in peers})
     samples = interleave(contestants, runs=runs, warmup=warmup, idle_s=idle_s)
     done = sum(len(chunks[r % len(chunks)]) for r in range(runs))
     e2e_rate = done / sum(samples["end_to_end"])
@@ -71,4 +92,15 @@ def measure_end_to_end(
             "share_inference": medians["model_only"] / total,
             **asdict(summarize(samples["end_to_end"])),
         }
+    ] + [
+        {
+            "kind": "end_to_end",
+            "backend": peer.name,
+            "batch_size": batch_size,
+            "seq_len": "real",
+            "texts_per_chunk": chunk,
+            "texts_per_s": done / sum(samples[f"peer:{peer.name}"]),
+            **asdict(summarize(samples[f"peer:{peer.name}"])),
+        }
+        for peer in peers
     ]

@@ -276,9 +276,13 @@ def bench(config: BenchConfig, progress: Progress | None = None) -> list[dict[st
         for case in cases:
             say(f"model only: batch {case.batch_size}, length {case.seq_len}")
             records += _time_case(case, backends, config, flops)
-    if config.end_to_end and texts:
-        say(f"end to end: batch {config.end_to_end_batch}")
-        records += measure_end_to_end(bundle, texts, config.end_to_end_batch, config.runs, config.warmup, config.idle_s)
+        if config.end_to_end and texts:
+            say(f"end to end: batch {config.end_to_end_batch}")
+            peers = [b for b in backends if b.name in TORCH_PEERS]
+            e2e = measure_end_to_end(
+                bundle, texts, config.end_to_end_batch, config.runs, config.warmup, config.idle_s, peers
+            )
+            records += with_ratios(e2e)
     if config.startup:
         records += _startup(config, say)
     hidden = int(model["hidden_size"])

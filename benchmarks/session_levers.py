@@ -5,7 +5,8 @@ Usage: python benchmarks/session_levers.py FP32.onnx INT8.onnx [--data PATH] [--
 Every repetition takes one length-bucketed batch of 32 real IMDB test reviews; each contestant computes all 32:
 the runtime's default session in one call, the same session on sub-batches of 8 or 16 (cut from the sorted batch,
 each trimmed to its own longest text), and sessions with ORT's memory pattern or CPU arena off. Outputs are checked
-equal to the one-call result before timing. Reports p50 ms per 32 texts and each ratio to the default.
+equal to the one-call result before timing (fp32 to 1e-4; int8 to 5e-3, its activation ranges being per call).
+Reports p50 ms per 32 texts and each ratio to the default.
 """
 
 from __future__ import annotations
@@ -73,7 +74,8 @@ def main() -> None:
     for name, (session, size) in plans.items():  # every plan computes the same logits
         want = plans[name.split()[0] + " B=32 (default)"][0].run(None, feeds[32][0][0])[0]
         got = np.concatenate([session.run(None, f)[0] for f in feeds[size][0]])
-        np.testing.assert_allclose(got, want, atol=1e-4, rtol=0, err_msg=name)
+        # int8 quantizes activations with each call's own range, so a sub-batch moves logits by ~1e-3.
+        np.testing.assert_allclose(got, want, atol=1e-4 if name.startswith("fp32") else 5e-3, rtol=0, err_msg=name)
 
     def contestant(session: ort.InferenceSession, size: int) -> Any:
         return lambda rep: [session.run(None, f) for f in feeds[size][rep % len(batches)]]

@@ -64,7 +64,10 @@ class SessionConfig:
 
     Attributes:
         providers: ``"auto"``, ``"cpu"`` or ``"cuda"``.
-        intra_op_threads: Threads inside one operator (1 gives the lowest single-text latency on small CPUs).
+        intra_op_threads: Threads inside one operator. Default 1, measured (benchmarks/README.md, one thread or
+            two): a second thread slows int8 at every batch size (+10-26%), short texts and one long review
+            (+4-7%), and speeds up only fp32 batches of 8 or more (3-11%); pass 2 for fp32 batch scoring on an
+            otherwise idle machine.
         inter_op_threads: Threads across operators (the graph is sequential: 1).
         graph_optimization: ``"disable"``, ``"basic"``, ``"extended"`` or ``"all"``.
         allow_spinning: Let idle ORT threads spin (lower latency, burns CPU between calls).

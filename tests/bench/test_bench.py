@@ -116,9 +116,18 @@ def test_bench_json_reports_skipped_gpu_backends_with_reason(bench_records: list
 
 
 def test_bench_json_end_to_end_shares_sum_to_one(bench_records: list[dict]) -> None:  # type: ignore[type-arg]
-    (e2e,) = [r for r in bench_records if r["kind"] == "end_to_end"]
+    (e2e,) = [r for r in bench_records if r["kind"] == "end_to_end" and r["backend"] == "ort-cpu"]
     shares = e2e["share_tokenize"] + e2e["share_batching"] + e2e["share_inference"]
     assert shares == pytest.approx(1.0) and e2e["texts_per_s"] > 0
+
+
+def test_bench_json_end_to_end_runs_each_torch_peer_with_ratios(bench_records: list[dict]) -> None:  # type: ignore[type-arg]
+    e2e = {r["backend"]: r for r in bench_records if r["kind"] == "end_to_end"}
+    assert set(e2e) == {"ort-cpu", "torch", "torch-masked"}
+    for peer in ("torch", "torch-masked"):
+        assert e2e[peer]["texts_per_s"] > 0
+        key = f"ratio_vs_{peer.replace('-', '_')}"
+        assert e2e["ort-cpu"][key] == pytest.approx(e2e["ort-cpu"]["texts_per_s"] / e2e[peer]["texts_per_s"])
 
 
 def test_bench_torch_ratio_is_one_for_torch(bench_records: list[dict]) -> None:  # type: ignore[type-arg]
