@@ -50,8 +50,8 @@ def _load_data(path: Path | None, limit: int | None, seed: int) -> LabelledTexts
 
 def _metrics(run: LoadedRun, report: ParityReport, variant: Variant) -> dict[str, Any]:
     metrics: dict[str, Any] = {}
-    if run.metrics is not None and isinstance(run.metrics.get("test"), dict):
-        metrics["run_test"] = run.metrics["test"]
+    if run.metrics is not None and run.metrics.test is not None:
+        metrics["run_test"] = run.metrics.test
     cpu = report.backends.get("onnxruntime-cpu")
     if cpu is not None and cpu.accuracy is not None:
         metrics["verify_data"] = {

@@ -137,8 +137,8 @@ def toolkit_versions() -> dict[str, str]:
 
 def _recorded_data(run: LoadedRun) -> dict[str, Any] | None:
     """The run's data record; runs from before records carried paths keep only the file or folder names."""
-    data = run.config.get("data")
-    if not isinstance(data, dict):
+    data = run.config.data
+    if data is None:
         return None
     return {
         key: {"name": Path(value.split(" (")[0]).name} if isinstance(value, str) and key in ("train", "test") else value

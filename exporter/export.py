@@ -1,29 +1,31 @@
 """export_onnx: a trained ``BiLSTMClassifier`` → ``model.onnx`` with dynamic batch and sequence axes, checked.
 
-Exporter path: TorchScript (``torch.onnx.export(..., dynamo=False)``) on ``OnnxExportClassifier``, whose
-``symbolic`` emits one ONNX ``LSTM`` node per layer with ``sequence_lens`` (see exporter/onnx_module.py for the
-upstream issues that rule out exporting the packed model directly, with either exporter). torch 2.13 defaults to
-dynamo, so the mode is always passed explicitly and recorded in the manifest.
+Every export goes through the module exporter (``exporter.module_export.export_module``: TorchScript,
+``dynamo=False``, its refusals and its graph and second-shape checks). What it exports here is the classifier's
+export twin, ``OnnxExportClassifier`` (exporter/onnx_module.py), a ``LoweredRNN`` whose forward emits one ONNX
+``LSTM`` node per layer with ``sequence_lens`` itself; ``check_graph`` then holds the graph to ``CLASSIFY_IO``.
 
-Why not the module exporter (``exporter.module_export.export_module``) here: it exports the trained model itself
-exactly (max |diff| vs torch equal to this path's, 9.3e-8 on a 128-dim run, lengths 1-2,000), but its graph is
-larger and slower: 70 nodes against this twin's 51 (one layer; 101 vs 75 with two layers and three poolings: the
-packed-sequence stand-in adds Cast/Where/Not/Range masking), 3.7-7.6 % slower on ONNX Runtime CPU (1 thread,
-medians of 40 alternating runs at 1 x 64 and 32 x 256), and its inputs are named after ``forward``'s parameters
-(``ids``), not ``CLASSIFY_IO``'s ``input_ids``. The classifier keeps the twin until the module exporter's graph is
-as small.
+Why the twin and not the trained model's own forward: exported through ``export_module`` that forward gives the
+same parity (max |diff| vs torch 9.3e-8 on a 128-dim run, lengths 1-2,000) but a larger, slower graph: 70 nodes
+against the twin's 51 (one layer; 101 vs 75 with two layers and three poolings: the packed-sequence stand-in adds
+Cast/Where/Not/Range masking), 3.7-7.6 % slower on ONNX Runtime CPU (1 thread, medians of 40 alternating runs at
+1 x 64 and 32 x 256). The twin's forward takes ``input_ids, lengths``: ``export_module`` names the graph inputs
+after them, as ``CLASSIFY_IO`` does.
 """
 
 from __future__ import annotations
 
-import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import onnx
 import torch
 
+from lstm_onnx.exporter.module_export import DEFAULT_OPSET, FORBIDDEN_OPS, MIN_OPSET, check_opset, export_module
+from lstm_onnx.exporter.module_inputs import forward_names
 from lstm_onnx.exporter.onnx_module import OnnxExportClassifier
+from lstm_onnx.exporter.rnn_nodes import LoweredRNN
 from lstm_onnx.runtime.contract import CLASSIFY_IO, IOSpec
 from lstm_onnx.runtime.errors import ExportError
 from lstm_onnx.trainer.model import BiLSTMClassifier
@@ -38,13 +40,9 @@ __all__ = [
     "check_graph",
     "check_opset",
     "export_onnx",
-    "torchscript_export",
+    "export_twin",
 ]
 
-# ONNX LSTM has had layout and sequence_lens since opset 14; 17 is the lowest opset every ORT >= 1.12 serves and
-# the one ORT's quantization tools handle best.
-DEFAULT_OPSET = 17
-MIN_OPSET = 14
 EXPORTER_MODE = "torchscript"
 EXPORTER_REASON = (
     "TorchScript symbolic emits one ONNX LSTM per layer with sequence_lens; dynamo cannot trace "
@@ -52,8 +50,6 @@ EXPORTER_REASON = (
 )
 # Batch 2 x 16 tokens: deliberately unlike most verification shapes, which then prove the axes are dynamic.
 EXAMPLE_SHAPE = (2, 16)
-# Ops that betray sort/unsort or per-timestep machinery instead of a single LSTM node with sequence_lens.
-_FORBIDDEN_OPS = frozenset({"TopK", "ScatterElements", "ScatterND", "Loop", "Scan", "If"})
 
 
 @dataclass(frozen=True)
@@ -94,73 +90,35 @@ def export_onnx(model: BiLSTMClassifier, path: Path, *, opset: int = DEFAULT_OPS
     ids = torch.randint(2, config.vocab_size, (batch, steps), generator=generator)
     lengths = torch.tensor([steps, steps // 2 + 1], dtype=torch.int64)
     ids[1, int(lengths[1]) :] = 0
-    torchscript_export(
-        module,
-        (ids, lengths),
-        path,
-        opset=opset,
-        spec=CLASSIFY_IO,
-        num_labels=config.num_labels,
-        num_layers=config.num_layers,
-    )
+    export_twin(module, (ids, lengths), path, opset=opset, spec=CLASSIFY_IO, num_labels=config.num_labels)
     return ExportInfo(opset=opset, exporter_mode=EXPORTER_MODE, example_shape=(batch, steps))
 
 
-def check_opset(opset: int) -> None:
-    """Refuse an opset older than ``MIN_OPSET``.
-
-    Raises:
-        ExportError: Names the opset and the minimum.
-    """
-    if opset < MIN_OPSET:
-        raise ExportError(f"Opset {opset} is too old: ONNX LSTM needs layout/sequence_lens (opset >= {MIN_OPSET}).")
-
-
-def torchscript_export(
-    module: torch.nn.Module,
-    example: tuple[torch.Tensor, ...],
-    path: Path,
-    *,
-    opset: int,
-    spec: IOSpec,
-    num_labels: int,
-    num_layers: int,
+def export_twin(
+    module: LoweredRNN, example: Sequence[torch.Tensor], path: Path, *, opset: int, spec: IOSpec, num_labels: int
 ) -> None:
-    """Export an export twin (classifier or tagger) with the TorchScript exporter in ``spec``'s IO contract, then
-    check the graph (``check_graph``).
+    """Export an export twin (classifier or tagger) through ``export_module`` in ``spec``'s IO contract, then hold
+    the graph to it (``check_graph``).
 
     Args:
-        module: The twin, eval mode, weights as buffers.
+        module: The twin, eval mode, weights as buffers; ``forward``'s parameters are ``spec``'s input names.
         example: Example inputs in ``spec.inputs`` order.
         path: Target ``.onnx`` file.
         opset: ONNX opset.
         spec: The task's IO spec: input/output names and dynamic axes.
         num_labels: C, the width of the logits.
-        num_layers: Expected number of ONNX ``LSTM`` nodes.
 
     Raises:
-        ExportError: torch.onnx fails, or the graph fails ``check_graph``.
+        ExportError: ``forward``'s parameters are not ``spec``'s inputs, ``export_module`` refuses or fails, or the
+            graph fails ``check_graph``.
     """
-    try:
-        with warnings.catch_warnings():
-            # The TorchScript exporter is deprecated upstream in favour of dynamo; we choose it on purpose (above).
-            warnings.filterwarnings("ignore", category=DeprecationWarning)
-            torch.onnx.export(
-                module,
-                example,
-                str(path),
-                dynamo=False,
-                opset_version=opset,
-                input_names=spec.input_names,
-                output_names=spec.output_names,
-                dynamic_axes=spec.dynamic_axes(),
-                do_constant_folding=True,
-                export_params=True,
-                keep_initializers_as_inputs=False,
-            )
-    except (RuntimeError, torch.onnx.errors.OnnxExporterError) as err:
-        raise ExportError(f"torch.onnx.export failed at opset {opset}: {err}. Try --opset {DEFAULT_OPSET}.") from err
-    check_graph(onnx.load(str(path)), num_labels=num_labels, num_layers=num_layers, spec=spec)
+    names = list(forward_names(module, len(example)))
+    if names != spec.input_names:
+        raise ExportError(
+            f"{type(module).__name__}.forward takes {names}; the {spec.task} IO spec needs {spec.input_names}."
+        )
+    export_module(module, example, path, dynamic_axes=spec.dynamic_axes(), output_names=spec.output_names, opset=opset)
+    check_graph(onnx.load(str(path)), num_labels=num_labels, num_layers=module.lowered_layers, spec=spec)
 
 
 def _dims(value: onnx.ValueInfoProto) -> list[str | int]:
@@ -209,6 +167,6 @@ def check_graph(model: onnx.ModelProto, *, num_labels: int, num_layers: int, spe
             raise ExportError(f"LSTM node {node.name!r} weights {missing} are not constant initializers.")
         if len(node.input) > 5 and any(node.input[5:]):
             raise ExportError(f"LSTM node {node.name!r} takes an initial state; it must default to zeros.")
-    forbidden = sorted({node.op_type for node in model.graph.node} & _FORBIDDEN_OPS)
+    forbidden = sorted({node.op_type for node in model.graph.node} & FORBIDDEN_OPS)
     if forbidden:
         raise ExportError(f"The graph holds {forbidden}: sort/unsort or loop machinery around the LSTM.")

@@ -3,7 +3,8 @@
 While ``torch.onnx.export`` traces (TorchScript, ``dynamo=False``), every ``nn.LSTM``/``nn.GRU`` in the module tree
 is swapped for an ``ExportableRNN`` (exporter/rnn_nodes.py) and ``pack_padded_sequence``/``pad_packed_sequence``
 for versions that carry (padded data, lengths) through to it, so each RNN becomes ONNX ``LSTM``/``GRU`` nodes fed
-``sequence_lens``. Everything is put back afterwards, also on failure.
+``sequence_lens``. Everything is put back afterwards, also on failure. A ``LoweredRNN`` (a module whose forward emits
+those nodes itself, like the trainer's export twins in exporter/onnx_module.py) counts as an RNN and is left as is.
 
 What cannot be exported faithfully is refused, never exported wrong: RNN cells (a Python loop unrolled to the
 example's length), ``proj_size``, ``nn.RNN``, state kept between calls, TracerWarnings (a data-dependent Python
@@ -27,14 +28,19 @@ import torch
 from torch import nn
 from torch.nn.utils import rnn as rnn_utils
 
-from lstm_onnx.exporter.export import DEFAULT_OPSET, MIN_OPSET
 from lstm_onnx.exporter.module_inputs import BATCH, SEQUENCE, Axes, InputSpec, flatten_outputs, infer_spec, resize
-from lstm_onnx.exporter.rnn_nodes import ExportableRNN, PaddedPack
+from lstm_onnx.exporter.rnn_nodes import ExportableRNN, LoweredRNN, PaddedPack
 from lstm_onnx.runtime.errors import ExportError
 
-__all__ = ["ModuleExport", "export_module"]
+__all__ = ["DEFAULT_OPSET", "FORBIDDEN_OPS", "MIN_OPSET", "ModuleExport", "check_opset", "export_module"]
 
-_FORBIDDEN_OPS = frozenset({"TopK", "ScatterElements", "ScatterND", "Loop", "Scan", "If", "NonZero"})
+# ONNX LSTM/GRU have had layout and sequence_lens since opset 14; 17 is the lowest opset every ORT >= 1.12 serves
+# and the one ORT's quantization tools handle best.
+DEFAULT_OPSET = 17
+MIN_OPSET = 14
+
+# Ops that betray sort/unsort, per-timestep or data-dependent machinery around an RNN instead of one node per layer.
+FORBIDDEN_OPS = frozenset({"TopK", "ScatterElements", "ScatterND", "Loop", "Scan", "If", "NonZero"})
 # A second shape must match the eager model this closely before the export is accepted (verify measures properly).
 _SHAPE_CHECK_ATOL = 1e-4
 
@@ -86,11 +92,34 @@ def _pad_packed(
     return (data.transpose(0, 1) if batch_first else data), lens
 
 
-def _refuse_unexportable(model: nn.Module) -> list[tuple[str, nn.LSTM | nn.GRU]]:
-    """The RNNs to swap, after refusing modules that cannot be exported faithfully."""
+def check_opset(opset: int) -> None:
+    """Refuse an opset older than ``MIN_OPSET``.
+
+    Raises:
+        ExportError: Names the opset and the minimum.
+    """
+    if opset < MIN_OPSET:
+        raise ExportError(f"Opset {opset} is too old: ONNX LSTM/GRU need layout/sequence_lens (opset >= {MIN_OPSET}).")
+
+
+# (module name, ONNX op, layers) of one RNN in the model: what the graph must hold for it.
+RNNRecord = tuple[str, str, int]
+
+
+def _refuse_unexportable(model: nn.Module) -> tuple[list[tuple[str, nn.LSTM | nn.GRU]], list[RNNRecord]]:
+    """The RNNs to swap and the record of every RNN (lowered ones included), after refusing modules that cannot be
+    exported faithfully."""
     rnns = []
+    records: list[RNNRecord] = []
     for name, module in model.named_modules():
         label = f"{name or '<root>'} ({type(module).__name__})"
+        if isinstance(module, LoweredRNN):
+            if module.lowered_op not in ("LSTM", "GRU") or module.lowered_layers < 1:
+                raise ExportError(
+                    f"Cannot export {label}: a LoweredRNN must emit >= 1 LSTM/GRU node, it declares "
+                    f"{module.lowered_layers} {module.lowered_op!r}."
+                )
+            records.append((name or "<root>", module.lowered_op, module.lowered_layers))
         if isinstance(module, (nn.LSTMCell, nn.GRUCell, nn.RNNCell)):
             raise ExportError(
                 f"Cannot export {label}: an RNN cell stepped by a Python loop unrolls to the example's length. "
@@ -100,11 +129,12 @@ def _refuse_unexportable(model: nn.Module) -> list[tuple[str, nn.LSTM | nn.GRU]]
             raise ExportError(f"Cannot export {label}: proj_size={module.proj_size} has no ONNX LSTM equivalent.")
         if isinstance(module, (nn.LSTM, nn.GRU)):
             rnns.append((name, module))
+            records.append((name, type(module).__name__, module.num_layers))
         elif isinstance(module, nn.RNNBase):
             raise ExportError(f"Cannot export {label}: only nn.LSTM and nn.GRU are supported.")
-    if not rnns:
+    if not records:
         raise ExportError(f"{type(model).__name__} holds no nn.LSTM or nn.GRU; export_module exports RNN models.")
-    return rnns
+    return rnns, records
 
 
 def _state(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -160,11 +190,13 @@ def _exportable(model: nn.Module, rnns: list[tuple[str, nn.LSTM | nn.GRU]]) -> I
     }
     stand_ins = {"pack_padded_sequence": _pack_padded, "pad_packed_sequence": _pad_packed}
     # User code often binds the functions by name (`from torch.nn.utils.rnn import pack_padded_sequence as pack`):
-    # patch every such binding in the modules defining the model's classes, as well as torch's own attribute.
-    namespaces = [vars(rnn_utils)]
-    for module in model.modules():
+    # patch every such binding in the modules defining the model's classes, as well as torch's own attribute. Only
+    # when there are RNNs to swap (nothing else takes the stand-ins' output), and never in a lowered module's home:
+    # its layers pack for real in eager mode.
+    namespaces = [vars(rnn_utils)] if rnns else []
+    for module in model.modules() if rnns else ():
         home = sys.modules.get(type(module).__module__)
-        if home is not None and vars(home) not in namespaces:
+        if home is not None and not isinstance(module, LoweredRNN) and vars(home) not in namespaces:
             namespaces.append(vars(home))
     patched: list[tuple[dict[str, Any], str, Any]] = []
     # Inference only: were parameters to require grad, the RNN Function's outputs would too, and the tracer (paused
@@ -222,24 +254,27 @@ def _output_axes(
     return axes, [torch.from_numpy(a) for a in second], [t.numpy() for t in second_out]
 
 
-def _check_graph(path: Path, rnns: list[tuple[str, nn.LSTM | nn.GRU]], packed: bool) -> None:
+def _check_graph(path: Path, records: list[RNNRecord], packed: bool, lowered: int) -> None:
+    """Checker, no forbidden ops, one node per RNN layer; every node has ``sequence_lens`` when an RNN was fed a
+    packed sequence, and at least ``lowered`` nodes (a ``LoweredRNN``'s layers) have it in any case."""
     model = onnx.load(str(path))
     try:
         onnx.checker.check_model(model, full_check=True)
     except onnx.checker.ValidationError as err:
         raise ExportError(f"The exported graph is invalid: {err}") from err
-    forbidden = sorted({n.op_type for n in model.graph.node} & _FORBIDDEN_OPS)
+    forbidden = sorted({n.op_type for n in model.graph.node} & FORBIDDEN_OPS)
     if forbidden:
         raise ExportError(f"The graph holds {forbidden}: sort/unsort, loop or data-dependent machinery around an RNN.")
     nodes = [n for n in model.graph.node if n.op_type in ("LSTM", "GRU")]
-    expected = sum(r.num_layers for _, r in rnns)
+    expected = sum(layers for _, _, layers in records)
     if len(nodes) != expected:
-        names = ", ".join(n for n, _ in rnns)
+        names = ", ".join(n for n, _, _ in records)
         raise ExportError(
             f"Expected {expected} ONNX LSTM/GRU node(s) for {names}, found {len(nodes)}: "
             "an RNN is unused or called twice."
         )
-    if packed and any(len(n.input) < 5 or not n.input[4] for n in nodes):
+    with_lengths = sum(1 for n in nodes if len(n.input) >= 5 and n.input[4])
+    if (packed and with_lengths < len(nodes)) or with_lengths < lowered:
         raise ExportError("An RNN fed a packed sequence lost its lengths (no sequence_lens); padding would leak in.")
 
 
@@ -255,7 +290,8 @@ def export_module(
     """Export a user's RNN model to ONNX, or refuse in one line.
 
     Args:
-        model: Any ``nn.Module`` using ``nn.LSTM``/``nn.GRU`` (put in eval mode; restored unchanged).
+        model: Any ``nn.Module`` using ``nn.LSTM``/``nn.GRU`` or holding a ``LoweredRNN`` (put in eval mode;
+            restored unchanged).
         example_inputs: Tensors in ``forward``'s order, e.g. ids int64 (B, T) and lengths int64 (B).
         path: Target ``.onnx`` file.
         dynamic_axes: ``torch.onnx.export``-style axes keyed by ``forward``'s parameter names (inputs and, if
@@ -270,11 +306,10 @@ def export_module(
         ExportError: The model cannot be exported faithfully (names the module and the reason), or the graph fails
             its checks.
     """
-    if opset < MIN_OPSET:
-        raise ExportError(f"Opset {opset} is too old: ONNX LSTM/GRU need layout/sequence_lens (opset >= {MIN_OPSET}).")
+    check_opset(opset)
     example = tuple(example_inputs)
     model.eval()
-    rnns = _refuse_unexportable(model)
+    rnns, records = _refuse_unexportable(model)
     spec = infer_spec(model, example, dynamic_axes)
     eager = _refuse_stateful(model, example)
     names = (
@@ -313,9 +348,10 @@ def export_module(
             f"Cannot export {type(model).__name__}: tracing hit Python that depends on the data or freezes a size "
             f"({str(tracer[0].message).splitlines()[0]} at {Path(tracer[0].filename).name}:{tracer[0].lineno})."
         )
-    _check_graph(path, rnns, packed)
+    lowered = sum(layers for _, _, layers in records) - sum(r.num_layers for _, r in rnns)
+    _check_graph(path, records, packed, lowered)
     _check_second_shape(path, spec, second_in, second_out)
-    return ModuleExport(path, spec, names, out_axes, tuple((n, type(r).__name__, r.num_layers) for n, r in rnns), opset)
+    return ModuleExport(path, spec, names, out_axes, tuple(records), opset)
 
 
 def _check_second_shape(

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from lstm_onnx.exporter.rnn_nodes import LoweredRNN
 from lstm_onnx.trainer.model import BiLSTMClassifier
 
 __all__ = ["OnnxExportClassifier", "OnnxLSTM", "onnx_gate_order", "register_lstm_weights", "torch_gate_order"]
@@ -197,11 +198,12 @@ def register_lstm_weights(module: nn.Module, lstm: nn.LSTM, num_layers: int, num
         module.register_buffer(f"lstm{layer}_B", torch.stack(b).contiguous())  # (D, 8H)
 
 
-class OnnxExportClassifier(nn.Module):
+class OnnxExportClassifier(LoweredRNN):
     """Computes what a trained ``BiLSTMClassifier`` computes, in an exportable form.
 
-    ``forward(ids (B, T) int64, lengths (B) int64) -> logits (B, C) float32``. Build it from a model in eval mode:
-    dropout is left out (it is the identity at inference).
+    ``forward(input_ids (B, T) int64, lengths (B) int64) -> logits (B, C) float32``, parameters named as
+    ``CLASSIFY_IO``'s inputs (``export_module`` names the graph inputs after them). Build it from a model in eval
+    mode: dropout is left out (it is the identity at inference).
 
     Args:
         model: The trained classifier; its weights are copied (the model is not modified).
@@ -211,6 +213,7 @@ class OnnxExportClassifier(nn.Module):
         super().__init__()
         config = model.config
         self.config = config
+        self.lowered_layers = config.num_layers
         self.embedding = nn.Embedding(config.vocab_size, config.embedding_dim)
         self.embedding.load_state_dict(model.embedding.state_dict())
         self.head = nn.Linear(config.features, config.num_labels)
@@ -221,11 +224,11 @@ class OnnxExportClassifier(nn.Module):
         self.requires_grad_(False)
         self.eval()
 
-    def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    def forward(self, input_ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Compute logits.
 
         Args:
-            ids: int64 (B, T) token ids, right-padded.
+            input_ids: int64 (B, T) token ids, right-padded.
             lengths: int64 (B) true lengths, 1 <= length <= T.
 
         Returns:
@@ -236,7 +239,7 @@ class OnnxExportClassifier(nn.Module):
         seq_lens = lengths.to(torch.int32)
         # Transpose the int64 ids (B, T), not the embedded floats (B, T, E): the Gather then writes the time-major
         # (T, B, E) input that layout 0 wants directly, and no Transpose of the embeddings is left in the graph.
-        x = self.embedding(ids.transpose(0, 1))  # (T, B, E)
+        x = self.embedding(input_ids.transpose(0, 1))  # (T, B, E)
         y = x  # rebound by the loop (num_layers >= 1)
         h_n = x
         for layer in range(config.num_layers):

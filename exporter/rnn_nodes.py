@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-__all__ = ["ExportableRNN", "PaddedPack", "onnx_weights"]
+__all__ = ["ExportableRNN", "LoweredRNN", "PaddedPack", "onnx_weights"]
 
 
 @dataclass
@@ -34,6 +34,22 @@ class PaddedPack:
 
     data: torch.Tensor
     lengths: torch.Tensor
+
+
+class LoweredRNN(nn.Module):
+    """Base of a module whose RNN layers are already lowered: its ``forward`` itself emits ONNX ``LSTM``/``GRU`` nodes
+    fed ``sequence_lens`` (e.g. through ``onnx_module.OnnxLSTM``), so ``export_module`` has nothing to swap in it.
+
+    ``export_module`` counts it as an RNN for its refusal check and expects exactly ``lowered_layers`` nodes of type
+    ``lowered_op``, each with ``sequence_lens``, in the graph.
+
+    Attributes:
+        lowered_op: ``"LSTM"`` or ``"GRU"``.
+        lowered_layers: ONNX RNN nodes one ``forward`` emits.
+    """
+
+    lowered_op: str = "LSTM"
+    lowered_layers: int = 0
 
 
 # Gate blocks in ONNX order as indices into torch's: LSTM (i, f, g, o) -> (i, o, f, c); GRU (r, z, n) -> (z, r, h).

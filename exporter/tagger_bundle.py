@@ -61,7 +61,7 @@ def export_tagger_bundles(config: ExportConfig) -> list[TagBundle]:
     run = load_tag_run(config.run_dir)
     data = None
     if config.data is not None:
-        data = read_tagged(config.data, "test", str(run.config.get("tagset", "upos")))
+        data = read_tagged(config.data, "test", run.config.tagset or "upos")
         data = data.head(config.limit) if config.limit is not None else data
     built = []
     config.out.parent.mkdir(parents=True, exist_ok=True)
@@ -84,12 +84,12 @@ def export_tagger_bundles(config: ExportConfig) -> list[TagBundle]:
 
 def _card(run: LoadedTagRun, variant: Variant, parity: TagParity) -> str:
     cfg = run.model_config
-    test = (run.metrics or {}).get("test") or {}
-    data = run.config.get("data", {})
+    test = (run.metrics.test if run.metrics else None) or {}
+    data = run.config.data or {}
     lines = [
         f"# {TAG_BUNDLE_NAME} ({variant.value})",
         "",
-        f"BiLSTM part-of-speech tagger ({run.config.get('tagset', 'upos').upper()}, {len(run.labels)} tags): word "
+        f"BiLSTM part-of-speech tagger ({(run.config.tagset or 'upos').upper()}, {len(run.labels)} tags): word "
         f"embedding {cfg.embedding_dim} + character CNN {cfg.char_filters}, BiLSTM hidden {cfg.hidden_size} x "
         f"{cfg.num_layers} layer(s), per-token linear head; {cfg.vocab_size} words, {cfg.char_vocab_size} characters.",
         "",
@@ -129,7 +129,7 @@ def _write(
         bundle_config = BundleConfig(
             task=TAG_IO.task,
             labels=list(run.labels),
-            tagset=str(run.config.get("tagset", "upos")),
+            tagset=run.config.tagset or "upos",
             tokenizer=run.tokenizer_config,
             model=run.model_config.to_dict(),
             vocab_size=len(run.vocab),
@@ -138,7 +138,7 @@ def _write(
         write_json(staging / BUNDLE_CONFIG_FILE, bundle_config.to_dict())
         write_tokenizer_rules(config.run_dir, staging / TOKENIZER_RULES_FILE)
         (staging / MODEL_CARD_FILE).write_text(_card(run, variant, parity), encoding="utf-8")
-        metrics: dict[str, Any] = {"run_test": (run.metrics or {}).get("test")}
+        metrics: dict[str, Any] = {"run_test": run.metrics.test if run.metrics else None}
         if parity.accuracy is not None:
             metrics["verify_data"] = {"accuracy": parity.accuracy, "torch_accuracy": parity.torch_accuracy}
         io = TAG_IO.to_manifest(len(run.labels))

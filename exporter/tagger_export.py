@@ -1,21 +1,22 @@
 """export_tagger_onnx: a trained ``BiLSTMTagger`` → ``model.onnx`` in the ``TAG_IO`` contract, checked.
 
-Per-token logits keep a dynamic sequence axis on the output as well as the inputs. The sentence LSTM exports as
-one ONNX ``LSTM`` node per layer fed ``sequence_lens`` (the classifier's ``OnnxLSTM`` Function: see
-exporter/onnx_module.py for why the packed model cannot be exported directly), so padding never reaches a valid
-position. The character CNN is plain Gather/Conv/Relu/Mul/ReduceMax over (T*B, W), every shape read at run time.
+Exported through ``export_module`` (by ``export.export_twin``, like the classifier). Per-token logits keep a dynamic
+sequence axis on the output as well as the inputs. The sentence LSTM exports as one ONNX ``LSTM`` node per layer fed
+``sequence_lens`` (the classifier's ``OnnxLSTM`` Function: see exporter/onnx_module.py for why the packed model
+cannot be exported directly), so padding never reaches a valid position. The character CNN is plain
+Gather/Conv/Relu/Mul/ReduceMax over (T*B, W), every shape read at run time.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import onnx
 import torch
-from torch import nn
 
-from lstm_onnx.exporter.export import DEFAULT_OPSET, EXPORTER_MODE, ExportInfo, check_opset, torchscript_export
+from lstm_onnx.exporter.export import EXPORTER_MODE, ExportInfo, export_twin
+from lstm_onnx.exporter.module_export import DEFAULT_OPSET, check_opset
 from lstm_onnx.exporter.onnx_module import OnnxLSTM, register_lstm_weights
+from lstm_onnx.exporter.rnn_nodes import LoweredRNN
 from lstm_onnx.runtime.contract import TAG_IO
 from lstm_onnx.trainer.tagger_model import BiLSTMTagger, char_features
 
@@ -23,14 +24,13 @@ __all__ = ["TAG_EXAMPLE_SHAPE", "OnnxExportTagger", "export_tagger_onnx"]
 
 # (B, T, W) of the traced example: unlike the verification shapes, which then prove every axis dynamic.
 TAG_EXAMPLE_SHAPE = (2, 9, 6)
-_TYPES = {"int64": onnx.TensorProto.INT64, "float32": onnx.TensorProto.FLOAT}
-_FORBIDDEN_OPS = frozenset({"TopK", "ScatterElements", "ScatterND", "Loop", "Scan", "If"})
 
 
-class OnnxExportTagger(nn.Module):
+class OnnxExportTagger(LoweredRNN):
     """Computes what a trained ``BiLSTMTagger`` computes at inference, in an exportable, time-major form.
 
-    ``forward(ids (B, T), char_ids (B, T, W), lengths (B)) -> logits (B, T, C)``; dropout is left out.
+    ``forward(input_ids (B, T), char_ids (B, T, W), lengths (B)) -> logits (B, T, C)``; dropout is left out. Its
+    parameters are named as ``TAG_IO``'s inputs: ``export_module`` names the graph inputs after them.
 
     Args:
         model: The trained tagger (weights copied, model not modified).
@@ -39,6 +39,7 @@ class OnnxExportTagger(nn.Module):
     def __init__(self, model: BiLSTMTagger) -> None:
         super().__init__()
         self.config = model.config
+        self.lowered_layers = model.config.num_layers
         self.embedding = model.embedding
         self.char_embedding = model.char_embedding
         self.char_conv = model.char_conv
@@ -48,12 +49,12 @@ class OnnxExportTagger(nn.Module):
         self.requires_grad_(False)
         self.eval()
 
-    def forward(self, ids: torch.Tensor, char_ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    def forward(self, input_ids: torch.Tensor, char_ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Per-token logits: float32 (B, T, C); positions past a sentence's length hold the head's bias."""
         config = self.config
         seq_lens = lengths.to(torch.int32)  # ONNX LSTM wants int32; the Cast stays in the graph
         # Transpose the int ids, not float activations: the Gathers then write time-major (T, B, ...) directly.
-        words = self.embedding(ids.transpose(0, 1))  # (T, B, E)
+        words = self.embedding(input_ids.transpose(0, 1))  # (T, B, E)
         chars_tb = char_ids.transpose(0, 1)  # (T, B, W)
         flat = chars_tb.reshape(-1, chars_tb.shape[2])  # (T*B, W)
         chars = char_features(self.char_embedding(flat), flat, self.char_conv)  # (T*B, F)
@@ -103,13 +104,5 @@ def export_tagger_onnx(model: BiLSTMTagger, path: Path, *, opset: int = DEFAULT_
     lengths = torch.tensor([steps, steps // 2 + 1], dtype=torch.int64)
     ids[1, int(lengths[1]) :] = 0
     char_ids[1, int(lengths[1]) :] = 0
-    torchscript_export(
-        module,
-        (ids, char_ids, lengths),
-        path,
-        opset=opset,
-        spec=TAG_IO,
-        num_labels=config.num_labels,
-        num_layers=config.num_layers,
-    )
+    export_twin(module, (ids, char_ids, lengths), path, opset=opset, spec=TAG_IO, num_labels=config.num_labels)
     return ExportInfo(opset=opset, exporter_mode=EXPORTER_MODE, example_shape=(batch, steps))

@@ -56,7 +56,7 @@ def verify_tag_bundle(
     run = load_tag_run(run_dir)
     sentences = None
     if data is not None:
-        sentences = read_tagged(data, "test", str(run.config.get("tagset", "upos")))
+        sentences = read_tagged(data, "test", run.config.tagset or "upos")
         sentences = sentences.head(limit) if limit is not None else sentences
     criteria = CRITERIA[variant]
     report = measure_tag_parity(bundle_dir / MODEL_FILE, run, variant.value, criteria, sentences, threads=threads)

@@ -27,11 +27,16 @@ from lstm_onnx.trainer.cli import train_command
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+_SUMMARY = (
+    "Train BiLSTM classifiers and taggers, export them (or your own nn.LSTM/nn.GRU models) to ONNX with proven "
+    "parity, serve them without torch."
+)
+
 app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
     add_completion=True,
-    help="Train a BiLSTM text classifier, export it to ONNX with proven parity, serve it without torch.",
+    help=_SUMMARY,
 )
 
 
@@ -98,7 +103,7 @@ def main(
         ),
     ] = False,
 ) -> None:
-    """Train a BiLSTM text classifier, export it to ONNX with proven parity, serve it without torch."""
+    """Train, export with proven parity, and serve BiLSTM/GRU models without torch."""
 
 
 for _name, _command, _extra in (

@@ -28,6 +28,7 @@ __all__ = [
     "file_digest",
     "seal_manifest",
     "sha256_file",
+    "split_known",
     "write_json",
 ]
 
@@ -36,8 +37,8 @@ CLASSIFY_TASK = "classify"
 _REEXPORT = "run `lstm-onnx export` again"
 
 
-def _known(cls: type, data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Split ``data`` into the dataclass's own keys and the rest (``extra``)."""
+def split_known(cls: type, data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Split ``data`` into the dataclass's own keys and the rest (``extra``); the run directory's files use it too."""
     names = {f.name for f in fields(cls)} - {"extra"}
     return {k: v for k, v in data.items() if k in names}, {k: v for k, v in data.items() if k not in names}
 
@@ -91,7 +92,7 @@ class BundleConfig:
         """
         if not isinstance(data, dict):
             raise BundleError(f"{source} must hold a JSON object, got {type(data).__name__}; {_REEXPORT}.")
-        own, extra = _known(cls, data)
+        own, extra = split_known(cls, data)
         labels = own.get("labels")
         if not isinstance(labels, list) or len(labels) < 2 or not all(isinstance(x, str) for x in labels):
             raise BundleError(f"{source}: 'labels' must list at least 2 label strings; {_REEXPORT}.")
@@ -182,7 +183,7 @@ class Manifest:
                 raise BundleError(f"{source} lacks the key {key!r}; {_REEXPORT}.")
             if not isinstance(data[key], kind) or isinstance(data[key], bool):
                 raise BundleError(f"{source}: {key!r} must be {kind.__name__}, got {data[key]!r:.60}; {_REEXPORT}.")
-        own, extra = _known(cls, data)
+        own, extra = split_known(cls, data)
         return cls(**own, extra=extra)
 
     def io_names(self, kind: str) -> list[str]:

@@ -171,7 +171,7 @@ def train_command(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show the resolved config on stderr.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print errors and results only.")] = False,
 ) -> None:
-    """Train a BiLSTM classifier and write a run directory (weights, vocab, config, metrics, curves)."""
+    """Train a BiLSTM classifier, or a tagger with --task tag, and write a run directory (weights, vocab, metrics)."""
     if task is Task.tag:
         from lstm_onnx.trainer.tag_cli import describe, train_tag
 

@@ -3,12 +3,13 @@
 Layout::
 
     RUN_DIR/
-      config.json        {"model": ModelConfig, "train": TrainConfig, "tokenizer": TokenizerConfig,
-                          "labels": [...in id order], "toolkit_version": str}
+      config.json        trainer.run_format.RunConfig: {"model": ModelConfig, "train": TrainConfig,
+                          "tokenizer": TokenizerConfig, "labels": [...in id order], "data": {...},
+                          "toolkit_version": str}
       vocab.txt          one token per line, line number = id
       tokenizer.json     the tokenizer rules training used (runtime.tokenizer_rules); bundles copy this file
       model.safetensors  final (best on validation) weights
-      metrics.json       validation history and test metrics
+      metrics.json       trainer.run_format.RunMetrics: validation history and test metrics
       curves.png         training curves
       checkpoint/        per-epoch resume state (trainer.train)
 
@@ -34,6 +35,14 @@ from lstm_onnx.runtime.tokenizer import TokenizerConfig, Vocab
 from lstm_onnx.runtime.tokenizer_rules import load_rules
 from lstm_onnx.trainer.config import ModelConfig
 from lstm_onnx.trainer.model import BiLSTMClassifier
+from lstm_onnx.trainer.run_format import (
+    CONFIG_FILE,
+    METRICS_FILE,
+    RunConfig,
+    RunMetrics,
+    read_run_config,
+    read_run_metrics,
+)
 
 __all__ = [
     "CONFIG_FILE",
@@ -46,9 +55,7 @@ __all__ = [
     "save_weights",
 ]
 
-CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
-METRICS_FILE = "metrics.json"
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -93,8 +100,8 @@ class LoadedRun:
     tokenizer_config: TokenizerConfig
     vocab: Vocab
     labels: list[str]
-    config: dict[str, Any]
-    metrics: dict[str, Any] | None
+    config: RunConfig
+    metrics: RunMetrics | None
     # None for runs made before the rules were pinned at training (the exporter then re-dumps them, with a warning).
     tokenizer_rules: dict[str, Any] | None = None
 
@@ -114,15 +121,12 @@ def load_run(run_dir: Path) -> LoadedRun:
             "pass the run directory it was exported from (the --out of `lstm-onnx train`)."
         )
     config_path = run_dir / CONFIG_FILE
+    config = read_run_config(run_dir)
     try:
-        config = json.loads(config_path.read_text(encoding="utf-8"))
-        model_config = ModelConfig.from_dict(config["model"])
-        tokenizer_config = TokenizerConfig.from_dict(config["tokenizer"])
-        labels = [str(label) for label in config["labels"]]
-    except FileNotFoundError as err:
-        raise BundleError(f"{config_path} is missing; is {run_dir} a training run directory?") from err
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+        model_config = ModelConfig.from_dict(config.model)
+    except (KeyError, TypeError, ValueError) as err:
         raise BundleError(f"{config_path} is not a valid run config ({err}); train the run again.") from err
+    tokenizer_config, labels = config.tokenizer, config.labels
     vocab = Vocab.load(run_dir / VOCAB_FILE)
     if len(vocab) != model_config.vocab_size:
         raise BundleError(
@@ -145,8 +149,7 @@ def load_run(run_dir: Path) -> LoadedRun:
         first = str(err).splitlines()[0]
         raise BundleError(f"{weights_path} does not match {config_path}: {first}") from err
     model.eval()
-    metrics_path = run_dir / METRICS_FILE
-    metrics = json.loads(metrics_path.read_text(encoding="utf-8")) if metrics_path.is_file() else None
+    metrics = read_run_metrics(run_dir)
     rules_path = run_dir / TOKENIZER_RULES_FILE
     rules = load_rules(rules_path) if rules_path.is_file() else None
     return LoadedRun(model, model_config, tokenizer_config, vocab, labels, config, metrics, rules)

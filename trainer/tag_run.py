@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from safetensors import SafetensorError
 from safetensors.torch import load_file
@@ -13,7 +11,8 @@ from safetensors.torch import load_file
 from lstm_onnx.runtime.contract import CHAR_VOCAB_FILE, MANIFEST_FILE, VOCAB_FILE
 from lstm_onnx.runtime.errors import BundleError
 from lstm_onnx.runtime.tokenizer import TokenizerConfig, Vocab
-from lstm_onnx.trainer.run_dir import CONFIG_FILE, METRICS_FILE, WEIGHTS_FILE
+from lstm_onnx.trainer.run_dir import WEIGHTS_FILE
+from lstm_onnx.trainer.run_format import CONFIG_FILE, RunConfig, RunMetrics, read_run_config, read_run_metrics
 from lstm_onnx.trainer.tag_config import TaggerConfig
 from lstm_onnx.trainer.tagger_model import BiLSTMTagger
 
@@ -23,28 +22,21 @@ __all__ = ["LoadedTagRun", "load_tag_run", "read_tag_config", "run_task"]
 def run_task(run_dir: Path) -> str:
     """The task a run directory was trained for: ``"tag"``, or ``"classify"`` (runs without a ``task`` key)."""
     try:
-        config = json.loads((Path(run_dir) / CONFIG_FILE).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        config = read_run_config(run_dir)
+    except BundleError:
         return "classify"  # load_run reports what is wrong with it
-    task = config.get("task", "classify") if isinstance(config, dict) else "classify"
-    return str(task)
+    return config.task or "classify"
 
 
-def read_tag_config(run_dir: Path) -> dict[str, Any]:
+def read_tag_config(run_dir: Path) -> RunConfig:
     """The run's ``config.json``.
 
     Raises:
-        BundleError: Missing or not a tagging run config.
+        BundleError: Missing, malformed, or not a tagging run config.
     """
-    path = Path(run_dir) / CONFIG_FILE
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as err:
-        raise BundleError(f"{path} is missing; is {run_dir} a training run directory?") from err
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise BundleError(f"{path} is not valid JSON ({err}); train the run again.") from err
-    if not isinstance(config, dict) or config.get("task") != "tag":
-        raise BundleError(f'{path} is not a tagging run\'s config (no "task": "tag").')
+    config = read_run_config(run_dir)
+    if not config.is_tagging:
+        raise BundleError(f'{Path(run_dir) / CONFIG_FILE} is not a tagging run\'s config (no "task": "tag").')
     return config
 
 
@@ -58,8 +50,8 @@ class LoadedTagRun:
     vocab: Vocab
     chars: Vocab
     labels: list[str]
-    config: dict[str, Any]
-    metrics: dict[str, Any] | None
+    config: RunConfig
+    metrics: RunMetrics | None
 
 
 def load_tag_run(run_dir: Path) -> LoadedTagRun:
@@ -73,11 +65,10 @@ def load_tag_run(run_dir: Path) -> LoadedTagRun:
         raise BundleError(f"{run_dir} is a model bundle, not a training run directory; pass the run directory.")
     config = read_tag_config(run_dir)
     try:
-        model_config = TaggerConfig.from_dict(config["model"])
-        tokenizer_config = TokenizerConfig.from_dict(config["tokenizer"])
-        labels = [str(label) for label in config["labels"]]
+        model_config = TaggerConfig.from_dict(config.model)
     except (KeyError, TypeError, ValueError) as err:
         raise BundleError(f"{run_dir / CONFIG_FILE} is not a valid tagging run config ({err}).") from err
+    tokenizer_config, labels = config.tokenizer, config.labels
     vocab, chars = Vocab.load(run_dir / VOCAB_FILE), Vocab.load(run_dir / CHAR_VOCAB_FILE)
     for path, size, want in (
         (VOCAB_FILE, len(vocab), model_config.vocab_size),
@@ -99,6 +90,5 @@ def load_tag_run(run_dir: Path) -> LoadedTagRun:
     except RuntimeError as err:
         raise BundleError(f"{weights} does not match {run_dir / CONFIG_FILE}: {str(err).splitlines()[0]}") from err
     model.eval()
-    metrics_path = run_dir / METRICS_FILE
-    metrics = json.loads(metrics_path.read_text(encoding="utf-8")) if metrics_path.is_file() else None
+    metrics = read_run_metrics(run_dir)
     return LoadedTagRun(model, model_config, tokenizer_config, vocab, chars, labels, config, metrics)

@@ -30,15 +30,15 @@ from lstm_onnx.trainer.config import TrainConfig
 from lstm_onnx.trainer.embeddings import read_vectors, vector_words
 from lstm_onnx.trainer.optim import init_embedding, make_optimizer
 from lstm_onnx.trainer.progress import NullProgress, TrainProgress
-from lstm_onnx.trainer.run_dir import CONFIG_FILE, METRICS_FILE, WEIGHTS_FILE, atomic_write_json, save_weights
+from lstm_onnx.trainer.run_dir import WEIGHTS_FILE, atomic_write_json, save_weights
+from lstm_onnx.trainer.run_format import CONFIG_FILE, METRICS_FILE, TAG_TASK, RunConfig, RunMetrics
 from lstm_onnx.trainer.tag_batches import IGNORE_INDEX, TagEncoder, batch_order
 from lstm_onnx.trainer.tag_config import TaggerConfig
 from lstm_onnx.trainer.tagger_model import BiLSTMTagger
 from lstm_onnx.trainer.train import resolve_device
 
-__all__ = ["TASK", "TagTrainResult", "evaluate_tagger", "train_tagger"]
+__all__ = ["TagTrainResult", "evaluate_tagger", "train_tagger"]
 
-TASK = "tag"
 # Settings that may change when resuming (extending a run); anything else must match the saved run.
 _RESUMABLE = {"epochs", "patience", "device", "threads", "eval_batch_size"}
 
@@ -144,13 +144,14 @@ def train_tagger(
     if resume:
         state = load_state(run_dir)
         saved = _read_config(run_dir)
-        changed = sorted(k for k, v in config.to_dict().items() if k not in _RESUMABLE and saved["train"].get(k) != v)
+        recorded = saved.train or {}
+        changed = sorted(k for k, v in config.to_dict().items() if k not in _RESUMABLE and recorded.get(k) != v)
         if changed:
             raise BundleError(f"Cannot resume {run_dir}: setting(s) {changed} differ from the saved run; use them.")
-        labels = list(saved["labels"])
+        labels = list(saved.labels)
         words, chars = Vocab.load(run_dir / VOCAB_FILE), Vocab.load(run_dir / CHAR_VOCAB_FILE)
-        model_config = TaggerConfig.from_dict(saved["model"])
-        coverage_info = saved.get("embedding_coverage")
+        model_config = TaggerConfig.from_dict(saved.model)
+        coverage_info = saved.embedding_coverage
     else:
         if state_path(run_dir).exists() or (run_dir / CONFIG_FILE).exists():
             raise BundleError(f"{run_dir} already holds a training run; pass --resume or choose another --out.")
@@ -204,22 +205,20 @@ def train_tagger(
         "embedding_coverage": coverage_info,
         "device": str(device),
     }
-    atomic_write_json(
-        run_dir / CONFIG_FILE,
-        {
-            "task": TASK,
-            "model": model_config.to_dict(),
-            "train": config.to_dict(),
-            # Raw text is split by the toolkit's tokenizer with case kept: the character encoder reads the case,
-            # the word lookup lowercases (runtime.tagging_encode.word_key).
-            "tokenizer": TokenizerConfig(lowercase=False).to_dict(),
-            "labels": labels,
-            "tagset": tagset,
-            "embedding_coverage": coverage_info,
-            "data": {"train": train.source, "dev": dev.source, "test": test.source if test is not None else None},
-            "toolkit_version": __version__,
-        },
+    run_config = RunConfig(
+        task=TAG_TASK,
+        model=model_config.to_dict(),
+        train=config.to_dict(),
+        # Raw text is split by the toolkit's tokenizer with case kept: the character encoder reads the case,
+        # the word lookup lowercases (runtime.tagging_encode.word_key).
+        tokenizer=TokenizerConfig(lowercase=False),
+        labels=labels,
+        tagset=tagset,
+        embedding_coverage=coverage_info,
+        data={"train": train.source, "dev": dev.source, "test": test.source if test is not None else None},
+        toolkit_version=__version__,
     )
+    atomic_write_json(run_dir / CONFIG_FILE, run_config.to_dict())
 
     stopped_early = bool(config.patience and bad_epochs >= config.patience)
     for epoch in range(start_epoch, config.epochs + 1):
@@ -277,18 +276,10 @@ def train_tagger(
         _, test_pred = evaluate_tagger(best, test_enc, config.eval_batch_size, device)
         test_report = _report(test_enc, test_pred, labels)
     info["total_seconds"] = round(time.perf_counter() - started, 2)
-    atomic_write_json(
-        run_dir / METRICS_FILE,
-        {
-            "task": TASK,
-            "history": history,
-            "best_epoch": best_epoch,
-            "stopped_early": stopped_early,
-            "test": test_report,
-            "info": info,
-            "total_seconds": info["total_seconds"],
-        },
+    metrics = RunMetrics(
+        history, best_epoch, stopped_early, test_report, info, total_seconds=info["total_seconds"], task=TAG_TASK
     )
+    atomic_write_json(run_dir / METRICS_FILE, metrics.to_dict())
     return TagTrainResult(run_dir, history, best_epoch, test_report, stopped_early, info)
 
 
@@ -330,7 +321,7 @@ def _train_epoch(
     return total_loss / max(count, 1), correct / max(count, 1)
 
 
-def _read_config(run_dir: Path) -> dict[str, Any]:
+def _read_config(run_dir: Path) -> RunConfig:
     from lstm_onnx.trainer.tag_run import read_tag_config
 
     return read_tag_config(run_dir)

@@ -32,7 +32,8 @@ from lstm_onnx.trainer.model import BiLSTMClassifier
 from lstm_onnx.trainer.optim import init_embedding, make_optimizer
 from lstm_onnx.trainer.plot import CURVES_FILE, plot_curves
 from lstm_onnx.trainer.progress import NullProgress, TrainProgress
-from lstm_onnx.trainer.run_dir import CONFIG_FILE, METRICS_FILE, WEIGHTS_FILE, atomic_write_json, save_weights
+from lstm_onnx.trainer.run_dir import WEIGHTS_FILE, atomic_write_json, save_weights
+from lstm_onnx.trainer.run_format import CONFIG_FILE, METRICS_FILE, RunConfig, RunMetrics, read_run_config
 from lstm_onnx.trainer.unpacked import forward_unpacked
 
 __all__ = ["TrainResult", "evaluate_model", "resolve_device", "train"]
@@ -185,9 +186,9 @@ def train(
     if resume:
         state = load_state(run_dir)
         saved = _read_saved_config(run_dir)
-        _check_resume_config(saved["train"], config, run_dir)
-        tokenizer_config = TokenizerConfig.from_dict(saved["tokenizer"])
-        labels = list(saved["labels"])
+        _check_resume_config(saved.train or {}, config, run_dir)
+        tokenizer_config = saved.tokenizer
+        labels = list(saved.labels)
         if state.get("data_fingerprint") != fingerprint:
             raise BundleError(f"Cannot resume {run_dir}: the training data differ from the data it was started with.")
     else:
@@ -229,7 +230,7 @@ def train(
 
     coverage = None
     if resume:
-        model_config = ModelConfig.from_dict(_read_saved_config(run_dir)["model"])
+        model_config = ModelConfig.from_dict(_read_saved_config(run_dir).model)
     else:
         changes: dict[str, Any] = {"vocab_size": len(vocab), "num_labels": len(labels)}
         if config.embeddings:
@@ -270,24 +271,22 @@ def train(
         vocab.save(run_dir / VOCAB_FILE)
         save_rules(rules, run_dir / TOKENIZER_RULES_FILE)
         coverage_info = None if coverage is None else {"found": coverage.found, "total": coverage.total}
-    atomic_write_json(
-        run_dir / CONFIG_FILE,
-        {
-            "model": model_config.to_dict(),
-            "train": _recorded_train_config(config),
-            "tokenizer": tokenizer_config.to_dict(),
-            "labels": labels,
-            "data": {
-                "train": describe_data(train_data),
-                "test": describe_data(test_data) if test_data is not None else None,
-                "embeddings": data_record(config.embeddings) if config.embeddings else None,
-                "train_texts": len(train_enc),
-                "val_texts": len(val_enc),
-                "test_texts": len(test_enc) if test_enc else 0,
-            },
-            "toolkit_version": _toolkit_version(),
+    run_config = RunConfig(
+        model=model_config.to_dict(),
+        train=_recorded_train_config(config),
+        tokenizer=tokenizer_config,
+        labels=labels,
+        data={
+            "train": describe_data(train_data),
+            "test": describe_data(test_data) if test_data is not None else None,
+            "embeddings": data_record(config.embeddings) if config.embeddings else None,
+            "train_texts": len(train_enc),
+            "val_texts": len(val_enc),
+            "test_texts": len(test_enc) if test_enc else 0,
         },
+        toolkit_version=_toolkit_version(),
     )
+    atomic_write_json(run_dir / CONFIG_FILE, run_config.to_dict())
     info: dict[str, Any] = {
         "train_texts": len(train_enc),
         "val_texts": len(val_enc),
@@ -400,15 +399,11 @@ def _train_epoch(
     return total_loss / max(seen, 1), correct / max(seen, 1)
 
 
-def _read_saved_config(run_dir: Path) -> dict[str, Any]:
-    import json
-
-    path = run_dir / CONFIG_FILE
+def _read_saved_config(run_dir: Path) -> RunConfig:
     try:
-        saved: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as err:
-        raise BundleError(f"Cannot resume {run_dir}: {path} is missing or invalid ({err}).") from err
-    return saved
+        return read_run_config(run_dir)
+    except BundleError as err:
+        raise BundleError(f"Cannot resume {run_dir}: {err}") from err
 
 
 def _write_metrics(
@@ -420,17 +415,8 @@ def _write_metrics(
     info: dict[str, Any],
     timing: list[float],
 ) -> None:
-    atomic_write_json(
-        run_dir / METRICS_FILE,
-        {
-            "history": history,
-            "best_epoch": best_epoch,
-            "stopped_early": stopped_early,
-            "test": test,
-            "info": info,
-            "epoch_seconds": timing,
-        },
-    )
+    metrics = RunMetrics(history, best_epoch, stopped_early, test, info, epoch_seconds=timing)
+    atomic_write_json(run_dir / METRICS_FILE, metrics.to_dict())
 
 
 def _toolkit_version() -> str:

@@ -11,9 +11,10 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from lstm_onnx.exporter.export import check_graph, export_onnx
+from lstm_onnx.exporter.export import check_graph, export_onnx, export_twin
+from lstm_onnx.exporter.module_export import export_module
 from lstm_onnx.exporter.onnx_module import OnnxExportClassifier, onnx_gate_order, torch_gate_order
-from lstm_onnx.runtime.contract import INPUT_IDS, LENGTHS, LOGITS, MANIFEST_FILE, MODEL_FILE
+from lstm_onnx.runtime.contract import CLASSIFY_IO, INPUT_IDS, LENGTHS, LOGITS, MANIFEST_FILE, MODEL_FILE
 from lstm_onnx.runtime.errors import ExportError
 from lstm_onnx.trainer.run_dir import load_run
 from tests.exporter._exporter_runs import make_run_dir
@@ -116,3 +117,43 @@ def test_bundle_score_ignores_batch_neighbours_and_padding(tiny_bundle_dir: Path
     for row, length in enumerate(lens):
         alone = session.run([LOGITS], {INPUT_IDS: ids[row : row + 1, :length], LENGTHS: lens[row : row + 1]})[0]
         np.testing.assert_allclose(batch[row : row + 1], alone, atol=1e-6, rtol=1e-5)
+
+
+def test_export_module_takes_the_twin_as_a_lowered_rnn(tmp_path: Path) -> None:
+    run = load_run(make_run_dir(tmp_path / "run", num_layers=2))
+    ids, lens = _batch([7, 3], run.model_config.vocab_size)
+    info = export_module(
+        OnnxExportClassifier(run.model), (torch.from_numpy(ids), torch.from_numpy(lens)), tmp_path / "m.onnx"
+    )
+    assert info.spec.names == (INPUT_IDS, LENGTHS)
+    assert info.rnn_nodes == (("<root>", "LSTM", 2),)
+
+
+def test_export_module_holds_a_lowered_rnn_to_its_declared_layers(tmp_path: Path) -> None:
+    run = load_run(make_run_dir(tmp_path / "run"))
+    twin = OnnxExportClassifier(run.model)
+    twin.lowered_layers = 2  # the twin emits one LSTM node; the graph check must notice the mismatch
+    ids, lens = _batch([7, 3], run.model_config.vocab_size)
+    with pytest.raises(ExportError, match="Expected 2 ONNX LSTM/GRU node"):
+        export_module(twin, (torch.from_numpy(ids), torch.from_numpy(lens)), tmp_path / "m.onnx")
+    twin.lowered_layers = 0
+    with pytest.raises(ExportError, match="LoweredRNN must emit"):
+        export_module(twin, (torch.from_numpy(ids), torch.from_numpy(lens)), tmp_path / "m.onnx")
+
+
+def test_export_twin_refuses_forward_names_outside_the_io_spec(tmp_path: Path) -> None:
+    class Renamed(OnnxExportClassifier):
+        def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+            return super().forward(ids, lengths)
+
+    run = load_run(make_run_dir(tmp_path / "run"))
+    ids, lens = _batch([7, 3], run.model_config.vocab_size)
+    with pytest.raises(ExportError, match=r"forward takes \['ids', 'lengths'\].*needs \['input_ids', 'lengths'\]"):
+        export_twin(
+            Renamed(run.model),
+            (torch.from_numpy(ids), torch.from_numpy(lens)),
+            tmp_path / "m.onnx",
+            opset=17,
+            spec=CLASSIFY_IO,
+            num_labels=2,
+        )
