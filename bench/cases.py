@@ -60,13 +60,21 @@ def encode_texts(texts: Sequence[str], tokenizer: Tokenizer, vocab: Vocab) -> li
     return encoded
 
 
-def bucket_encode(ids: Sequence[Sequence[int]], batch_size: int) -> list[tuple[NDArray[np.int64], NDArray[np.int64]]]:
-    """Padded batches the way the predictor cuts them (``runtime.batching.length_buckets``, no token cap).
+def bucket_encode(
+    ids: Sequence[Sequence[int]], batch_size: int, max_tokens: int | None = None
+) -> list[tuple[NDArray[np.int64], NDArray[np.int64]]]:
+    """Padded batches the way the predictor cuts them (``runtime.batching.length_buckets``).
+
+    Args:
+        ids: Token ids per text.
+        batch_size: Most rows per batch.
+        max_tokens: Most padded tokens per batch (the predictor's ``max_batch_tokens``); ``None``: no cap.
 
     Returns:
         ``(ids int64 (B, T), lengths int64 (B))`` per batch, shortest texts first.
     """
-    return [batch_encode([ids[i] for i in rows]) for rows in length_buckets([len(t) for t in ids], batch_size)]
+    buckets = length_buckets([len(t) for t in ids], batch_size, max_tokens)
+    return [batch_encode([ids[i] for i in rows]) for rows in buckets]
 
 
 def real_case(ids: Sequence[Sequence[int]], batch_size: int, batches: int, seed: int = 0) -> Case:

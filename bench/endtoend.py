@@ -32,7 +32,7 @@ def measure_end_to_end(
     tokenization + ids alone, and sorting + padding alone.
 
     Each of ``peers`` (PyTorch backends) is interleaved too, doing the whole path itself: tokenize with the
-    bundle's tokenizer, cut the same length buckets, run, softmax.
+    bundle's tokenizer, cut the same length buckets (the predictor's batch size and padded-token cap), run, softmax.
 
     Returns:
         One ``end_to_end`` record for backend ``ort-cpu``: both throughputs, their ratio, each stage's share of the
@@ -46,7 +46,8 @@ def measure_end_to_end(
     model = TextClassifier(bundle, batch_size=batch_size)
     session = bundle.session
     encoded = [encode_texts(c, bundle.tokenizer, bundle.vocab) for c in chunks]
-    padded = [bucket_encode(ids, batch_size) for ids in encoded]
+    cap = model.max_batch_tokens  # every contestant cuts the predictor's own batches
+    padded = [bucket_encode(ids, batch_size, cap) for ids in encoded]
 
     def end_to_end(rep: int) -> None:
         model.predict_proba(chunks[rep % len(chunks)])
@@ -59,12 +60,12 @@ def measure_end_to_end(
         encode_texts(chunks[rep % len(chunks)], bundle.tokenizer, bundle.vocab)
 
     def batching(rep: int) -> None:
-        bucket_encode(encoded[rep % len(chunks)], batch_size)
+        bucket_encode(encoded[rep % len(chunks)], batch_size, cap)
 
     def peer_end_to_end(peer: Contestant) -> Any:
         def run(rep: int) -> None:
             encoded_chunk = encode_texts(chunks[rep % len(chunks)], bundle.tokenizer, bundle.vocab)
-            for ids, lengths in bucket_encode(encoded_chunk, batch_size):
+            for ids, lengths in bucket_encode(encoded_chunk, batch_size, cap):
                 softmax(peer.run(feed(ids, lengths))[0])
 
         return run

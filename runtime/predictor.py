@@ -42,8 +42,12 @@ from lstm_onnx.runtime.tokenizer import batch_encode, require_tokens
 __all__ = ["DEFAULT_BATCH_SIZE", "DEFAULT_CHUNK_SIZE", "Prediction", "TextClassifier", "softmax"]
 
 DEFAULT_BATCH_SIZE = 32
-# Padded tokens (B × T) per session call: bounds memory when one text is very long, whatever batch_size says.
-DEFAULT_MAX_BATCH_TOKENS = 65_536
+# Padded tokens (B × T) per session call. It bounds memory when one text is very long, and it is the speed
+# setting that matters most: ORT's LSTM computes every row of a batch until the batch's longest text ends, so a
+# batch of 32 mixed-length reviews pays for its padding. Measured end to end on chunks of 64 random IMDB reviews
+# (benchmarks/README.md, batch size end to end): 2,048 gives 2.06x (fp32) and 1.79x (int8) the throughput of
+# the former 65,536, while 16-token texts still go 32 per call.
+DEFAULT_MAX_BATCH_TOKENS = 2_048
 # Texts read ahead by iter_predict: enough to sort into good batches, small enough to keep memory flat.
 DEFAULT_CHUNK_SIZE = 1024
 
