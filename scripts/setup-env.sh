@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Create .venv (if needed) and install lstm-onnx with everything training, export and tests need.
 # torch==2.13.0 is installed first so the CPU build is used where no GPU build is wanted.
-# EXTRAS picks the extras (default: dev = cpu + export + test tools); e.g. EXTRAS=gpu,export on a CUDA machine.
+# EXTRAS picks the extras. The default is what the test command needs so that no test of the suite skips for a missing
+# package: dev (cpu + export + test tools), ray (the Ray Data / Ray Serve tests run on a local cluster) and openvino
+# (the second engine of the parity tests). E.g. EXTRAS=gpu,export on a CUDA machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
-EXTRAS=${EXTRAS:-dev}
+EXTRAS=${EXTRAS:-dev,ray,openvino}
 PIP=(.venv/bin/python -m pip --disable-pip-version-check)
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 "${PIP[@]}" install --quiet --upgrade pip
