@@ -8,12 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lstm_onnx.exporter.bundle_writer import check_target, recover_target, write_bundle
+from lstm_onnx.exporter.bundle_writer import recover_target, write_bundle
 from lstm_onnx.exporter.config import ExportConfig
 from lstm_onnx.exporter.export import export_onnx
 from lstm_onnx.exporter.tolerances import FP16, FP32, INT8, Criteria
 from lstm_onnx.exporter.variants import Variant, make_variant
 from lstm_onnx.exporter.verify import ParityReport, Progress, verify_parity
+from lstm_onnx.runtime.atomic import check_target
 from lstm_onnx.runtime.contract import BUNDLE_CONFIG_FILE, MODEL_FILE, TOKENIZER_RULES_FILE, VOCAB_FILE
 from lstm_onnx.runtime.datasets import LabelledTexts, read_dataset, stratified_sample
 from lstm_onnx.runtime.errors import BundleError

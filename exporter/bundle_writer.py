@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import platform
 import shutil
 import tempfile
@@ -22,25 +21,22 @@ import torch
 from lstm_onnx import __version__
 from lstm_onnx.exporter.config import BUNDLE_NAME
 from lstm_onnx.exporter.export import EXPORTER_REASON, ExportInfo
-from lstm_onnx.runtime.atomic import replace_directory
+from lstm_onnx.runtime.atomic import check_target, replace_directory
 from lstm_onnx.runtime.bundle_format import BundleConfig, Manifest, seal_manifest, write_json
 from lstm_onnx.runtime.card import render_card
 from lstm_onnx.runtime.contract import (
     BUNDLE_CONFIG_FILE,
     BUNDLE_FORMAT_VERSION,
     CLASSIFY_IO,
-    MANIFEST_FILE,
     MODEL_CARD_FILE,
     MODEL_FILE,
     TOKENIZER_RULES_FILE,
     VOCAB_FILE,
 )
-from lstm_onnx.runtime.errors import BundleError
 from lstm_onnx.runtime.tokenizer_rules import dump_spacy_rules, save_rules
 from lstm_onnx.trainer.run_dir import LoadedRun
 
 __all__ = [
-    "check_target",
     "new_manifest",
     "recover_target",
     "staged_bundle",
@@ -50,8 +46,6 @@ __all__ = [
 
 # Leftover work directories of exports that started before this process are from killed runs: swept.
 _PROCESS_START = time.time()
-# Files a bundle may hold besides those its manifest lists.
-_BUNDLE_EXTRAS = {MANIFEST_FILE}
 
 
 def _leftovers(out: Path) -> list[Path]:
@@ -75,53 +69,6 @@ def recover_target(out: Path) -> None:
             shutil.rmtree(leftover, ignore_errors=True)
         elif leftover.stat().st_mtime < _PROCESS_START:
             shutil.rmtree(leftover, ignore_errors=True)
-
-
-def _is_bundle(path: Path) -> bool:
-    """Whether ``path`` is a directory holding our manifest and nothing it does not list."""
-    try:
-        manifest = json.loads((path / MANIFEST_FILE).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
-        return False
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
-        return False
-    if not isinstance(manifest.get("format_version"), int):
-        return False
-    listed = set(manifest["files"]) | _BUNDLE_EXTRAS
-    return all(p.name in listed and p.is_file() and not p.is_symlink() for p in path.iterdir())
-
-
-def check_target(out: Path, force: bool, protect: Path | None = None) -> None:
-    """Refuse to replace an existing ``out`` unless ``force`` and ``out`` is a bundle.
-
-    Args:
-        out: The bundle directory to write.
-        force: Replace an existing bundle.
-        protect: A directory that must never be replaced or hold the bundle (the training run).
-
-    Raises:
-        BundleError: ``out`` is a file; exists without ``force``; is not a bundle (a run directory or a folder
-            with other files: ``--force`` never deletes those; an empty directory is fine); or is, holds or sits
-            inside ``protect``.
-    """
-    out = Path(out)
-    if out.is_file() or out.is_symlink():
-        raise BundleError(f"{out} is a file or link; give a directory path for the bundle.")
-    if protect is not None:
-        a, b = out.resolve(), Path(protect).resolve()
-        if a == b or a in b.parents or b in a.parents:
-            raise BundleError(
-                f"--out {out} is, holds or sits inside the run directory {protect}; choose another --out."
-            )
-    if not out.exists():
-        return
-    if not force:
-        raise BundleError(f"Bundle {out} already exists; pass --force to replace it, or choose another --out.")
-    if any(out.iterdir()) and not _is_bundle(out):
-        raise BundleError(
-            f"{out} exists and is not a bundle (no {MANIFEST_FILE} listing every file in it); --force replaces only "
-            "bundles written by `lstm-onnx export`. Choose another --out, or empty the directory yourself."
-        )
 
 
 def toolkit_versions() -> dict[str, str]:

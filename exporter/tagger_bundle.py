@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from lstm_onnx.exporter.build import CRITERIA
-from lstm_onnx.exporter.bundle_writer import check_target, new_manifest, staged_bundle, write_tokenizer_rules
+from lstm_onnx.exporter.bundle_writer import new_manifest, staged_bundle, write_tokenizer_rules
 from lstm_onnx.exporter.config import ExportConfig
 from lstm_onnx.exporter.export import ExportInfo
 from lstm_onnx.exporter.tagger_export import export_tagger_onnx
 from lstm_onnx.exporter.tagger_parity import TagParity, judge, measure_tag_parity
 from lstm_onnx.exporter.variants import Variant, make_variant
+from lstm_onnx.runtime.atomic import check_target
 from lstm_onnx.runtime.bundle_format import BundleConfig, seal_manifest, write_json
 from lstm_onnx.runtime.contract import (
     BUNDLE_CONFIG_FILE,

@@ -9,6 +9,7 @@ style (valid YAML), so it parses the same everywhere and needs no YAML library t
 from __future__ import annotations
 
 import json
+import shlex
 from typing import Any
 
 from lstm_onnx.runtime.bundle import Manifest
@@ -173,7 +174,7 @@ def render_card(manifest: Manifest, config: dict[str, Any], load_name: str) -> s
         manifest: The bundle's manifest (its ``files`` are not used, so it can be rendered before checksums exist).
         config: The bundle's ``config.json`` (labels, model and tokenizer settings).
         load_name: What the usage snippet passes to ``lstm_onnx.load``: the bundle directory's name, or the name of
-            the installed model package.
+            the installed model package (quoted for the shell and for Python, so any folder name runs as written).
 
     Returns:
         The card's text.
@@ -197,13 +198,13 @@ def render_card(manifest: Manifest, config: dict[str, Any], load_name: str) -> s
         "",
         "```bash",
         "pip install 'lstm-onnx[cpu]'",
-        f'lstm-onnx predict {load_name} "{_EXAMPLE}"',
+        f'lstm-onnx predict {shlex.quote(load_name)} "{_EXAMPLE}"',
         "```",
         "",
         "```python",
         "import lstm_onnx",
         "",
-        f'model = lstm_onnx.load("{load_name}")',
+        f"model = lstm_onnx.load({json.dumps(load_name, ensure_ascii=False)})",
         f'prediction = model.predict(["{_EXAMPLE}"])[0]',
         "print(prediction.label, round(prediction.score, 3))",
         "```",

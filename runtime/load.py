@@ -11,6 +11,7 @@ from importlib import metadata
 from pathlib import Path
 
 from lstm_onnx.runtime.bundle import load_bundle
+from lstm_onnx.runtime.contract import MANIFEST_FILE
 from lstm_onnx.runtime.errors import BundleError
 from lstm_onnx.runtime.predictor import DEFAULT_BATCH_SIZE, TextClassifier
 from lstm_onnx.runtime.relabel import LabelNames
@@ -35,6 +36,9 @@ def installed_models() -> dict[str, str]:
 def resolve_bundle(source: str | Path) -> Path:
     """Where a bundle is: an existing path as given, else the bundle of the installed model package of that name.
 
+    A ``str`` naming both an existing path and an installed model resolves to the path when it is a bundle (a
+    directory holding ``manifest.json``, or a file), else to the installed model.
+
     Args:
         source: A bundle directory, a ``.zip``/``.tar.gz`` of one, or the name of an installed model package.
 
@@ -42,14 +46,22 @@ def resolve_bundle(source: str | Path) -> Path:
         The bundle's path (a directory or an archive).
 
     Raises:
-        BundleError: Neither a path nor an installed model has that name.
+        BundleError: Neither a path nor an installed model has that name, or the name is empty.
     """
     if not isinstance(source, (str, Path)):
         raise TypeError(f"A bundle is named by a path or an installed model name, got {type(source).__name__}.")
+    if isinstance(source, str) and not source.strip():
+        raise BundleError(
+            f"{source!r} names no bundle; give a bundle directory, a .zip/.tar.gz of one, or an installed model's name."
+        )
     path = Path(source)
-    if path.exists() or isinstance(source, Path):
+    if isinstance(source, Path):
         return path
     matches = [ep for ep in metadata.entry_points(group=MODEL_ENTRY_POINTS) if ep.name == source]
+    # A path wins, unless it is no bundle and an installed model has the name: `load("my_model")` must not stop at
+    # the folder of that name a project happens to hold (its sources, say).
+    if path.exists() and (not matches or path.is_file() or (path / MANIFEST_FILE).exists()):
+        return path
     if not matches:
         known = ", ".join(sorted(installed_models())) or "none"
         raise BundleError(
@@ -58,8 +70,11 @@ def resolve_bundle(source: str | Path) -> Path:
         )
     try:
         located = matches[0].load()
-    except ImportError as err:
-        raise BundleError(f"Installed model {source!r} cannot be imported ({err}); reinstall it.") from err
+    except (ImportError, AttributeError) as err:  # AttributeError: another module of that name came first
+        raise BundleError(
+            f"Installed model {source!r} cannot be imported ({err}); reinstall it, and check that no folder or module "
+            f"named {source!r} in the working directory shadows it."
+        ) from err
     if not isinstance(located, (str, Path)):
         raise BundleError(
             f"Installed model {source!r} registers {matches[0].value!r}, which is not a bundle path; reinstall it."

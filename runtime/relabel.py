@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from lstm_onnx.runtime.archive import bundle_directory
-from lstm_onnx.runtime.atomic import replace_directory
+from lstm_onnx.runtime.atomic import check_target, replace_directory
 from lstm_onnx.runtime.bundle import load_bundle
 from lstm_onnx.runtime.bundle_format import seal_manifest, write_json
 from lstm_onnx.runtime.card import render_card
@@ -27,6 +28,8 @@ __all__ = ["LabelNames", "relabel_bundle", "rename_labels"]
 
 # Either every label in id order, or {old name: new name} for some of them.
 LabelNames = Sequence[str] | Mapping[str, str]
+# Unicode categories refused in a label name: control characters (newline, tab, ...) and line/paragraph separators.
+_LINE_BREAKING = frozenset({"Cc", "Zl", "Zp"})
 
 
 def rename_labels(current: Sequence[str], names: LabelNames) -> list[str]:
@@ -40,7 +43,8 @@ def rename_labels(current: Sequence[str], names: LabelNames) -> list[str]:
         C labels in id order.
 
     Raises:
-        LabelError: Wrong count, an unknown old label, an empty or non-string name, or two labels with one name.
+        LabelError: Wrong count, an unknown old label, an empty or non-string name, a name with a control character
+            or line break, or two labels with one name.
     """
     if isinstance(names, Mapping):
         unknown = [old for old in names if old not in current]
@@ -56,6 +60,11 @@ def rename_labels(current: Sequence[str], names: LabelNames) -> list[str]:
     bad = [name for name in new if not isinstance(name, str) or not name.strip()]
     if bad:
         raise LabelError(f"Label names must be non-empty strings, got {bad!r}.")
+    # A name is written into one-line places (the wheel's METADATA headers, table cells): a line break there would
+    # start a new header or row.
+    broken = [name for name in new if any(unicodedata.category(ch) in _LINE_BREAKING for ch in name)]
+    if broken:
+        raise LabelError(f"Label names must be one line without control characters, got {broken!r}.")
     duplicates = sorted({name for name in new if new.count(name) > 1})
     if duplicates:
         raise LabelError(f"Labels {new} would name two classes {duplicates}; every label needs its own name.")
@@ -94,7 +103,8 @@ def relabel_bundle(
         The relabelled bundle's directory.
 
     Raises:
-        BundleError: The bundle is broken, or the target exists without ``force``.
+        BundleError: The bundle is broken; the target exists without ``force``, is a file, is a directory that is
+            not a bundle (``force`` never deletes such a folder), or sits inside the bundle.
         LabelError: As ``rename_labels``.
     """
     source = Path(bundle)
@@ -104,10 +114,10 @@ def relabel_bundle(
         target = source if in_place else source.with_name(f"{stem}-relabelled")
     else:
         target = Path(out)
-    if target.exists() and not force:
-        raise BundleError(f"{target} already exists; pass --force to replace it, or choose another --out.")
-    if target.is_file():
-        raise BundleError(f"{target} is a file; give a directory path for the relabelled bundle.")
+    if source.is_dir() and source.resolve() in target.resolve().parents:
+        raise BundleError(f"--out {target} sits inside the bundle {source}; choose a directory outside it.")
+    # --force replaces only a bundle (or an empty directory), never a folder holding anything else.
+    check_target(target, force)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
     staging.chmod(0o755)

@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from lstm_onnx.cli import app
 from lstm_onnx.runtime.bundle import load_bundle
 from lstm_onnx.runtime.card import render_card
+from lstm_onnx.runtime.relabel import relabel_bundle
 
 
 def _front_matter(card: str) -> dict[str, Any]:
@@ -51,17 +52,25 @@ def test_card_metadata_parses_as_yaml(tiny_bundle_dir: Path) -> None:
     assert yaml.safe_load(block) == _front_matter(_card(tiny_bundle_dir))
 
 
-def test_card_usage_snippets_run(tiny_bundle_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    card = _card(tiny_bundle_dir)
+@pytest.fixture(params=["plain", "odd name"])
+def card_bundle(request: pytest.FixtureRequest, tiny_bundle_dir: Path, tmp_path: Path) -> Path:
+    """The tiny bundle, or a relabelled copy in a folder whose name needs quoting in shell and Python."""
+    if request.param == "plain":
+        return tiny_bundle_dir
+    return relabel_bundle(tiny_bundle_dir, {"neg": "negative"}, tmp_path / 'it\'s a "model" $HOME')
+
+
+def test_card_usage_snippets_run(card_bundle: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    card = _card(card_bundle)
     python = re.search(r"```python\n(.*?)```", card, re.S)
     bash = re.search(r"```bash\n(.*?)```", card, re.S)
     assert python and bash
-    monkeypatch.chdir(tiny_bundle_dir.parent)  # the snippet names the bundle directory, as a user beside it would
+    monkeypatch.chdir(card_bundle.parent)  # the snippet names the bundle directory, as a user beside it would
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
         exec(python.group(1), {})  # noqa: S102 - the card's own snippet is what is tested
     label, score = printed.getvalue().split()
-    assert label in ("neg", "pos") and 0.5 <= float(score) <= 1.0
+    assert label in load_bundle(card_bundle).labels and 0.5 <= float(score) <= 1.0
     command = next(line for line in bash.group(1).splitlines() if line.startswith("lstm-onnx "))
     result = CliRunner().invoke(app, shlex.split(command)[1:])
     assert result.exit_code == 0, result.stderr

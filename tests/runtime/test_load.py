@@ -31,6 +31,13 @@ def test_load_unknown_name_lists_installed_models_and_the_fix() -> None:
         resolve_bundle("no_such_model_here")
 
 
+@pytest.mark.parametrize("name", ["", "  "])
+def test_load_refuses_an_empty_name(name: str, tiny_bundle_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tiny_bundle_dir)  # "" would otherwise mean the working directory, here a bundle
+    with pytest.raises(BundleError, match="names no bundle"):
+        resolve_bundle(name)
+
+
 def test_load_rejects_a_non_path(tiny_bundle_dir: Path) -> None:
     with pytest.raises(TypeError, match="path or an installed model name"):
         resolve_bundle(42)  # type: ignore[arg-type]

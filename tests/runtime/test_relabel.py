@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 import lstm_onnx
 from lstm_onnx.cli import app
 from lstm_onnx.runtime.bundle import load_bundle
-from lstm_onnx.runtime.errors import LabelError
+from lstm_onnx.runtime.errors import BundleError, LabelError
 from lstm_onnx.runtime.predictor import TextClassifier
 from lstm_onnx.runtime.relabel import relabel_bundle, rename_labels
 
@@ -60,6 +60,9 @@ def test_relabel_default_target_and_in_place_with_force(bundle_copy: Path) -> No
         ({"neg": " "}, "non-empty strings"),
         (["a"], "Got 1 label names for a bundle with 2"),
         ("ab", "must be a list of names"),
+        ({"neg": "bad\nRequires-Dist: evil"}, "one line without control characters"),
+        (["neg", "pos\u2028"], "one line without control characters"),
+        (["neg\t", "pos"], "one line without control characters"),
     ],
 )
 def test_rename_labels_rejects_bad_names(names: object, phrase: str) -> None:
@@ -72,6 +75,32 @@ def test_relabel_failure_leaves_nothing(bundle_copy: Path, tmp_path: Path) -> No
         relabel_bundle(bundle_copy, {"nope": "x"}, tmp_path / "out")
     assert not (tmp_path / "out").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["bundle"]
+
+
+def test_relabel_force_never_replaces_a_folder_that_is_not_a_bundle(bundle_copy: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "work"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("keep me\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["relabel", str(bundle_copy), *RENAME, "--out", str(folder), "--force"])
+    assert result.exit_code == 1
+    assert "exists and is not a bundle" in result.stderr
+    assert [p.name for p in folder.iterdir()] == ["notes.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle", "work"]  # no staging left beside it
+
+
+def test_relabel_force_replaces_an_earlier_relabelled_bundle(bundle_copy: Path, tmp_path: Path) -> None:
+    out = tmp_path / "renamed"
+    relabel_bundle(bundle_copy, {"neg": "bad"}, out)
+    relabel_bundle(bundle_copy, {"neg": "negative"}, out, force=True)
+    assert load_bundle(out).labels == ["negative", "pos"]
+
+
+def test_relabel_refuses_a_target_inside_the_bundle(bundle_copy: Path) -> None:
+    before = sorted(p.name for p in bundle_copy.iterdir())
+    with pytest.raises(BundleError, match="sits inside the bundle"):
+        relabel_bundle(bundle_copy, {"neg": "negative"}, bundle_copy / "renamed")
+    assert sorted(p.name for p in bundle_copy.iterdir()) == before
+    assert load_bundle(bundle_copy).labels == ["neg", "pos"]
 
 
 @pytest.mark.parametrize("labels", [["negative", "positive"], {"neg": "negative", "pos": "positive"}])

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import base64
 import csv
+import email.parser
 import hashlib
 import io
 import json
@@ -19,6 +21,7 @@ from typer.testing import CliRunner
 
 from lstm_onnx import __version__
 from lstm_onnx.cli import app
+from lstm_onnx.runtime.bundle_format import file_digest
 from lstm_onnx.runtime.errors import BundleError
 from lstm_onnx.runtime.predictor import TextClassifier
 from lstm_onnx.runtime.wheel import build_model_wheel
@@ -62,28 +65,48 @@ def test_build_model_wheel_layout_and_record(wheel: Path) -> None:
             assert (digest, int(size)) == (f"sha256={expected}", len(data))
 
 
-def test_installed_wheel_loads_by_name_offline(wheel: Path, tmp_path: Path, tiny_model: TextClassifier) -> None:
-    target = tmp_path / "site"
-    installed = _pip("install", "--no-deps", "--no-index", "--target", str(target), str(wheel))
+@pytest.fixture(scope="module")
+def target(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The model wheel installed by pip into a fresh target directory (use it through PYTHONPATH)."""
+    site = tmp_path_factory.mktemp("site")
+    installed = _pip("install", "--no-deps", "--no-index", "--target", str(site), str(wheel))
     assert installed.returncode == 0, installed.stderr
+    return site
+
+
+def _run_beside(target: Path, cwd: Path, code: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(target)}
-    run = subprocess.run(
-        [sys.executable, "-c", _PREDICT], cwd=tmp_path, env=env, capture_output=True, text=True, check=False
-    )
+    return subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True, check=False)
+
+
+def test_installed_wheel_loads_by_name_offline(target: Path, tmp_path: Path, tiny_model: TextClassifier) -> None:
+    run = _run_beside(target, tmp_path, _PREDICT)
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout) == [p.to_dict() for p in tiny_model.predict(TEXTS)]
-    module = subprocess.run(
-        [sys.executable, "-c", "import my_model; print(my_model.BUNDLE); print(my_model.load().labels)"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    module = _run_beside(target, tmp_path, "import my_model; print(my_model.BUNDLE); print(my_model.load().labels)")
     assert module.returncode == 0, module.stderr
     bundle_path, labels = module.stdout.splitlines()
     assert Path(bundle_path) == target / "my_model" / "bundle"
     assert labels == str(tiny_model.labels)
+
+
+def test_installed_model_wins_over_a_folder_of_that_name_that_is_no_bundle(
+    target: Path, tmp_path: Path, tiny_model: TextClassifier
+) -> None:
+    (tmp_path / "my_model").mkdir()  # e.g. the project's notes about the model
+    (tmp_path / "my_model" / "notes.txt").write_text("not a bundle\n", encoding="utf-8")
+    run = _run_beside(target, tmp_path, _PREDICT)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout) == [p.to_dict() for p in tiny_model.predict(TEXTS)]
+
+
+def test_installed_model_shadowed_by_a_local_module_is_one_bundle_error(target: Path, tmp_path: Path) -> None:
+    (tmp_path / "my_model.py").write_text("X = 1\n", encoding="utf-8")  # imported first: cwd leads sys.path
+    run = _run_beside(target, tmp_path, "import lstm_onnx; lstm_onnx.load('my_model')")
+    assert run.returncode == 1
+    last = run.stderr.strip().splitlines()[-1]
+    assert last.startswith("lstm_onnx.runtime.errors.BundleError: Installed model 'my_model' cannot be imported")
+    assert "shadows it" in last
 
 
 @pytest.mark.parametrize(
@@ -93,7 +116,13 @@ def test_installed_wheel_loads_by_name_offline(wheel: Path, tmp_path: Path, tiny
         ("class", "1.0", "lowercase Python identifier"),
         ("json", "1.0", "would shadow"),
         ("lstm_onnx", "1.0", "would shadow"),
+        ("_", "1.0", "lowercase Python identifier"),
+        ("__init__", "1.0", "lowercase Python identifier"),
+        ("m" * 65, "1.0", "at most 64 characters"),
+        ("numpy", "1.0", "already the installed distribution 'numpy'"),
+        ("typing_extensions", "1.0", "already the installed distribution"),
         ("my_model", "one", "not a PEP 440 version"),
+        ("my_model", "1" + ".1" * 40, "longer than 64 characters"),
     ],
 )
 def test_build_model_wheel_rejects_bad_name_or_version(
@@ -102,6 +131,61 @@ def test_build_model_wheel_rejects_bad_name_or_version(
     with pytest.raises(BundleError, match=phrase):
         build_model_wheel(tiny_bundle_dir, tmp_path, name=name, version=version)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_build_model_wheel_refuses_the_name_of_an_importable_module(
+    tiny_bundle_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "house_module.py").write_text("X = 1\n", encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path / "src"))
+    with pytest.raises(BundleError, match="already the importable module 'house_module'"):
+        build_model_wheel(tiny_bundle_dir, tmp_path / "dist", name="house_module", version="1.0")
+    assert not (tmp_path / "dist").exists()
+
+
+def test_build_model_wheel_repackages_an_installed_model_of_that_name(
+    wheel: Path, tiny_bundle_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(site)  # my_model 1.0 installed (a wheel is laid out as installed)
+    monkeypatch.syspath_prepend(str(site))
+    rebuilt = build_model_wheel(tiny_bundle_dir, tmp_path / "dist", name="my_model", version="1.1")
+    assert rebuilt.name == "my_model-1.1-py3-none-any.whl"
+
+
+def test_build_model_wheel_reports_an_unwritable_out_in_one_error(tiny_bundle_dir: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "dist"
+    blocker.write_text("a file where the folder should be\n", encoding="utf-8")
+    with pytest.raises(BundleError, match="Cannot write .*my_model-1.0-py3-none-any.whl"):
+        build_model_wheel(tiny_bundle_dir, blocker, name="my_model", version="1.0")
+    assert [p.name for p in tmp_path.iterdir()] == ["dist"]
+
+
+def _hostile_copy(bundle: Path, model_name: str, labels: list[str]) -> Path:
+    """``bundle`` with another manifest name and other labels, checksums resealed: it loads like any bundle."""
+    config = json.loads((bundle / "config.json").read_text(encoding="utf-8"))
+    (bundle / "config.json").write_text(json.dumps({**config, "labels": labels}), encoding="utf-8")
+    manifest = json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))
+    manifest["name"] = model_name
+    manifest["files"]["config.json"] = file_digest(bundle / "config.json")
+    (bundle / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    return bundle
+
+
+def test_build_model_wheel_keeps_bundle_text_out_of_headers_and_code(bundle_copy: Path, tmp_path: Path) -> None:
+    name = 'evil"""\nraise SystemExit(3)\n"""'
+    bundle = _hostile_copy(bundle_copy, name, ["neg\nRequires-Dist: evil-dep", "pos"])
+    wheel = build_model_wheel(bundle, tmp_path, name="hostile", version="1.0")
+    with zipfile.ZipFile(wheel) as zf:
+        headers = email.parser.HeaderParser().parsestr(zf.read("hostile-1.0.dist-info/METADATA").decode())
+        init = zf.read("hostile/__init__.py").decode()
+    assert headers.get_all("Requires-Dist") == [f"lstm-onnx>={__version__}"]
+    assert "\n" not in headers["Summary"] and "Requires-Dist: evil-dep" in headers["Summary"]
+    tree = ast.parse(init)  # the name stays a string: no statement of the module came from the bundle
+    assert not any(isinstance(node, ast.Raise) for node in ast.walk(tree))
+    model = next(n.value for n in tree.body if isinstance(n, ast.AnnAssign) and ast.unparse(n.target) == "MODEL")
+    assert ast.literal_eval(model) == (name, "0.1.0")
 
 
 def test_build_model_wheel_normalises_version_and_defaults_name(tiny_bundle_dir: Path, tmp_path: Path) -> None:
