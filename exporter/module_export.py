@@ -14,7 +14,9 @@ branch or a size turned into a Python number), and a graph that disagrees with t
 from __future__ import annotations
 
 import contextlib
+import inspect
 import sys
+import types
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -28,7 +30,17 @@ import torch
 from torch import nn
 from torch.nn.utils import rnn as rnn_utils
 
-from lstm_onnx.exporter.module_inputs import BATCH, SEQUENCE, Axes, InputSpec, flatten_outputs, infer_spec, resize
+from lstm_onnx.exporter.module_inputs import (
+    BATCH,
+    SEQUENCE,
+    Axes,
+    InputSpec,
+    flatten_outputs,
+    infer_spec,
+    output_names_of,
+    resize,
+    run_module,
+)
 from lstm_onnx.exporter.rnn_nodes import ExportableRNN, LoweredRNN, PaddedPack
 from lstm_onnx.runtime.errors import ExportError
 
@@ -71,7 +83,7 @@ def _pack_padded(
 ) -> PaddedPack:
     """``pack_padded_sequence`` made traceable: nothing is packed, the lengths travel along (sorting is moot)."""
     lens = lengths if isinstance(lengths, torch.Tensor) else torch.as_tensor(lengths)
-    return PaddedPack(input.transpose(0, 1) if batch_first else input, lens.to(torch.int64))
+    return PaddedPack(input.transpose(0, 1) if batch_first else input, lens.to(torch.int64))  # (T, B, F)
 
 
 def _pad_packed(
@@ -84,7 +96,7 @@ def _pad_packed(
     """
     if not isinstance(sequence, PaddedPack):
         raise ExportError(f"pad_packed_sequence got a {type(sequence).__name__}; expected the RNN's packed output.")
-    data, lens = sequence.data, sequence.lengths
+    data, lens = sequence.padded, sequence.lengths
     steps = torch.arange(lens.max() if total_length is None else total_length)  # type: ignore[arg-type]
     data = data.index_select(0, steps)
     valid = (steps.view(-1, 1) < lens.view(1, -1)).unsqueeze(-1)  # (T', B, 1)
@@ -152,12 +164,12 @@ def _state(model: nn.Module) -> dict[str, torch.Tensor]:
     return state
 
 
-def _refuse_stateful(model: nn.Module, example: Sequence[torch.Tensor]) -> list[torch.Tensor]:
-    """Eager outputs of the example, after refusing a model that keeps state between calls."""
+def _refuse_stateful(model: nn.Module, example: Sequence[torch.Tensor]) -> Any:
+    """``forward``'s result for the example, after refusing a model that keeps state between calls."""
     before = _state(model)
-    with torch.no_grad():
-        first = flatten_outputs(model(*example))
-        second = flatten_outputs(model(*example))
+    value = run_module(model, example, "the example inputs")
+    first = flatten_outputs(value)
+    second = flatten_outputs(run_module(model, example, "the example inputs (a second call)"))
     after = _state(model)
     changed = sorted(
         k
@@ -170,7 +182,7 @@ def _refuse_stateful(model: nn.Module, example: Sequence[torch.Tensor]) -> list[
             f"Cannot export {type(model).__name__}: it carries state between calls{where}; two calls on the same "
             "input differ. Pass the state as an input instead."
         )
-    return first
+    return value
 
 
 @contextlib.contextmanager
@@ -189,14 +201,18 @@ def _exportable(model: nn.Module, rnns: list[tuple[str, nn.LSTM | nn.GRU]]) -> I
         "pad_packed_sequence": rnn_utils.pad_packed_sequence,
     }
     stand_ins = {"pack_padded_sequence": _pack_padded, "pad_packed_sequence": _pad_packed}
-    # User code often binds the functions by name (`from torch.nn.utils.rnn import pack_padded_sequence as pack`):
-    # patch every such binding in the modules defining the model's classes, as well as torch's own attribute. Only
-    # when there are RNNs to swap (nothing else takes the stand-ins' output), and never in a lowered module's home:
-    # its layers pack for real in eager mode.
+    # User code often binds the functions by name (`from torch.nn.utils.rnn import pack_padded_sequence as pack`),
+    # in the model's file or in a helper module it imports: patch every such binding in every loaded module, as well
+    # as torch's own attribute. Only when there are RNNs to swap (nothing else takes the stand-ins' output), and never
+    # in torch's other modules, in this package (its eager kernels pack for real) or in a lowered module's home.
+    lowered_homes = {type(m).__module__ for m in model.modules() if isinstance(m, LoweredRNN)}
     namespaces = [vars(rnn_utils)] if rnns else []
-    for module in model.modules() if rnns else ():
-        home = sys.modules.get(type(module).__module__)
-        if home is not None and not isinstance(module, LoweredRNN) and vars(home) not in namespaces:
+    for module_name, home in list(sys.modules.items()) if rnns else ():
+        if (
+            isinstance(home, types.ModuleType)
+            and not module_name.startswith(("torch.", "lstm_onnx."))
+            and module_name not in lowered_homes
+        ):
             namespaces.append(vars(home))
     patched: list[tuple[dict[str, Any], str, Any]] = []
     # Inference only: were parameters to require grad, the RNN Function's outputs would too, and the tracer (paused
@@ -239,9 +255,10 @@ def _output_axes(
         default=1,
     )
     second = resize(spec, arrays, base_b + 3, 2 * steps + 1, np.random.default_rng(0))
-    with torch.no_grad():
-        first_out = flatten_outputs(model(*example))
-        second_out = flatten_outputs(model(*(torch.from_numpy(a) for a in second)))
+    first_out = flatten_outputs(run_module(model, example, "the example inputs"))
+    second_out = flatten_outputs(
+        run_module(model, [torch.from_numpy(a) for a in second], "inputs resized to another batch size and length")
+    )
     axes: Axes = {}
     for name, a, b in zip(names, first_out, second_out, strict=True):
         moved = {
@@ -254,9 +271,10 @@ def _output_axes(
     return axes, [torch.from_numpy(a) for a in second], [t.numpy() for t in second_out]
 
 
-def _check_graph(path: Path, records: list[RNNRecord], packed: bool, lowered: int) -> None:
-    """Checker, no forbidden ops, one node per RNN layer; every node has ``sequence_lens`` when an RNN was fed a
-    packed sequence, and at least ``lowered`` nodes (a ``LoweredRNN``'s layers) have it in any case."""
+def _check_graph(path: Path, records: list[RNNRecord], expected: int, packed: bool, lowered: int) -> None:
+    """Checker, no forbidden ops, ``expected`` RNN nodes (one per layer and call); every node has ``sequence_lens``
+    when an RNN was fed a packed sequence, and at least ``lowered`` nodes (a ``LoweredRNN``'s layers) have it in any
+    case."""
     model = onnx.load(str(path))
     try:
         onnx.checker.check_model(model, full_check=True)
@@ -266,12 +284,11 @@ def _check_graph(path: Path, records: list[RNNRecord], packed: bool, lowered: in
     if forbidden:
         raise ExportError(f"The graph holds {forbidden}: sort/unsort, loop or data-dependent machinery around an RNN.")
     nodes = [n for n in model.graph.node if n.op_type in ("LSTM", "GRU")]
-    expected = sum(layers for _, _, layers in records)
     if len(nodes) != expected:
         names = ", ".join(n for n, _, _ in records)
         raise ExportError(
-            f"Expected {expected} ONNX LSTM/GRU node(s) for {names}, found {len(nodes)}: "
-            "an RNN is unused or called twice."
+            f"Expected {expected} ONNX LSTM/GRU node(s) for {names} (one per layer and call), found {len(nodes)}: "
+            "an RNN was traced in a form the exporter does not recognise."
         )
     with_lengths = sum(1 for n in nodes if len(n.input) >= 5 and n.input[4])
     if (packed and with_lengths < len(nodes)) or with_lengths < lowered:
@@ -290,13 +307,15 @@ def export_module(
     """Export a user's RNN model to ONNX, or refuse in one line.
 
     Args:
-        model: Any ``nn.Module`` using ``nn.LSTM``/``nn.GRU`` or holding a ``LoweredRNN`` (put in eval mode;
-            restored unchanged).
+        model: Any ``nn.Module`` using ``nn.LSTM``/``nn.GRU`` or holding a ``LoweredRNN``; put in eval mode (a
+            warning says so when it was training) and otherwise left unchanged. ``forward`` may return a tensor or
+            a (nested) tuple, list or dict of tensors, and may take further parameters with defaults.
         example_inputs: Tensors in ``forward``'s order, e.g. ids int64 (B, T) and lengths int64 (B).
         path: Target ``.onnx`` file.
         dynamic_axes: ``torch.onnx.export``-style axes keyed by ``forward``'s parameter names (inputs and, if
             wanted, outputs); inferred when ``None`` (see ``module_inputs.infer_spec``).
-        output_names: ONNX output names; default ``output`` or ``output_0``, ``output_1``, ...
+        output_names: ONNX output names; default ``output``, or ``output_0``, ``output_1``, ... for a tuple, or a
+            dict's keys.
         opset: ONNX opset (>= 14, for LSTM/GRU ``layout`` and ``sequence_lens``).
 
     Returns:
@@ -307,40 +326,116 @@ def export_module(
             its checks.
     """
     check_opset(opset)
+    if not isinstance(model, nn.Module):
+        raise ExportError(
+            f"The model is a {type(model).__name__}, not a torch.nn.Module; export_module exports modules."
+        )
     example = tuple(example_inputs)
+    if model.training:
+        warnings.warn(
+            f"{type(model).__name__} was in training mode; it is exported (and left) in eval mode: dropout off, "
+            "batch-norm statistics frozen.",
+            stacklevel=2,
+        )
     model.eval()
     rnns, records = _refuse_unexportable(model)
     spec = infer_spec(model, example, dynamic_axes)
-    eager = _refuse_stateful(model, example)
-    names = (
-        tuple(output_names)
-        if output_names
-        else (("output",) if len(eager) == 1 else tuple(f"output_{i}" for i in range(len(eager))))
-    )
-    if len(names) != len(eager):
-        raise ExportError(f"{len(names)} output name(s) given for {len(eager)} outputs.")
+    eager_value = _refuse_stateful(model, example)
+    eager = flatten_outputs(eager_value)
+    names = tuple(output_names) if output_names else output_names_of(eager_value)
+    if len(names) != len(eager) or len(set(names)) != len(names):
+        raise ExportError(f"Output names {list(names)} do not name {len(eager)} outputs once each.")
+    unknown = sorted(set(dynamic_axes or {}) - set(spec.names) - set(names))
+    if unknown:
+        raise ExportError(
+            f"dynamic_axes names {unknown}, which is neither an input ({', '.join(spec.names)}) nor an output "
+            f"({', '.join(names)})."
+        )
     out_axes, second_in, second_out = _output_axes(model, spec, example, names)
     if dynamic_axes is not None:
         out_axes = {**out_axes, **{k: dict(v) for k, v in dynamic_axes.items() if k in names}}
+    try:
+        wrappers = _trace(model, example, eager_value, path, spec, names, {**spec.axes, **out_axes}, rnns, opset)
+        lowered = sum(layers for _, _, layers in records) - sum(r.num_layers for _, r in rnns)
+        expected = lowered + sum(w.num_layers * w.calls for w in wrappers)
+        _check_graph(path, records, expected, any(w.saw_packed for w in wrappers), lowered)
+        _check_second_shape(path, spec, second_in, second_out)
+    except ExportError:
+        # Never leave a refused graph where a caller could pick it up.
+        path.unlink(missing_ok=True)
+        raise
+    return ModuleExport(path, spec, names, out_axes, tuple(records), opset)
+
+
+class _Flat(nn.Module):
+    """Calls the user's module with exactly the example's positional inputs and returns its outputs flattened.
+
+    Only used when needed: torch.onnx's TorchScript path appends the defaults of every further ``forward`` parameter
+    (keyword-only ones included) as positional arguments, and cannot return a dict. Wrapping prefixes initializer
+    names with ``model.``, so a plain module is exported as itself.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, *inputs: torch.Tensor) -> Any:
+        out = flatten_outputs(self.model(*inputs))
+        return out[0] if len(out) == 1 else tuple(out)
+
+
+def _needs_flat(model: nn.Module, example: Sequence[torch.Tensor], eager_value: Any) -> bool:
+    params = inspect.signature(model.forward).parameters
+    return (
+        len(params) != len(example)
+        or not isinstance(eager_value, (torch.Tensor, tuple, list))
+        or (isinstance(eager_value, (tuple, list)) and any(isinstance(v, dict) for v in eager_value))
+    )
+
+
+def _trace(
+    model: nn.Module,
+    example: tuple[torch.Tensor, ...],
+    eager_value: Any,
+    path: Path,
+    spec: InputSpec,
+    names: Sequence[str],
+    axes: Axes,
+    rnns: list[tuple[str, nn.LSTM | nn.GRU]],
+    opset: int,
+) -> list[ExportableRNN]:
+    """``torch.onnx.export`` with the RNNs swapped; any failure or TracerWarning becomes one ``ExportError`` line.
+
+    Returns:
+        The stand-ins used (their call counts and whether they were fed a packed sequence).
+    """
+    # eval(): torch.onnx.export puts the exported module back in its own mode afterwards, recursively; a fresh
+    # wrapper in training mode would leave the user's model training (dropout on) for verify.
+    target = _Flat(model).eval() if _needs_flat(model, example, eager_value) else model
     with warnings.catch_warnings(record=True) as caught, _exportable(model, rnns) as wrappers:
         warnings.simplefilter("always")
         try:
             torch.onnx.export(
-                model,
+                target,
                 example,
                 str(path),
                 dynamo=False,
                 opset_version=opset,
                 input_names=list(spec.names),
                 output_names=list(names),
-                dynamic_axes={**spec.axes, **out_axes},
+                dynamic_axes=axes,
                 do_constant_folding=True,
                 keep_initializers_as_inputs=False,
             )
-        except (RuntimeError, TypeError, torch.onnx.errors.OnnxExporterError) as err:
-            first = str(err).splitlines()[0] if str(err) else type(err).__name__
-            raise ExportError(f"torch.onnx.export failed for {type(model).__name__}: {first}") from err
-    packed = any(w.saw_packed for w in wrappers)
+        except ExportError:
+            raise
+        # The eager model ran on this input already, so whatever fails here failed in the export machinery (or in
+        # user code the stand-ins reached); one line names it, the traceback stays chained.
+        except Exception as err:  # noqa: BLE001
+            first = str(err).splitlines()[0] if str(err) else ""
+            raise ExportError(
+                f"torch.onnx.export failed for {type(model).__name__}: {type(err).__name__}: {first}"
+            ) from err
     tracer_warning: type[Warning] = torch.jit.TracerWarning  # type: ignore[attr-defined]
     tracer = [w for w in caught if issubclass(w.category, tracer_warning)]
     if tracer:
@@ -348,10 +443,7 @@ def export_module(
             f"Cannot export {type(model).__name__}: tracing hit Python that depends on the data or freezes a size "
             f"({str(tracer[0].message).splitlines()[0]} at {Path(tracer[0].filename).name}:{tracer[0].lineno})."
         )
-    lowered = sum(layers for _, _, layers in records) - sum(r.num_layers for _, r in rnns)
-    _check_graph(path, records, packed, lowered)
-    _check_second_shape(path, spec, second_in, second_out)
-    return ModuleExport(path, spec, names, out_axes, tuple(records), opset)
+    return wrappers
 
 
 def _check_second_shape(

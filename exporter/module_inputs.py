@@ -20,7 +20,16 @@ from torch import nn
 
 from lstm_onnx.runtime.errors import ExportError
 
-__all__ = ["BATCH", "SEQUENCE", "InputSpec", "flatten_outputs", "infer_spec", "resize"]
+__all__ = [
+    "BATCH",
+    "SEQUENCE",
+    "InputSpec",
+    "flatten_outputs",
+    "infer_spec",
+    "output_names_of",
+    "resize",
+    "run_module",
+]
 
 BATCH = "batch_size"
 SEQUENCE = "sequence_length"
@@ -36,12 +45,15 @@ class InputSpec:
         axes: ``torch.onnx.export``-style dynamic axes per input name ({axis: axis name}).
         lengths_input: Name of the lengths input (1-D integers along the batch axis), or ``None``.
         lengths_sorted: The example's lengths were sorted longest first.
+        other_lengths: Further lengths inputs (e.g. a pair model's second text); resizing gives them the same
+            lengths as ``lengths_input``, so every sequence input stays consistent with its lengths.
     """
 
     names: tuple[str, ...]
     axes: Axes
     lengths_input: str | None
     lengths_sorted: bool
+    other_lengths: tuple[str, ...] = ()
 
     def batch_size(self, inputs: Sequence[NDArray[Any]]) -> int | None:
         """B of ``inputs`` (``None`` when no input has a batch axis, e.g. an unbatched (T, F) input)."""
@@ -99,19 +111,22 @@ def infer_spec(model: nn.Module, example: Sequence[torch.Tensor], dynamic_axes: 
             raise ExportError(f"Example input {name!r} is a {type(value).__name__}; pass a tensor for it.")
     lengths = [n for n, t in zip(names, example, strict=True) if t.dim() == 1 and not t.is_floating_point()]
     lengths_input = lengths[0] if lengths else None
+    others = tuple(n for n in lengths[1:] if example[names.index(n)].shape == example[names.index(lengths[0])].shape)
     sorted_ = False
     if lengths_input is not None:
-        values = example[names.index(lengths_input)]
-        sorted_ = bool((values[:-1] >= values[1:]).all())
+        sorted_ = all(
+            bool((values[:-1] >= values[1:]).all())
+            for values in (example[names.index(n)] for n in (lengths_input, *others))
+        )
     if dynamic_axes is not None:
-        return InputSpec(names, {k: dict(v) for k, v in dynamic_axes.items()}, lengths_input, sorted_)
+        return InputSpec(names, {k: dict(v) for k, v in dynamic_axes.items()}, lengths_input, sorted_, others)
     axes: Axes = {}
     batch = int(example[names.index(lengths_input)].shape[0]) if lengths_input is not None else None
     rnn = _first_rnn(model)
     batch_first = bool(rnn.batch_first) if rnn is not None else True
     for name, tensor in zip(names, example, strict=True):
         dims = range(tensor.dim() - 1 if tensor.is_floating_point() and tensor.dim() >= 2 else tensor.dim())
-        if name == lengths_input:
+        if name == lengths_input or name in others:
             axes[name] = {0: BATCH}
         elif batch is not None:
             if any(tensor.shape[d] == batch for d in dims) and any(tensor.shape[d] != batch for d in dims):
@@ -128,7 +143,7 @@ def infer_spec(model: nn.Module, example: Sequence[torch.Tensor], dynamic_axes: 
         else:
             order = (BATCH, SEQUENCE) if batch_first else (SEQUENCE, BATCH)
             axes[name] = {d: order[d] if d < 2 else SEQUENCE for d in dims}
-    return InputSpec(names, axes, lengths_input, sorted_)
+    return InputSpec(names, axes, lengths_input, sorted_, others)
 
 
 def resize(
@@ -147,11 +162,13 @@ def resize(
         New inputs, in ``spec.names`` order.
     """
     out: list[NDArray[Any]] = []
+    drawn = rng.integers(1, steps + 1, size=batch)
+    drawn[rng.integers(batch)] = steps
+    if spec.lengths_sorted:
+        drawn = np.sort(drawn)[::-1].copy()
     for name, array in zip(spec.names, example, strict=True):
-        if name == spec.lengths_input:
-            lens = rng.integers(1, steps + 1, size=batch).astype(array.dtype)
-            lens[rng.integers(batch)] = steps
-            out.append(np.sort(lens)[::-1].copy() if spec.lengths_sorted else lens)
+        if name == spec.lengths_input or name in spec.other_lengths:
+            out.append(drawn.astype(array.dtype))
             continue
         resized = array
         for axis, label in spec.axes.get(name, {}).items():
@@ -162,9 +179,49 @@ def resize(
 
 
 def flatten_outputs(value: Any) -> list[torch.Tensor]:
-    """The tensors of a (nested) tuple/list output, in the order torch.onnx numbers them."""
+    """The tensors of a (nested) tuple/list/dict output, depth first (a dict's values in its key order).
+
+    Raises:
+        ExportError: Something in it is not a tensor (e.g. ``None`` or a number).
+    """
     if isinstance(value, torch.Tensor):
         return [value]
     if isinstance(value, (tuple, list)):
         return [t for item in value for t in flatten_outputs(item)]
-    raise ExportError(f"forward returned a {type(value).__name__}; return a tensor or a tuple of tensors.")
+    if isinstance(value, dict):
+        return [t for item in value.values() for t in flatten_outputs(item)]
+    raise ExportError(
+        f"forward returned a {type(value).__name__} among its outputs; return a tensor, or a tuple, list or dict "
+        "of tensors."
+    )
+
+
+def output_names_of(value: Any) -> tuple[str, ...]:
+    """Default ONNX output names for ``forward``'s result: ``output`` for one tensor, ``output_0``, ``output_1``, ...
+    for a tuple/list, and a dict's keys (``key_0``, ``key_1``, ... for the tensors under a key holding several)."""
+    if isinstance(value, dict):
+        names: list[str] = []
+        for key, item in value.items():
+            count = len(flatten_outputs(item))
+            names.extend([str(key)] if count == 1 else [f"{key}_{i}" for i in range(count)])
+        return tuple(names)
+    count = len(flatten_outputs(value))
+    return ("output",) if count == 1 and isinstance(value, torch.Tensor) else tuple(f"output_{i}" for i in range(count))
+
+
+def run_module(model: nn.Module, inputs: Sequence[torch.Tensor], where: str) -> Any:
+    """``model(*inputs)`` without autograd; an exception from the user's code becomes one ``ExportError`` line.
+
+    Raises:
+        ExportError: Names the model, ``where`` (which inputs) and the error's type and first line.
+    """
+    try:
+        with torch.no_grad():
+            return model(*inputs)
+    # The user's forward can raise anything; the line names it and the traceback stays chained.
+    except Exception as err:  # noqa: BLE001
+        first = str(err).splitlines()[0] if str(err) else ""
+        shapes = [tuple(t.shape) for t in inputs]
+        raise ExportError(
+            f"{type(model).__name__}.forward failed on {where} (shapes {shapes}): {type(err).__name__}: {first}"
+        ) from err

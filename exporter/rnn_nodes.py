@@ -18,7 +18,9 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
+
+from lstm_onnx.runtime.errors import ExportError
 
 __all__ = ["ExportableRNN", "LoweredRNN", "PaddedPack", "onnx_weights"]
 
@@ -27,13 +29,29 @@ __all__ = ["ExportableRNN", "LoweredRNN", "PaddedPack", "onnx_weights"]
 class PaddedPack:
     """What a ``PackedSequence`` holds, kept padded so it traces: time-major data and the true lengths.
 
+    Only ``nn.LSTM``/``nn.GRU`` and ``pad_packed_sequence`` may consume one. Its fields are named unlike a
+    ``PackedSequence``'s on purpose: a model reading ``.data`` (packed rows, (N, F)) or ``.batch_sizes`` would get
+    something else here, so those raise ``ExportError`` instead of tracing a different computation.
+
     Attributes:
-        data: float (T, B, F) time-major values; positions past a row's length are undefined.
+        padded: float (T, B, F) time-major values; positions past a row's length are undefined.
         lengths: int64 (B) true lengths, 1 <= length <= T.
+        source: Where it came from (for messages): ``pack_padded_sequence`` or an RNN's name.
     """
 
-    data: torch.Tensor
+    padded: torch.Tensor
     lengths: torch.Tensor
+    source: str = "pack_padded_sequence"
+
+    def __getattr__(self, name: str) -> Any:
+        # Only called for attributes a dataclass instance lacks: PackedSequence's own fields and methods.
+        if name.startswith("__"):
+            raise AttributeError(name)
+        raise ExportError(
+            f"Cannot export: the model reads PackedSequence.{name} of the output of {self.source}; only nn.LSTM, "
+            "nn.GRU and pad_packed_sequence may consume a packed sequence here. Unpack it with pad_packed_sequence "
+            "first."
+        )
 
 
 class LoweredRNN(nn.Module):
@@ -207,6 +225,7 @@ class ExportableRNN(nn.Module):
         self.num_layers = rnn.num_layers
         self.directions = 2 if rnn.bidirectional else 1
         self.saw_packed = False  # set when fed a PaddedPack: its nodes must then carry sequence_lens
+        self.calls = 0  # forward calls while tracing: each emits num_layers nodes (a shared encoder runs twice)
         for layer in range(rnn.num_layers):
             w, r, b = onnx_weights(rnn, layer)
             self.register_buffer(f"w{layer}", w)
@@ -220,14 +239,23 @@ class ExportableRNN(nn.Module):
             ``(output, h_n)`` (GRU) or ``(output, (h_n, c_n))`` (LSTM), shaped as torch returns them; ``output`` is
             a ``PaddedPack`` when the input was one.
         """
-        packed = isinstance(x, PaddedPack)
-        unbatched = not packed and x.dim() == 2
-        if packed:
+        if isinstance(x, PackedSequence):
+            raise ExportError(
+                f"Cannot export {self.name} ({self.kind}): it was fed a PackedSequence packed where the exporter "
+                "cannot reach (e.g. a pack_padded_sequence bound under another name in a module outside the model's "
+                "files). Call torch.nn.utils.rnn.pack_padded_sequence in the model's own module."
+            )
+        if not isinstance(x, (PaddedPack, torch.Tensor)):
+            raise ExportError(f"Cannot export {self.name} ({self.kind}): its input is a {type(x).__name__}.")
+        self.calls += 1
+        unbatched = False
+        lens: torch.Tensor | None = None
+        if isinstance(x, PaddedPack):
             self.saw_packed = True
-            seq, lens = x.data, x.lengths
+            seq, lens = x.padded, x.lengths
         else:
+            unbatched = x.dim() == 2
             seq = x.unsqueeze(1) if unbatched else (x.transpose(0, 1) if self.batch_first else x)
-            lens = None
         h0 = c0 = None
         if state is not None:
             h0, c0 = state if self.kind == "LSTM" else (state, None)
@@ -255,8 +283,8 @@ class ExportableRNN(nn.Module):
         h_n = torch.cat(finals_h, dim=0)
         c_n = torch.cat(finals_c, dim=0) if finals_c else h_n
         out: Any
-        if packed:
-            out = PaddedPack(seq, lens)
+        if lens is not None:
+            out = PaddedPack(seq, lens, f"{self.name} ({self.kind})")
         elif unbatched:
             out, h_n, c_n = seq.squeeze(1), h_n.squeeze(1), c_n.squeeze(1)
         else:

@@ -97,7 +97,7 @@ def test_export_module_refuses_a_data_dependent_branch(tmp_path: Path) -> None:
             return out if bool(out.sum() > 0) else -out
 
     with pytest.raises(ExportError, match="depends on the data"):
-        export_module(Branchy(), (torch.randn(2, 5, 3),), tmp_path / "model.onnx")
+        export_module(Branchy().eval(), (torch.randn(2, 5, 3),), tmp_path / "model.onnx")
 
 
 def test_openvino_backend_ignores_sequence_lens(tmp_path: Path) -> None:

@@ -186,6 +186,6 @@ ZOO: dict[str, Callable[[], tuple[nn.Module, tuple[torch.Tensor, ...]]]] = {
 }
 REFUSED: dict[str, tuple[Callable[[], tuple[nn.Module, tuple[torch.Tensor, ...]]], str]] = {
     "lstm_cell_loop": (lambda: _make(CellLoop, (torch.randn(2, 5, 3),)), "RNN cell stepped by a Python loop"),
-    "proj_size": (lambda: (nn.LSTM(3, 4, proj_size=2), (torch.randn(5, 2, 3),)), "proj_size=2"),
+    "proj_size": (lambda: (nn.LSTM(3, 4, proj_size=2).eval(), (torch.randn(5, 2, 3),)), "proj_size=2"),
     "stateful": (lambda: _make(Stateful, (torch.randn(2, 5, 3),)), "carries state between calls"),
 }
