@@ -72,8 +72,10 @@ def _jsonl_rows(path: Path, text_column: str, id_column: str) -> Iterator[tuple[
         for number, line in enumerate(fh, start=1):
             try:
                 obj = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise DataError(f"Line {number} of {path} is not JSON ({err}); each line must be an object.") from err
+            except (ValueError, RecursionError) as err:  # also a number over int's digit limit, deep nesting
+                raise DataError(
+                    f"Line {number} of {path} is not JSON ({str(err)[:120]}); each line must be an object."
+                ) from err
             if not isinstance(obj, dict) or text_column not in obj:
                 raise DataError(f"Line {number} of {path} has no {text_column!r} field; expected an object with it.")
             yield obj.get(id_column), obj[text_column]

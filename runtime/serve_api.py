@@ -74,8 +74,8 @@ def parse_predict_body(body: bytes, settings: ServeSettings) -> list[str]:
         raise RequestError(413, f"Body is over {settings.max_body_bytes} bytes; send fewer or shorter texts.")
     try:
         payload = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise RequestError(400, f'Body is not JSON ({err}); send {{"texts": ["..."]}}.') from err
+    except (ValueError, RecursionError) as err:  # also a number over int's digit limit, nesting past the stack
+        raise RequestError(400, f'Body is not JSON ({str(err)[:120]}); send {{"texts": ["..."]}}.') from err
     if not isinstance(payload, dict) or len(payload) != 1 or not {"text", "texts"} >= payload.keys():
         got = sorted(payload) if isinstance(payload, dict) else type(payload).__name__
         raise RequestError(400, f'Body must be {{"texts": [...]}} or {{"text": "..."}}, got {got}.')

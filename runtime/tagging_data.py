@@ -153,8 +153,8 @@ def _read_jsonl(path: Path) -> Iterator[tuple[list[str], list[str]]]:
                 where = f"{path}, line {number}"
                 try:
                     obj = json.loads(line)
-                except json.JSONDecodeError as err:
-                    raise DataError(f"{where}: not valid JSON ({err}).") from err
+                except (ValueError, RecursionError) as err:  # also a number over int's digit limit, deep nesting
+                    raise DataError(f"{where}: not valid JSON ({str(err)[:120]}).") from err
                 tokens: Any = obj.get("tokens") if isinstance(obj, dict) else None
                 tags: Any = obj.get("tags") if isinstance(obj, dict) else None
                 if not (_strings(tokens) and _strings(tags)) or len(tokens) != len(tags) or not tokens:

@@ -103,6 +103,8 @@ def test_read_tagged_word_tag_and_jsonl(tmp_path: Path) -> None:
         ("x.tsv", "A\tDET\ncat\n", "line 2: expected 'word<TAB>tag'"),
         ("x.jsonl", '{"tokens": ["A"], "tags": []}\n', "line 1: expected"),
         ("x.jsonl", "{not json\n", "line 1: not valid JSON"),
+        ("x.jsonl", "[" * 5000 + "\n", "line 1: not valid JSON"),
+        ("x.jsonl", '{"tokens": [' + "1" * 5000 + '], "tags": ["X"]}\n', "line 1: not valid JSON"),
         ("x.csv", "a,b\n", "unknown tagged-data format"),
         ("x.conllu", "# only a comment\n", "holds no sentences"),
     ],

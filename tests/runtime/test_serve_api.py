@@ -46,6 +46,17 @@ def test_parse_predict_body_refuses_bad_requests(body: bytes, status: int, phras
     assert info.value.status == status
 
 
+@pytest.mark.parametrize(
+    "body",
+    [b"[" * 50_000, b'{"text": ' + b"1" * 5000 + b"}"],
+    ids=["nesting past the parser's recursion limit", "a number over int's digit limit"],
+)
+def test_parse_predict_body_refuses_json_python_cannot_hold(body: bytes) -> None:
+    with pytest.raises(RequestError, match="not JSON") as info:
+        parse_predict_body(body, ServeSettings(bundle="unused"))
+    assert info.value.status == 400
+
+
 def test_classify_batch_isolates_a_bad_text(tiny_model) -> None:  # type: ignore[no-untyped-def]
     outcomes = classify_batch(tiny_model, ["great film", "<br />", "awful film"])
     assert isinstance(outcomes[1], InputError)
