@@ -107,6 +107,7 @@ def test_score_file_bad_row_leaves_no_output(tiny_bundle_dir: Path, tmp_path: Pa
         ("in.txt", "x\n", "suffix '.txt'"),
         ("in.jsonl", "not json\n", "Line 1 of"),
         ("in.jsonl", "[" * 5000 + "\n", "Line 1 of"),
+        ("in.csv", "id,text\n1,ok\n2," + "a" * 200_000 + "\n", "line 3: not readable CSV"),
         ("in.jsonl", '{"text": "a", "id": ' + "9" * 5000 + "}\n", "Line 1 of"),
         ("in.jsonl", '{"t": 1}\n', "no 'text'"),
     ],
