@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lstm_onnx.runtime.conllu import open_text, read_conllu
+from lstm_onnx.runtime.conllu import READ_ERRORS, open_text, read_conllu
 from lstm_onnx.runtime.errors import DataError
 
 __all__ = ["SPLITS", "TaggedSentences", "find_split", "read_tagged"]
@@ -138,8 +138,8 @@ def _read_word_tag(path: Path) -> Iterator[tuple[list[str], list[str]]]:
                     raise DataError(f"{path}, line {number}: expected 'word<TAB>tag', got {line[:80]!r}.")
                 words.append(cols[0])
                 tags.append(cols[1])
-    except UnicodeDecodeError as err:
-        raise DataError(f"{path} is not UTF-8 text ({err}).") from err
+    except READ_ERRORS as err:
+        raise DataError(f"{path} is not readable UTF-8 text ({err}); check the file is complete.") from err
     if words:
         yield words, tags
 
@@ -162,8 +162,8 @@ def _read_jsonl(path: Path) -> Iterator[tuple[list[str], list[str]]]:
                         f'{where}: expected {{"tokens": [...], "tags": [...]}} with equal, non-empty string lists.'
                     )
                 yield list(tokens), list(tags)
-    except UnicodeDecodeError as err:
-        raise DataError(f"{path} is not UTF-8 text ({err}).") from err
+    except READ_ERRORS as err:
+        raise DataError(f"{path} is not readable UTF-8 text ({err}); check the file is complete.") from err
 
 
 def _strings(value: object) -> bool:
