@@ -138,12 +138,18 @@ def start_server(settings: ServeSettings, host: str = "127.0.0.1", port: int = 8
 
     Raises:
         MissingDependencyError: Ray Serve is not installed.
+        BundleError: The bundle cannot be loaded, or is not a classifier.
     """
     try:
         import ray
         from ray import serve
     except ModuleNotFoundError as err:
         raise MissingDependencyError(SERVE_MISSING) from err
+    from lstm_onnx.runtime.predictor import TextClassifier
+
+    # Load once here: a bundle the replica could not load (changed, incomplete, a tagger) fails in one line before a
+    # cluster starts, not as a replica crash deep inside Ray Serve.
+    TextClassifier.load(settings.bundle, providers="cpu")
     # Ray's C++ core installs absl's failure-signal handler for SIGTERM, which aborts the process (exit 134) before
     # any Python cleanup runs; serve_forever handles SIGTERM itself. Set before the cluster starts; inherited by it.
     os.environ.setdefault("RAY_DISABLE_FAILURE_SIGNAL_HANDLER", "1")

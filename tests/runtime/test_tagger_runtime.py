@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 
 import lstm_onnx
 from lstm_onnx.cli import app
-from lstm_onnx.runtime.errors import EmptyInputError
+from lstm_onnx.runtime.errors import BundleError, EmptyInputError
+from lstm_onnx.runtime.predictor import TextClassifier
 from lstm_onnx.runtime.tagger import TokenTagger
 
 
@@ -113,3 +114,31 @@ def test_cli_predict_tags_from_a_zip(tiny_tag_bundle_dir: Path, tmp_path: Path) 
     assert result.exit_code == 0, result.stderr
     record = json.loads(result.stdout.splitlines()[0])
     assert record["tokens"] == ["the", "dog", "runs"] and len(record["tags"]) == 3
+
+
+def test_text_classifier_refuses_a_tagging_bundle(tiny_tag_bundle_dir: Path) -> None:
+    with pytest.raises(BundleError, match="is a tagging bundle"):
+        TextClassifier.load(tiny_tag_bundle_dir, providers="cpu")
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["score", "--file", "{inp}", "--output", "{out}"],
+        ["predict", "--file", "{inp}", "--engine", "local", "--workers", "2", "--output", "{out}"],
+        ["serve", "--port", "1"],  # refused before Ray starts or any port is bound
+    ],
+    ids=["score", "predict --engine", "serve"],
+)
+def test_cli_classifier_only_commands_refuse_a_tagging_bundle(
+    tiny_tag_bundle_dir: Path, tmp_path: Path, command: list[str]
+) -> None:
+    if command[0] == "serve":
+        pytest.importorskip("ray.serve")
+    inp, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    inp.write_text('{"text": "the dog runs"}\n', encoding="utf-8")
+    args = [command[0], str(tiny_tag_bundle_dir), *(a.format(inp=inp, out=out) for a in command[1:])]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1, result.output
+    assert "is a tagging bundle" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not out.exists()
