@@ -11,7 +11,7 @@ from typing import Any
 import typer
 
 from lstm_onnx.runtime.conllu import format_conllu
-from lstm_onnx.runtime.errors import DataError
+from lstm_onnx.runtime.errors import DataError, InputError
 from lstm_onnx.runtime.line_inputs import items_from_args, read_items
 from lstm_onnx.runtime.predictor import DEFAULT_CHUNK_SIZE
 from lstm_onnx.runtime.tagger import TaggedSentence, TokenTagger
@@ -50,7 +50,18 @@ def _tag_stream(tagger: TokenTagger, texts: list[str] | None, file: str | None) 
         for item in chunk:
             if item.text is None:
                 raise DataError(f"{item.where}: {item.error}")
-        yield from tagger.tag([item.text or "" for item in chunk])
+        texts = [item.text or "" for item in chunk]
+        try:
+            tagged = tagger.tag(texts)
+        except InputError as err:
+            if err.position is None:
+                raise
+            # Print what comes before the bad text, as the classifier does, then name its line (or argument): the
+            # position is only within this chunk.
+            yield from tagger.tag(texts[: err.position])
+            where = chunk[err.position].where
+            raise type(err)(f"{where}: {err}".replace(f"Text at position {err.position}", "the text")) from err
+        yield from tagged
 
 
 def _render(sentence: TaggedSentence, output_format: str, number: int, tagset: str) -> str:
@@ -70,8 +81,10 @@ def evaluate_tagging(tagger: TokenTagger, data: Path, split: str, output_format:
     from rich.console import Console
     from rich.table import Table
 
+    unknown = ", ".join(f"{tag} ({n})" for tag, n in report["unknown_tags"].items())
     table = Table(
-        title=f"{report['tokens']} tokens, {report['sentences']} sentences · accuracy {report['accuracy']:.4f}"
+        title=f"{report['tokens']} tokens, {report['sentences']} sentences · accuracy {report['accuracy']:.4f}",
+        caption=f"Gold tags this tagger does not know, counted as errors: {unknown}" if unknown else None,
     )
     for column in ("tag", "precision", "recall", "f1", "support"):
         table.add_column(column, justify="left" if column == "tag" else "right")

@@ -14,6 +14,7 @@ from lstm_onnx.cli import app
 from lstm_onnx.runtime.errors import BundleError, EmptyInputError
 from lstm_onnx.runtime.predictor import TextClassifier
 from lstm_onnx.runtime.tagger import TokenTagger
+from lstm_onnx.runtime.tagging_eval import tag_report
 
 
 @pytest.fixture(scope="module")
@@ -142,3 +143,21 @@ def test_cli_classifier_only_commands_refuse_a_tagging_bundle(
     assert result.exit_code == 1, result.output
     assert "is a tagging bundle" in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_cli_predict_tagging_empty_line_is_named_by_its_line(tiny_tag_bundle_dir: Path, tmp_path: Path) -> None:
+    # Past the first chunk of 1,024 texts, so a position within the chunk would name the wrong line.
+    path = tmp_path / "texts.txt"
+    path.write_text("the dog runs\n" * 1100 + "\n" + "the cat sees\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["predict", str(tiny_tag_bundle_dir), "--file", str(path)])
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        "error: line 1101 of texts.txt: the text has no tokens; every text needs at least one."
+    )
+    assert len(result.stdout.splitlines()) == 1100  # every text before it was tagged
+
+
+def test_tag_report_names_gold_tags_the_tagger_does_not_know() -> None:
+    report = tag_report([["DET", "WEIRD", "NOUN", "WEIRD"]], [["DET", "NOUN", "NOUN", "NOUN"]], ["DET", "NOUN"])
+    assert report["unknown_tags"] == {"WEIRD": 2}
+    assert report["accuracy"] == 0.5 and set(report["per_label"]) == {"DET", "NOUN"}
