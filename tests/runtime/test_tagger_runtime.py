@@ -161,3 +161,22 @@ def test_tag_report_names_gold_tags_the_tagger_does_not_know() -> None:
     report = tag_report([["DET", "WEIRD", "NOUN", "WEIRD"]], [["DET", "NOUN", "NOUN", "NOUN"]], ["DET", "NOUN"])
     assert report["unknown_tags"] == {"WEIRD": 2}
     assert report["accuracy"] == 0.5 and set(report["per_label"]) == {"DET", "NOUN"}
+
+
+def test_cli_predict_tagging_reads_jsonl_text_fields(tiny_tag_bundle_dir: Path, tmp_path: Path) -> None:
+    path = tmp_path / "texts.jsonl"
+    path.write_text('{"id": 7, "body": "the dog runs"}\n', encoding="utf-8")
+    result = CliRunner().invoke(app, ["predict", str(tiny_tag_bundle_dir), "--file", str(path), "--text-field", "body"])
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["tokens"] == ["the", "dog", "runs"]  # not the JSON syntax
+
+
+@pytest.mark.parametrize(("fmt", "shown"), [("jsonl", '"\\ud800"'), ("conllu", "\t\\ud800\t")])
+def test_cli_predict_tagging_writes_a_lone_surrogate_escaped(
+    tiny_tag_bundle_dir: Path, tmp_path: Path, fmt: str, shown: str
+) -> None:
+    path = tmp_path / "texts.jsonl"
+    path.write_text('{"text": "the \\ud800 runs"}\n', encoding="utf-8")
+    result = CliRunner().invoke(app, ["predict", str(tiny_tag_bundle_dir), "--file", str(path), "--format", fmt])
+    assert result.exit_code == 0, result.stderr
+    assert shown in result.stdout
