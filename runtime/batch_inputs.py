@@ -72,8 +72,10 @@ def _jsonl_rows(path: Path, text_column: str, id_column: str) -> Iterator[tuple[
         for number, line in enumerate(fh, start=1):
             try:
                 obj = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise DataError(f"Line {number} of {path} is not JSON ({err}); each line must be an object.") from err
+            except (ValueError, RecursionError) as err:  # also a number over int's digit limit, deep nesting
+                raise DataError(
+                    f"Line {number} of {path} is not JSON ({str(err)[:120]}); each line must be an object."
+                ) from err
             if not isinstance(obj, dict) or text_column not in obj:
                 raise DataError(f"Line {number} of {path} has no {text_column!r} field; expected an object with it.")
             yield obj.get(id_column), obj[text_column]
@@ -85,8 +87,14 @@ def _csv_rows(path: Path, text_column: str, id_column: str) -> Iterator[tuple[An
         reader = csv.DictReader(fh, delimiter=delimiter)
         if text_column not in (reader.fieldnames or []):
             raise DataError(f"{path} has no {text_column!r} column (header: {reader.fieldnames}); name it.")
-        for row in reader:
-            yield row.get(id_column), row[text_column]
+        try:
+            for row in reader:
+                yield row.get(id_column), row[text_column]
+        except csv.Error as err:  # e.g. a field over csv's 131,072-character limit, a NUL byte
+            raise DataError(
+                f"{path}, line {reader.line_num + 1}: not readable CSV ({err}); "
+                "give texts this long as JSONL or Parquet."
+            ) from err
 
 
 def _parquet_rows(path: Path, text_column: str, id_column: str) -> Iterator[tuple[Any, Any]]:

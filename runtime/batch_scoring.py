@@ -195,6 +195,9 @@ def _score_ray(
         context = ray.data.DataContext.get_current()
         context.execution_options.preserve_order = True
         context.enable_progress_bars = False
+        # Ray Data otherwise raises a UserCodeException whose cause (our ToolkitError, naming the row) does not survive
+        # the trip from the actor; this keeps it as the RayTaskError's cause, for _toolkit_error_from.
+        context.raise_original_map_exception = True
         reader: Any = {"jsonl": _read_jsonl, "csv": ray.data.read_csv, "parquet": ray.data.read_parquet}[fmt]
         dataset = reader(str(source)).map_batches(
             BatchPredictor,
@@ -227,9 +230,12 @@ def _read_jsonl(path: str) -> Any:
 
 def _toolkit_error_from(err: Exception) -> Exception:
     """The project error a Ray task raised (Ray wraps it), or the Ray error itself."""
+    import ray.exceptions
+
     cause: BaseException | None = err
     while cause is not None:
-        if isinstance(cause, ToolkitError):
+        # A RayTaskError is rebuilt as a subclass of its cause's type too: go on to the cause itself.
+        if isinstance(cause, ToolkitError) and not isinstance(cause, ray.exceptions.RayError):
             return type(cause)(*cause.args)
-        cause = cause.__cause__ or getattr(cause, "cause", None)
+        cause = getattr(cause, "cause", None) or cause.__cause__
     return err

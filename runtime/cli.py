@@ -193,7 +193,7 @@ def predict_command(
         if not isinstance(model, TextClassifier):  # a tagging bundle
             from lstm_onnx.runtime.tagging_cli import predict_tagging
 
-            predict_tagging(model, texts, file, output_format.value)
+            predict_tagging(model, texts, file, output_format.value, input_format.value, text_field)
             return
         items = items_from_args(texts) if texts else read_items(file or "-", input_format.value, text_field, id_field)
         # Piped input arrives line by line: answer each batch as soon as it is full, not after 1,024 lines.

@@ -9,6 +9,7 @@ naming the file and line.
 from __future__ import annotations
 
 import gzip
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,11 +17,14 @@ from typing import TextIO
 
 from lstm_onnx.runtime.errors import DataError
 
-__all__ = ["TAGSETS", "ConlluSentence", "format_conllu", "open_text", "read_conllu"]
+__all__ = ["READ_ERRORS", "TAGSETS", "ConlluSentence", "format_conllu", "open_text", "read_conllu"]
 
 # Column of each tag set in a word line (0-based): UPOS is column 4, XPOS column 5 of the ten.
 TAGSETS = {"upos": 3, "xpos": 4}
 _COLUMNS = 10
+# What reading a file from open_text raises when its bytes are not UTF-8 or not intact gzip (a corrupt deflate
+# stream is zlib.error, a cut-off one EOFError, a bad header or CRC BadGzipFile).
+READ_ERRORS = (UnicodeDecodeError, gzip.BadGzipFile, EOFError, zlib.error)
 
 
 @dataclass(frozen=True)
@@ -70,7 +74,7 @@ def read_conllu(path: Path | str, tagset: str = "upos") -> Iterator[ConlluSenten
     try:
         with open_text(path) as fh:
             yield from _parse(fh, path, column)
-    except (UnicodeDecodeError, gzip.BadGzipFile, EOFError) as err:
+    except READ_ERRORS as err:
         raise DataError(f"{path} is not readable UTF-8 CoNLL-U ({err}); check the file is complete.") from err
 
 
@@ -98,10 +102,10 @@ def _parse(lines: TextIO, path: Path, column: int) -> Iterator[ConlluSentence]:
         ident = cols[0]
         if "." in ident or "-" in ident:
             # Empty node or multiword range: not a syntactic word of the sequence.
-            if not all(part.isdigit() for part in ident.replace(".", "-").split("-")):
+            if not all(_is_number(part) for part in ident.replace(".", "-").split("-")):
                 raise DataError(f"{where}: bad word ID {ident!r}; expected N, N-M or N.M.")
             continue
-        if not ident.isdigit():
+        if not _is_number(ident):
             raise DataError(f"{where}: bad word ID {ident!r}; expected a positive integer.")
         if int(ident) != len(words) + 1:
             raise DataError(f"{where}: word ID {ident} out of order; expected {len(words) + 1}.")
@@ -114,6 +118,11 @@ def _parse(lines: TextIO, path: Path, column: int) -> Iterator[ConlluSentence]:
         tags.append(tag)
     if words:
         yield ConlluSentence(words, tags, sent_id, start)
+
+
+def _is_number(text: str) -> bool:
+    # ASCII digits only: str.isdigit also accepts '²' or '①', which int() then refuses.
+    return text.isascii() and text.isdigit()
 
 
 def format_conllu(words: list[str], tags: list[str], sent_id: str | None = None, tagset: str = "upos") -> str:

@@ -34,7 +34,8 @@ from numpy.typing import NDArray
 
 from lstm_onnx.runtime.batching import length_buckets
 from lstm_onnx.runtime.bundle import Bundle, load_bundle
-from lstm_onnx.runtime.errors import InputError, InputTooLongError, NonFiniteOutputError
+from lstm_onnx.runtime.bundle_format import CLASSIFY_TASK
+from lstm_onnx.runtime.errors import BundleError, InputError, InputTooLongError, NonFiniteOutputError
 from lstm_onnx.runtime.relabel import LabelNames, rename_labels
 from lstm_onnx.runtime.session import SessionConfig
 from lstm_onnx.runtime.tokenizer import batch_encode, require_tokens
@@ -106,6 +107,9 @@ class TextClassifier:
         truncate: Cut over-long texts to ``max_length`` tokens instead of raising.
         max_batch_tokens: Most padded tokens (B × T) per session call.
         max_chars: Character limit per text; ``None`` uses the bundle's (``DEFAULT_MAX_CHARS`` unless it says).
+
+    Raises:
+        BundleError: The bundle is a tagging bundle.
     """
 
     def __init__(
@@ -118,6 +122,12 @@ class TextClassifier:
         max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
         max_chars: int | None = None,
     ) -> None:
+        if bundle.task != CLASSIFY_TASK:
+            # A tagging graph wants char_ids and answers per token: run through here, ORT would fail deep inside.
+            raise BundleError(
+                f"{bundle.path} is a tagging bundle (task {bundle.task!r}), not a classifier; score, serve and "
+                "TextClassifier classify texts. Tag with `lstm-onnx predict`/`evaluate`, or lstm_onnx.load() in Python."
+            )
         if batch_size < 1 or max_batch_tokens < 1:
             raise ValueError(f"batch_size and max_batch_tokens must be >= 1, got {batch_size}, {max_batch_tokens}.")
         for name, value in (("max_length", max_length), ("max_chars", max_chars)):
@@ -165,7 +175,7 @@ class TextClassifier:
             The model.
 
         Raises:
-            BundleError: The bundle is incomplete, changed or inconsistent.
+            BundleError: The bundle is incomplete, changed or inconsistent, or a tagging bundle.
             ProviderError: The requested provider cannot run here.
             LabelError: ``labels`` does not fit the bundle's labels.
         """

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from lstm_onnx.runtime.errors import MissingDependencyError
-from lstm_onnx.runtime.serve_api import ServeSettings, answer_predict, classify_batch
+from lstm_onnx.runtime.serve_api import ServeSettings, answer_predict, classify_batch, render_answer
 
 __all__ = ["SERVE_MISSING", "ServeSettings", "build_application", "serve_forever", "start_server", "stop_server"]
 
@@ -59,7 +59,7 @@ def build_application(settings: ServeSettings) -> Any:
     """
     try:
         from fastapi import FastAPI, Request
-        from fastapi.responses import JSONResponse
+        from fastapi.responses import Response
         from ray import serve
     except ModuleNotFoundError as err:
         raise MissingDependencyError(SERVE_MISSING) from err
@@ -96,10 +96,10 @@ def build_application(settings: ServeSettings) -> Any:
             openapi_extra={"requestBody": _PREDICT_SCHEMA},
             responses=_ERRORS,
         )
-        async def predict(self, request: Request) -> JSONResponse:
+        async def predict(self, request: Request) -> Response:
             body = await _read_capped(request, self.settings.max_body_bytes)
             status, answer = await answer_predict(body, self._batched, self.settings)
-            return JSONResponse(answer, status_code=status)
+            return Response(render_answer(answer), status_code=status, media_type="application/json")
 
         @api.get("/health", summary="Liveness, model and batching statistics")  # type: ignore[untyped-decorator, unused-ignore]  # Ray Serve's decorators are typed only with Ray
         async def health(self) -> dict[str, Any]:
@@ -138,12 +138,18 @@ def start_server(settings: ServeSettings, host: str = "127.0.0.1", port: int = 8
 
     Raises:
         MissingDependencyError: Ray Serve is not installed.
+        BundleError: The bundle cannot be loaded, or is not a classifier.
     """
     try:
         import ray
         from ray import serve
     except ModuleNotFoundError as err:
         raise MissingDependencyError(SERVE_MISSING) from err
+    from lstm_onnx.runtime.predictor import TextClassifier
+
+    # Load once here: a bundle the replica could not load (changed, incomplete, a tagger) fails in one line before a
+    # cluster starts, not as a replica crash deep inside Ray Serve.
+    TextClassifier.load(settings.bundle, providers="cpu")
     # Ray's C++ core installs absl's failure-signal handler for SIGTERM, which aborts the process (exit 134) before
     # any Python cleanup runs; serve_forever handles SIGTERM itself. Set before the cluster starts; inherited by it.
     os.environ.setdefault("RAY_DISABLE_FAILURE_SIGNAL_HANDLER", "1")

@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from lstm_onnx.runtime.errors import InputError
-from lstm_onnx.runtime.records import prediction_record
+from lstm_onnx.runtime.records import json_line, prediction_record
 
 if TYPE_CHECKING:
     from lstm_onnx.runtime.predictor import Prediction, TextClassifier
 
-__all__ = ["RequestError", "ServeSettings", "answer_predict", "classify_batch", "parse_predict_body"]
+__all__ = ["RequestError", "ServeSettings", "answer_predict", "classify_batch", "parse_predict_body", "render_answer"]
 
 
 @dataclass(frozen=True)
@@ -74,8 +74,8 @@ def parse_predict_body(body: bytes, settings: ServeSettings) -> list[str]:
         raise RequestError(413, f"Body is over {settings.max_body_bytes} bytes; send fewer or shorter texts.")
     try:
         payload = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise RequestError(400, f'Body is not JSON ({err}); send {{"texts": ["..."]}}.') from err
+    except (ValueError, RecursionError) as err:  # also a number over int's digit limit, nesting past the stack
+        raise RequestError(400, f'Body is not JSON ({str(err)[:120]}); send {{"texts": ["..."]}}.') from err
     if not isinstance(payload, dict) or len(payload) != 1 or not {"text", "texts"} >= payload.keys():
         got = sorted(payload) if isinstance(payload, dict) else type(payload).__name__
         raise RequestError(400, f'Body must be {{"texts": [...]}} or {{"text": "..."}}, got {got}.')
@@ -141,6 +141,12 @@ async def answer_predict(
             return 422, {"error": str(outcome).replace("position 0", f"position {i}", 1)}
         records.append(prediction_record(text, outcome))
     return 200, {"predictions": records}
+
+
+def render_answer(answer: dict[str, Any]) -> bytes:
+    """The JSON body of an answer, UTF-8; a text with a lone surrogate (valid in a JSON string as ``\\ud800``, with
+    no UTF-8 form) comes back as the same escape, where a plain UTF-8 encoder would fail with a 500."""
+    return json_line(answer).encode("utf-8")
 
 
 def _show(value: Any) -> str:

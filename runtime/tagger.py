@@ -119,7 +119,7 @@ class TokenTagger:
                 raise TypeError(f"Text at position {i} is {type(text).__name__}, not str.")
             tokens = self.bundle.tokenizer.tokenize(text)
             if not tokens:
-                raise EmptyInputError(f"Text at position {i} has no tokens; every text needs at least one.")
+                raise EmptyInputError(f"Text at position {i} has no tokens; every text needs at least one.", i)
             token_lists.append(tokens)
         return self.tag_tokens(token_lists)
 
@@ -166,9 +166,9 @@ def _check_sentences(sentences: Sequence[Sequence[str]]) -> None:
         if isinstance(sentence, str) or not isinstance(sentence, Sequence):
             raise TypeError(f"Sentence at position {i} is {type(sentence).__name__}, not a list of tokens.")
         if not sentence:
-            raise EmptyInputError(f"Sentence at position {i} has no tokens; it needs at least one.")
+            raise EmptyInputError(f"Sentence at position {i} has no tokens; it needs at least one.", i)
         for j, token in enumerate(sentence):
             if not isinstance(token, str):
                 raise TypeError(f"Token {j} of sentence {i} is {type(token).__name__}, not str.")
             if not token:
-                raise EmptyInputError(f"Token {j} of sentence {i} is empty; tokens need at least one character.")
+                raise EmptyInputError(f"Token {j} of sentence {i} is empty; tokens need at least one character.", i)

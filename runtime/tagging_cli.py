@@ -11,9 +11,10 @@ from typing import Any
 import typer
 
 from lstm_onnx.runtime.conllu import format_conllu
-from lstm_onnx.runtime.errors import DataError
+from lstm_onnx.runtime.errors import DataError, InputError
 from lstm_onnx.runtime.line_inputs import items_from_args, read_items
 from lstm_onnx.runtime.predictor import DEFAULT_CHUNK_SIZE
+from lstm_onnx.runtime.records import json_line
 from lstm_onnx.runtime.tagger import TaggedSentence, TokenTagger
 from lstm_onnx.runtime.tagging_data import read_tagged
 from lstm_onnx.runtime.tagging_eval import evaluate_tags
@@ -24,8 +25,18 @@ TAG_PREDICT_FORMATS = ("jsonl", "conllu")
 _PRE_TOKENIZED = (".conllu", ".conllu.gz")
 
 
-def predict_tagging(tagger: TokenTagger, texts: list[str] | None, file: str | None, output_format: str) -> None:
+def predict_tagging(
+    tagger: TokenTagger,
+    texts: list[str] | None,
+    file: str | None,
+    output_format: str,
+    input_format: str = "auto",
+    text_field: str = "text",
+) -> None:
     """Tag raw texts (arguments or ``--file``) or a CoNLL-U file's gold tokens; print JSONL or CoNLL-U on stdout.
+
+    ``--file`` is read as ``predict`` reads it for a classifier (``input_format``: ``auto``, ``text`` or ``jsonl``,
+    the text under ``text_field``), except that a ``.conllu``/``.conllu.gz`` file is tagged on its gold tokens.
 
     Raises:
         DataError: An output format a tagger cannot write (``table``/``csv``), or unreadable input.
@@ -38,25 +49,40 @@ def predict_tagging(tagger: TokenTagger, texts: list[str] | None, file: str | No
         data = read_tagged(Path(file), tagset=tagger.tagset)
         results: Iterable[TaggedSentence] = tagger.tag_tokens(data.tokens)
     else:
-        results = _tag_stream(tagger, texts, file)
+        results = _tag_stream(tagger, texts, file, input_format, text_field)
     for i, sentence in enumerate(results, start=1):
         typer.echo(_render(sentence, output_format, i, tagger.tagset), nl=output_format == "jsonl")
 
 
-def _tag_stream(tagger: TokenTagger, texts: list[str] | None, file: str | None) -> Iterator[TaggedSentence]:
+def _tag_stream(
+    tagger: TokenTagger, texts: list[str] | None, file: str | None, input_format: str, text_field: str
+) -> Iterator[TaggedSentence]:
     """Tag arguments or a file/stdin a chunk at a time, so memory stays flat and a pipe is answered as it flows."""
-    items = items_from_args(texts) if texts else read_items(file or "-", "text")
+    items = items_from_args(texts) if texts else read_items(file or "-", input_format, text_field)
     while chunk := list(itertools.islice(items, DEFAULT_CHUNK_SIZE)):
         for item in chunk:
             if item.text is None:
                 raise DataError(f"{item.where}: {item.error}")
-        yield from tagger.tag([item.text or "" for item in chunk])
+        texts = [item.text or "" for item in chunk]
+        try:
+            tagged = tagger.tag(texts)
+        except InputError as err:
+            if err.position is None:
+                raise
+            # Print what comes before the bad text, as the classifier does, then name its line (or argument): the
+            # position is only within this chunk.
+            yield from tagger.tag(texts[: err.position])
+            where = chunk[err.position].where
+            raise type(err)(f"{where}: {err}".replace(f"Text at position {err.position}", "the text")) from err
+        yield from tagged
 
 
 def _render(sentence: TaggedSentence, output_format: str, number: int, tagset: str) -> str:
     if output_format == "conllu":
-        return format_conllu(sentence.tokens, sentence.tags, sent_id=str(number), tagset=tagset)
-    return json.dumps(sentence.to_dict(), ensure_ascii=False)
+        text = format_conllu(sentence.tokens, sentence.tags, sent_id=str(number), tagset=tagset)
+        # A lone surrogate (from JSON's \ud800 or undecodable bytes) has no UTF-8 form: write it as its escape.
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return json_line(sentence.to_dict())
 
 
 def evaluate_tagging(tagger: TokenTagger, data: Path, split: str, output_format: str) -> None:
@@ -70,8 +96,10 @@ def evaluate_tagging(tagger: TokenTagger, data: Path, split: str, output_format:
     from rich.console import Console
     from rich.table import Table
 
+    unknown = ", ".join(f"{tag} ({n})" for tag, n in report["unknown_tags"].items())
     table = Table(
-        title=f"{report['tokens']} tokens, {report['sentences']} sentences · accuracy {report['accuracy']:.4f}"
+        title=f"{report['tokens']} tokens, {report['sentences']} sentences · accuracy {report['accuracy']:.4f}",
+        caption=f"Gold tags this tagger does not know, counted as errors: {unknown}" if unknown else None,
     )
     for column in ("tag", "precision", "recall", "f1", "support"):
         table.add_column(column, justify="left" if column == "tag" else "right")

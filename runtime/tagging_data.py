@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lstm_onnx.runtime.conllu import open_text, read_conllu
+from lstm_onnx.runtime.conllu import READ_ERRORS, open_text, read_conllu
 from lstm_onnx.runtime.errors import DataError
 
 __all__ = ["SPLITS", "TaggedSentences", "find_split", "read_tagged"]
@@ -138,8 +138,8 @@ def _read_word_tag(path: Path) -> Iterator[tuple[list[str], list[str]]]:
                     raise DataError(f"{path}, line {number}: expected 'word<TAB>tag', got {line[:80]!r}.")
                 words.append(cols[0])
                 tags.append(cols[1])
-    except UnicodeDecodeError as err:
-        raise DataError(f"{path} is not UTF-8 text ({err}).") from err
+    except READ_ERRORS as err:
+        raise DataError(f"{path} is not readable UTF-8 text ({err}); check the file is complete.") from err
     if words:
         yield words, tags
 
@@ -153,8 +153,8 @@ def _read_jsonl(path: Path) -> Iterator[tuple[list[str], list[str]]]:
                 where = f"{path}, line {number}"
                 try:
                     obj = json.loads(line)
-                except json.JSONDecodeError as err:
-                    raise DataError(f"{where}: not valid JSON ({err}).") from err
+                except (ValueError, RecursionError) as err:  # also a number over int's digit limit, deep nesting
+                    raise DataError(f"{where}: not valid JSON ({str(err)[:120]}).") from err
                 tokens: Any = obj.get("tokens") if isinstance(obj, dict) else None
                 tags: Any = obj.get("tags") if isinstance(obj, dict) else None
                 if not (_strings(tokens) and _strings(tags)) or len(tokens) != len(tags) or not tokens:
@@ -162,8 +162,8 @@ def _read_jsonl(path: Path) -> Iterator[tuple[list[str], list[str]]]:
                         f'{where}: expected {{"tokens": [...], "tags": [...]}} with equal, non-empty string lists.'
                     )
                 yield list(tokens), list(tags)
-    except UnicodeDecodeError as err:
-        raise DataError(f"{path} is not UTF-8 text ({err}).") from err
+    except READ_ERRORS as err:
+        raise DataError(f"{path} is not readable UTF-8 text ({err}); check the file is complete.") from err
 
 
 def _strings(value: object) -> bool:

@@ -25,7 +25,8 @@ def tag_report(
 
     Returns:
         ``ClassificationReport.to_dict()`` over tokens whose gold tag the tagger knows, with ``accuracy`` over
-        every gold token (a gold tag outside ``labels`` is always an error) and ``tokens`` (their count).
+        every gold token (a gold tag outside ``labels`` is always an error), ``tokens`` (their count) and
+        ``unknown_tags`` (``{gold tag outside labels: tokens}``, empty when there are none).
     """
     truth = np.array([t for row in gold for t in row], dtype=object)
     pred = np.array([t for row in predicted for t in row], dtype=object)
@@ -38,6 +39,9 @@ def tag_report(
     report = classification_report(truth_ids, pred_ids, labels).to_dict()
     report["accuracy"] = float(np.sum(truth == pred) / max(truth.size, 1))
     report["tokens"] = int(truth.size)
+    # Gold tags the tagger cannot predict count as errors in accuracy but have no row in per_label: name them.
+    unknown, counts = np.unique(truth[~known].astype(str), return_counts=True)
+    report["unknown_tags"] = {str(tag): int(n) for tag, n in zip(unknown, counts, strict=True)}
     return report
 
 

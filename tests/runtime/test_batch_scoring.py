@@ -106,6 +106,9 @@ def test_score_file_bad_row_leaves_no_output(tiny_bundle_dir: Path, tmp_path: Pa
     [
         ("in.txt", "x\n", "suffix '.txt'"),
         ("in.jsonl", "not json\n", "Line 1 of"),
+        ("in.jsonl", "[" * 5000 + "\n", "Line 1 of"),
+        ("in.csv", "id,text\n1,ok\n2," + "a" * 200_000 + "\n", "line 3: not readable CSV"),
+        ("in.jsonl", '{"text": "a", "id": ' + "9" * 5000 + "}\n", "Line 1 of"),
         ("in.jsonl", '{"t": 1}\n', "no 'text'"),
     ],
 )
@@ -154,3 +157,14 @@ def test_score_file_ray_matches_local(tiny_bundle_dir: Path, tmp_path: Path) -> 
     assert (tmp_path / "ray.jsonl").read_text(encoding="utf-8") == (tmp_path / "local.jsonl").read_text(
         encoding="utf-8"
     )
+
+
+def test_score_file_ray_bad_row_raises_the_toolkit_error(tiny_bundle_dir: Path, tmp_path: Path) -> None:
+    """Ray Data wraps what an actor raises; the caller must get the row's own error back, not Ray's wrapper."""
+    pytest.importorskip("ray.data")
+    rows = [{"id": "a", "text": "great film"}, {"id": "b", "text": "   "}]
+    source = _write_jsonl(tmp_path / "in.jsonl", rows)
+    with pytest.raises(EmptyInputError, match="row id='b'") as info:
+        score_file(BatchPredictor(tiny_bundle_dir), source, tmp_path / "out.jsonl", engine="ray", workers=1)
+    assert type(info.value) is EmptyInputError
+    assert not (tmp_path / "out.jsonl").exists()

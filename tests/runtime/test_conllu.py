@@ -57,6 +57,8 @@ def test_read_conllu_gz(tmp_path: Path) -> None:
         ("x\tw\tw\tNOUN\t_\t_\t_\t_\t_\t_", "bad word ID"),
         ("2\tw\tw\tNOUN\t_\t_\t_\t_\t_\t_", "out of order"),
         ("1-a\tw\t_\t_\t_\t_\t_\t_\t_\t_", "bad word ID"),
+        ("\u00b2\tw\tw\tNOUN\t_\t_\t_\t_\t_\t_", "bad word ID"),  # a digit to isdigit, not to int()
+        ("1-\u00b2\tw\t_\t_\t_\t_\t_\t_\t_\t_", "bad word ID"),
         ("1\tw\tw\t\t_\t_\t_\t_\t_\t_", "empty FORM or tag"),
     ],
 )
@@ -72,11 +74,30 @@ def test_read_conllu_missing_file(tmp_path: Path) -> None:
         list(read_conllu(tmp_path / "nope.conllu"))
 
 
-def test_read_conllu_corrupt_gzip(tmp_path: Path) -> None:
+def _corrupt_gzip(kind: str) -> bytes:
+    """A gzip file that is not gzip, cut off, or whose deflate stream is damaged past its header."""
+    data = gzip.compress(("1\tw\tw\tNOUN\t_\t_\t_\t_\t_\t_\n\n" * 2000).encode())
+    if kind == "not gzip":
+        return b"not gzip at all"
+    if kind == "cut off":
+        return data[: len(data) // 2]
+    return data[:20] + bytes(b ^ 0x5A for b in data[20:200]) + data[200:]
+
+
+@pytest.mark.parametrize("kind", ["not gzip", "cut off", "damaged stream"])
+def test_read_conllu_corrupt_gzip(tmp_path: Path, kind: str) -> None:
     path = tmp_path / "bad.conllu.gz"
-    path.write_bytes(b"not gzip at all")
+    path.write_bytes(_corrupt_gzip(kind))
     with pytest.raises(DataError, match="not readable"):
         list(read_conllu(path))
+
+
+@pytest.mark.parametrize("name", ["bad.tsv.gz", "bad.jsonl.gz"])
+def test_read_tagged_corrupt_gzip(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(_corrupt_gzip("damaged stream"))
+    with pytest.raises(DataError, match="not readable"):
+        read_tagged(path)
 
 
 def test_format_conllu_round_trips(tmp_path: Path) -> None:
@@ -103,6 +124,8 @@ def test_read_tagged_word_tag_and_jsonl(tmp_path: Path) -> None:
         ("x.tsv", "A\tDET\ncat\n", "line 2: expected 'word<TAB>tag'"),
         ("x.jsonl", '{"tokens": ["A"], "tags": []}\n', "line 1: expected"),
         ("x.jsonl", "{not json\n", "line 1: not valid JSON"),
+        ("x.jsonl", "[" * 5000 + "\n", "line 1: not valid JSON"),
+        ("x.jsonl", '{"tokens": [' + "1" * 5000 + '], "tags": ["X"]}\n', "line 1: not valid JSON"),
         ("x.csv", "a,b\n", "unknown tagged-data format"),
         ("x.conllu", "# only a comment\n", "holds no sentences"),
     ],

@@ -11,7 +11,14 @@ import pytest
 
 from lstm_onnx.runtime.errors import InputError
 from lstm_onnx.runtime.records import prediction_record
-from lstm_onnx.runtime.serve_api import RequestError, ServeSettings, answer_predict, classify_batch, parse_predict_body
+from lstm_onnx.runtime.serve_api import (
+    RequestError,
+    ServeSettings,
+    answer_predict,
+    classify_batch,
+    parse_predict_body,
+    render_answer,
+)
 
 SETTINGS = ServeSettings(bundle="unused", max_texts=3, max_body_bytes=200)
 
@@ -46,6 +53,17 @@ def test_parse_predict_body_refuses_bad_requests(body: bytes, status: int, phras
     assert info.value.status == status
 
 
+@pytest.mark.parametrize(
+    "body",
+    [b"[" * 50_000, b'{"text": ' + b"1" * 5000 + b"}"],
+    ids=["nesting past the parser's recursion limit", "a number over int's digit limit"],
+)
+def test_parse_predict_body_refuses_json_python_cannot_hold(body: bytes) -> None:
+    with pytest.raises(RequestError, match="not JSON") as info:
+        parse_predict_body(body, ServeSettings(bundle="unused"))
+    assert info.value.status == 400
+
+
 def test_classify_batch_isolates_a_bad_text(tiny_model) -> None:  # type: ignore[no-untyped-def]
     outcomes = classify_batch(tiny_model, ["great film", "<br />", "awful film"])
     assert isinstance(outcomes[1], InputError)
@@ -76,6 +94,13 @@ def test_answer_predict_maps_errors_to_4xx_json(tiny_model, body: bytes, status:
         assert "position 1" in str(answer["error"])
 
 
+def test_render_answer_round_trips_a_lone_surrogate(tiny_model) -> None:  # type: ignore[no-untyped-def]
+    status, answer = _answer(tiny_model, b'{"text": "great \\ud800 film"}')
+    assert status == 200
+    assert json.loads(render_answer(answer)) == answer  # a UTF-8 JSON encoder raises here: the server's 500
+    assert json.loads(render_answer(answer))["predictions"][0]["text"] == "great \ud800 film"
+
+
 def test_serve_end_to_end_on_local_ray(tiny_bundle_dir: Path) -> None:
     pytest.importorskip("ray.serve")
     import urllib.error
@@ -100,8 +125,9 @@ def test_serve_end_to_end_on_local_ray(tiny_bundle_dir: Path) -> None:
         assert status == 200, answer
         assert [p["label"] for p in answer["predictions"]] == ["pos", "neg"]  # type: ignore[index]
         assert post(b"{oops")[0] == 400 and post(b'{"text": ""}')[0] == 422
+        assert post(b'{"text": "great \\ud800 film"}')[0] == 200
         with urllib.request.urlopen(f"{url}/health", timeout=30) as response:
-            assert json.loads(response.read())["texts"] == 3
+            assert json.loads(response.read())["texts"] == 4
         with urllib.request.urlopen(f"{url}/openapi.json", timeout=30) as response:
             assert "/predict" in json.loads(response.read())["paths"]
     finally:

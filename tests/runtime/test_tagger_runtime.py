@@ -11,8 +11,10 @@ from typer.testing import CliRunner
 
 import lstm_onnx
 from lstm_onnx.cli import app
-from lstm_onnx.runtime.errors import EmptyInputError
+from lstm_onnx.runtime.errors import BundleError, EmptyInputError
+from lstm_onnx.runtime.predictor import TextClassifier
 from lstm_onnx.runtime.tagger import TokenTagger
+from lstm_onnx.runtime.tagging_eval import tag_report
 
 
 @pytest.fixture(scope="module")
@@ -113,3 +115,68 @@ def test_cli_predict_tags_from_a_zip(tiny_tag_bundle_dir: Path, tmp_path: Path) 
     assert result.exit_code == 0, result.stderr
     record = json.loads(result.stdout.splitlines()[0])
     assert record["tokens"] == ["the", "dog", "runs"] and len(record["tags"]) == 3
+
+
+def test_text_classifier_refuses_a_tagging_bundle(tiny_tag_bundle_dir: Path) -> None:
+    with pytest.raises(BundleError, match="is a tagging bundle"):
+        TextClassifier.load(tiny_tag_bundle_dir, providers="cpu")
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["score", "--file", "{inp}", "--output", "{out}"],
+        ["predict", "--file", "{inp}", "--engine", "local", "--workers", "2", "--output", "{out}"],
+        ["serve", "--port", "1"],  # refused before Ray starts or any port is bound
+    ],
+    ids=["score", "predict --engine", "serve"],
+)
+def test_cli_classifier_only_commands_refuse_a_tagging_bundle(
+    tiny_tag_bundle_dir: Path, tmp_path: Path, command: list[str]
+) -> None:
+    if command[0] == "serve":
+        pytest.importorskip("ray.serve")
+    inp, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    inp.write_text('{"text": "the dog runs"}\n', encoding="utf-8")
+    args = [command[0], str(tiny_tag_bundle_dir), *(a.format(inp=inp, out=out) for a in command[1:])]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1, result.output
+    assert "is a tagging bundle" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_cli_predict_tagging_empty_line_is_named_by_its_line(tiny_tag_bundle_dir: Path, tmp_path: Path) -> None:
+    # Past the first chunk of 1,024 texts, so a position within the chunk would name the wrong line.
+    path = tmp_path / "texts.txt"
+    path.write_text("the dog runs\n" * 1100 + "\n" + "the cat sees\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["predict", str(tiny_tag_bundle_dir), "--file", str(path)])
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        "error: line 1101 of texts.txt: the text has no tokens; every text needs at least one."
+    )
+    assert len(result.stdout.splitlines()) == 1100  # every text before it was tagged
+
+
+def test_tag_report_names_gold_tags_the_tagger_does_not_know() -> None:
+    report = tag_report([["DET", "WEIRD", "NOUN", "WEIRD"]], [["DET", "NOUN", "NOUN", "NOUN"]], ["DET", "NOUN"])
+    assert report["unknown_tags"] == {"WEIRD": 2}
+    assert report["accuracy"] == 0.5 and set(report["per_label"]) == {"DET", "NOUN"}
+
+
+def test_cli_predict_tagging_reads_jsonl_text_fields(tiny_tag_bundle_dir: Path, tmp_path: Path) -> None:
+    path = tmp_path / "texts.jsonl"
+    path.write_text('{"id": 7, "body": "the dog runs"}\n', encoding="utf-8")
+    result = CliRunner().invoke(app, ["predict", str(tiny_tag_bundle_dir), "--file", str(path), "--text-field", "body"])
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["tokens"] == ["the", "dog", "runs"]  # not the JSON syntax
+
+
+@pytest.mark.parametrize(("fmt", "shown"), [("jsonl", '"\\ud800"'), ("conllu", "\t\\ud800\t")])
+def test_cli_predict_tagging_writes_a_lone_surrogate_escaped(
+    tiny_tag_bundle_dir: Path, tmp_path: Path, fmt: str, shown: str
+) -> None:
+    path = tmp_path / "texts.jsonl"
+    path.write_text('{"text": "the \\ud800 runs"}\n', encoding="utf-8")
+    result = CliRunner().invoke(app, ["predict", str(tiny_tag_bundle_dir), "--file", str(path), "--format", fmt])
+    assert result.exit_code == 0, result.stderr
+    assert shown in result.stdout
