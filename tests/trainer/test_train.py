@@ -151,3 +151,17 @@ def test_train_interrupted_mid_epoch_leaves_whole_files_and_resumes(tmp_path: Pa
     full = _train(tmp_path / "full", epochs=3)
     resumed = json.loads((run / "metrics.json").read_text())
     assert resumed["history"] == full.history and resumed["test"] == full.test
+
+
+def test_train_interrupted_in_first_epoch_resumes_from_scratch(tmp_path: Path) -> None:
+    preset = get_preset("tiny", epochs=2)
+    data, test = corpus_texts(make_corpus()), corpus_texts(make_corpus(16, seed=1))
+    run = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        train(data, run, preset.model, preset.train, test_data=test, progress=_InterruptAt(1))
+    assert (run / "config.json").is_file() and not state_path(run).exists()
+    with pytest.raises(BundleError, match="pass --resume"):
+        train(data, run, preset.model, preset.train, test_data=test)
+    resumed = train(data, run, preset.model, preset.train, test_data=test, resume=True)
+    full = _train(tmp_path / "full", epochs=2)
+    assert resumed.history == full.history and resumed.test == full.test
