@@ -73,6 +73,11 @@ def test_train_run_dir_is_complete_and_loadable(tiny_run_dir: Path) -> None:
     assert not list(tiny_run_dir.rglob("*.tmp"))
 
 
+@pytest.mark.parametrize("name", ["model.safetensors", "config.json", "vocab.txt", "metrics.json", "curves.png"])
+def test_train_run_files_are_readable_by_others(tiny_run_dir: Path, name: str) -> None:
+    assert (tiny_run_dir / name).stat().st_mode & 0o777 == 0o644
+
+
 def test_train_refuses_existing_run_without_resume(tiny_run_dir: Path, tmp_path: Path) -> None:
     run = shutil.copytree(tiny_run_dir, tmp_path / "run")
     with pytest.raises(BundleError, match="already holds a training run; pass --resume"):
