@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from lstm_onnx.runtime.line_inputs import Item
     from lstm_onnx.runtime.predictor import Prediction
 
-__all__ = ["evaluate_command", "info_command", "predict_command"]
+__all__ = ["LabelFieldOpt", "TextFieldOpt", "evaluate_command", "info_command", "predict_command"]
 
 _BUNDLE_HELP = (
     "Bundle directory written by `lstm-onnx export`, a .zip/.tar.gz of one, or the name of an installed model package."
@@ -80,6 +80,15 @@ ProviderOpt = Annotated[
 BatchOpt = Annotated[int, typer.Option("--batch-size", help="Most texts per ONNX Runtime call.", min=1, max=65536)]
 TruncateOpt = Annotated[
     bool, typer.Option("--truncate/--no-truncate", help="Cut texts longer than max_length tokens (with a warning).")
+]
+
+# Labelled data's field names (evaluate, and export/verify/bench --data): CSV columns or JSON Lines keys.
+TextFieldOpt = Annotated[
+    str | None, typer.Option("--text-field", help="CSV column / JSON key of the text (default: text, review).")
+]
+LabelFieldOpt = Annotated[
+    str | None,
+    typer.Option("--label-field", help="CSV column / JSON key of the label (default: label, sentiment)."),
 ]
 
 
@@ -348,13 +357,8 @@ def evaluate_command(
         int | None, typer.Option("--max-length", help="Token limit per text (default: the bundle's).", min=1)
     ] = None,
     max_chars: MaxCharsOpt = None,
-    text_field: Annotated[
-        str | None, typer.Option("--text-field", help="CSV column / JSON key of the text (default: text, review).")
-    ] = None,
-    label_field: Annotated[
-        str | None,
-        typer.Option("--label-field", help="CSV column / JSON key of the label (default: label, sentiment)."),
-    ] = None,
+    text_field: TextFieldOpt = None,
+    label_field: LabelFieldOpt = None,
 ) -> None:
     """Score a bundle on labelled data: accuracy, precision, recall, F1, confusion matrix (runtime only).
 
