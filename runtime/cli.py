@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
 
-from lstm_onnx.runtime.errors import InputError
+from lstm_onnx.runtime.errors import DataError, InputError
 from lstm_onnx.runtime.records import json_line, prediction_record
 from lstm_onnx.runtime.scale_cli import Engine, WorkersOpt, run_score
 
@@ -145,9 +145,13 @@ def predict_command(
             "per line; `-` reads stdin the same way. Streamed, never loaded whole.",
         ),
     ] = None,
-    output_format: Annotated[PredictFormat, typer.Option("--format", help="Output format on stdout.")] = (
-        PredictFormat.JSONL
-    ),
+    output_format: Annotated[
+        PredictFormat,
+        typer.Option(
+            "--format",
+            help="Output format on stdout: jsonl, table or csv for a classifier; jsonl or conllu for a tagger.",
+        ),
+    ] = PredictFormat.JSONL,
     provider: ProviderOpt = Provider.AUTO,
     batch_size: BatchOpt = 32,
     truncate: TruncateOpt = False,
@@ -204,6 +208,10 @@ def predict_command(
 
             predict_tagging(model, texts, file, output_format.value)
             return
+        if output_format is PredictFormat.CONLLU:
+            raise DataError(
+                f"--format conllu is for tagging bundles; {bundle} is a classifier: use jsonl, table or csv."
+            )
         items = items_from_args(texts) if texts else read_items(file or "-", input_format.value, text_field, id_field)
         # Piped input arrives line by line: answer each batch as soon as it is full, not after 1,024 lines.
         streaming = file == "-" and not sys.stdin.isatty()

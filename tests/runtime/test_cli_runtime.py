@@ -49,6 +49,12 @@ def test_predict_renders_other_formats(tiny_bundle_dir: Path, fmt: str, marker: 
     assert marker in result.stdout and "great" in result.stdout
 
 
+def test_predict_conllu_on_a_classifier_exits_1_naming_the_formats(tiny_bundle_dir: Path) -> None:
+    result = _run("predict", tiny_bundle_dir, "great", "--format", "conllu")
+    assert result.exit_code == 1 and result.stdout == ""
+    assert "conllu is for tagging bundles" in result.stderr and "jsonl, table or csv" in result.stderr
+
+
 def test_predict_empty_line_exits_1_naming_the_line(tiny_bundle_dir: Path) -> None:
     result = _run("predict", tiny_bundle_dir, "--file", "-", stdin="great\n\nbad\n")
     assert result.exit_code == 1
