@@ -438,6 +438,7 @@ def info_command(
         ("labels", ", ".join(info["labels"])),
         ("vocabulary", str(info["vocab_size"])),
         ("max length", str(info["max_length"] or "none")),
+        ("max chars", f"{info['max_chars']:,}" if info["max_chars"] else "none"),
         ("versions", ", ".join(f"{k} {v}" for k, v in info["versions"].items())),
         ("export", ", ".join(f"{k} {v}" for k, v in info["export"].items())),
         ("parity", f"passed {parity['passed']} (atol {parity['atol']}, rtol {parity['rtol']})"),

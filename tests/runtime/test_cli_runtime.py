@@ -117,6 +117,11 @@ def test_info_shows_manifest_and_providers(tiny_bundle_dir: Path) -> None:
     assert _run("info", tiny_bundle_dir).exit_code == 0
 
 
+def test_info_shows_the_character_limit(tiny_bundle_dir: Path) -> None:
+    assert json.loads(_run("info", tiny_bundle_dir, "--format", "json").stdout)["max_chars"] == 100_000
+    assert "100,000" in _run("info", tiny_bundle_dir).stdout
+
+
 def test_installed_script_predicts(tiny_bundle_dir: Path) -> None:
     # The console script installed beside this interpreter (the venv need not be on PATH).
     script = shutil.which("lstm-onnx", path=str(Path(sys.executable).parent))
