@@ -1,8 +1,9 @@
-"""The README's Usage block names only commands and options the CLI accepts."""
+"""The README's Usage section: only options the CLI accepts, and the files a run directory and a bundle hold."""
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 import typer
@@ -42,3 +43,19 @@ def test_readme_usage_lists_every_command() -> None:
 def test_readme_usage_options_exist(command: str) -> None:
     named = set(re.findall(r"(?<![\w-])--[a-z][a-z0-9-]*", USAGE[command]))
     assert named <= _accepted(command), f"README names options `lstm-onnx {command}` does not accept"
+
+
+def _listed(sentence_start: str) -> set[str]:
+    """The backticked file names of the README sentence starting with ``sentence_start``."""
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    sentence = re.split(r";|\.\s", readme.split(sentence_start, 1)[1], maxsplit=1)[0]
+    return set(re.findall(r"`([\w./]+\.\w+)`", sentence))
+
+
+def test_readme_names_the_run_directory_files(tiny_run_dir: Path) -> None:
+    written = {str(p.relative_to(tiny_run_dir)) for p in tiny_run_dir.rglob("*") if p.is_file()}
+    assert _listed("`train` writes a run directory:") == written
+
+
+def test_readme_names_the_bundle_files(tiny_bundle_dir: Path) -> None:
+    assert _listed("`export` writes a\nbundle:") == {p.name for p in tiny_bundle_dir.iterdir()}
