@@ -11,6 +11,7 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
+from lstm_onnx.runtime.cli import LabelFieldOpt, TextFieldOpt
 from lstm_onnx.runtime.contract import BUNDLE_CONFIG_FILE
 from lstm_onnx.runtime.errors import BundleError
 
@@ -48,6 +49,8 @@ def bench_command(
             help="Labelled data (IMDB dir/tarball, CSV, JSONL): real reviews and the end-to-end figure.", exists=True
         ),
     ] = None,
+    text_field: TextFieldOpt = None,
+    label_field: LabelFieldOpt = None,
     batch_sizes: Annotated[str, typer.Option(help="Comma-separated batch sizes.")] = "1,8,32,128",
     seq_lens: Annotated[
         str, typer.Option(help="Comma-separated fixed sequence lengths (besides real reviews).")
@@ -100,6 +103,8 @@ def bench_command(
         bundle=bundle,
         against=against,
         data=data,
+        text_field=text_field,
+        label_field=label_field,
         batch_sizes=_int_list(batch_sizes),
         seq_lens=_int_list(seq_lens),
         runs=runs,

@@ -45,6 +45,8 @@ class BenchConfig:
         bundle: fp32 bundle directory.
         against: Training run directory for the PyTorch backends (``None``: no torch, no ratios).
         data: Labelled data for real reviews (test split) and the end-to-end figure (``None``: fixed lengths only).
+        text_field: CSV column / JSON key of the text in ``data`` (``read_dataset``'s default when ``None``).
+        label_field: CSV column / JSON key of the label in ``data`` (``read_dataset``'s default when ``None``).
         batch_sizes: B values.
         seq_lens: Fixed T values (besides the real length mix).
         runs: Timed repetitions per figure (>= 30).
@@ -64,6 +66,8 @@ class BenchConfig:
     bundle: Path
     against: Path | None = None
     data: Path | None = None
+    text_field: str | None = None
+    label_field: str | None = None
     batch_sizes: tuple[int, ...] = (1, 8, 32, 128)
     seq_lens: tuple[int, ...] = (16, 256)
     runs: int = MIN_RUNS
@@ -141,7 +145,7 @@ def _cases(config: BenchConfig, bundle: Bundle, progress: Progress) -> tuple[lis
     cases = [fixed_case(b, t, len(bundle.vocab), config.seed) for t in config.seq_lens for b in config.batch_sizes]
     if config.data is None:
         return cases, []
-    data = read_dataset(config.data, split="test")
+    data = read_dataset(config.data, split="test", text_field=config.text_field, label_field=config.label_field)
     wanted = max(max(config.batch_sizes) * config.runs, config.end_to_end_batch * 2 * config.runs)
     sample = stratified_sample(data, min(wanted, len(data)), config.seed)
     progress(f"tokenizing {len(sample)} reviews")

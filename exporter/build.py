@@ -42,10 +42,13 @@ class BuiltBundle:
     report: ParityReport
 
 
-def _load_data(path: Path | None, limit: int | None, seed: int) -> LabelledTexts | None:
+def _load_data(
+    path: Path | None, limit: int | None, seed: int, fields: tuple[str | None, str | None] = (None, None)
+) -> LabelledTexts | None:
+    """The test split of ``path`` (``fields``: its text and label column / key), sampled to ``limit``."""
     if path is None:
         return None
-    data = read_dataset(path, split="test")
+    data = read_dataset(path, split="test", text_field=fields[0], label_field=fields[1])
     return stratified_sample(data, limit, seed) if limit is not None else data
 
 
@@ -89,7 +92,7 @@ def export_bundles(config: ExportConfig, progress: Progress | None = None) -> li
         recover_target(config.variant_dir(variant))
         check_target(config.variant_dir(variant), config.force, protect=config.run_dir)
     run = load_run(config.run_dir)
-    data = _load_data(config.data, config.limit, config.seed)
+    data = _load_data(config.data, config.limit, config.seed, (config.text_field, config.label_field))
     built = []
     try:
         config.out.parent.mkdir(parents=True, exist_ok=True)
@@ -146,6 +149,8 @@ def verify_bundle(
     *,
     data: Path | None = None,
     limit: int | None = None,
+    text_field: str | None = None,
+    label_field: str | None = None,
     batch_size: int = 64,
     seed: int = 0,
     threads: int = 1,
@@ -153,6 +158,9 @@ def verify_bundle(
     progress: Progress | None = None,
 ) -> ParityReport:
     """Verify an existing bundle against the run it came from, with its variant's criteria.
+
+    ``data`` (its test split, ``text_field``/``label_field`` naming a CSV's columns or JSONL's keys) adds real
+    texts and accuracy to the generated cases.
 
     Raises:
         BundleError: The bundle is incomplete, or does not belong to ``run_dir`` (vocabulary, labels or model
@@ -186,7 +194,7 @@ def verify_bundle(
         run,
         variant=variant.value,
         criteria=CRITERIA[variant],
-        data=_load_data(data, limit, seed),
+        data=_load_data(data, limit, seed, (text_field, label_field)),
         batch_size=batch_size,
         seed=seed,
         threads=threads,

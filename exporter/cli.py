@@ -12,6 +12,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from lstm_onnx.runtime.cli import LabelFieldOpt, TextFieldOpt
+
 if TYPE_CHECKING:
     from lstm_onnx.exporter.verify import ParityReport
 
@@ -97,6 +99,8 @@ def export_command(
         Optional[int],  # noqa: UP045
         typer.Option(help="Use at most this many texts of --data (stratified).", min=1),
     ] = None,
+    text_field: TextFieldOpt = None,
+    label_field: LabelFieldOpt = None,
     version: Annotated[str, typer.Option(help="Semantic version written to the manifest.")] = "0.1.0",
     threads: Annotated[int, typer.Option(help="ONNX Runtime threads for verification.", min=1, max=256)] = 1,
 ) -> None:
@@ -120,6 +124,8 @@ def export_command(
         force=force,
         data=data,
         limit=limit,
+        text_field=text_field,
+        label_field=label_field,
         threads=threads,
         version=version,
     )
@@ -149,6 +155,8 @@ def verify_command(
         Optional[int],  # noqa: UP045
         typer.Option(help="Use at most this many texts of --data (stratified).", min=1),
     ] = None,
+    text_field: TextFieldOpt = None,
+    label_field: LabelFieldOpt = None,
     report: Annotated[
         Optional[Path],  # noqa: UP045
         typer.Option(help="Write the full per-case JSON report here (also when parity fails)."),
@@ -173,6 +181,8 @@ def verify_command(
             against,
             data=data,
             limit=limit,
+            text_field=text_field,
+            label_field=label_field,
             report_path=report,
             threads=threads,
             progress=_progress(),  # type: ignore[arg-type]

@@ -25,6 +25,8 @@ class ExportConfig:
         force: Replace existing bundles.
         data: Labelled data (its test split) for parity on real texts and accuracy; ``None``: generated cases only.
         limit: Use at most this many texts of ``data`` (stratified, seeded).
+        text_field: CSV column / JSON key of the text in ``data`` (``read_dataset``'s default when ``None``).
+        label_field: CSV column / JSON key of the label in ``data`` (``read_dataset``'s default when ``None``).
         batch_size: Texts per length bucket when verifying ``data``.
         seed: Seeds the example input, generated cases and ``limit`` sampling.
         threads: ORT intra-op threads for verification.
@@ -38,6 +40,8 @@ class ExportConfig:
     force: bool = False
     data: Path | None = None
     limit: int | None = None
+    text_field: str | None = None
+    label_field: str | None = None
     batch_size: int = 64
     seed: int = 0
     threads: int = 1

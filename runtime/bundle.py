@@ -326,6 +326,7 @@ def describe_bundle(bundle: Bundle) -> dict[str, Any]:
         "labels": list(bundle.labels),
         "vocab_size": len(bundle.vocab),
         "max_length": bundle.max_length,
+        "max_chars": bundle.tokenizer.config.max_chars,
         "versions": dict(m.versions),
         "tokenizer_rules_spacy_version": bundle.tokenizer.rules.get("spacy_version"),
         "export": dict(m.export),

@@ -119,11 +119,26 @@ def _metrics_table(manifest: Manifest, labels: list[str]) -> list[str]:
     return rows
 
 
+def _criteria(parity: dict[str, Any]) -> str:
+    """The pass criteria in words: the manifest's atol/rtol, else the first backend's recorded criteria."""
+    if parity.get("atol") is not None:
+        return f"atol {parity.get('atol')}, rtol {parity.get('rtol')} on logits, identical labels"
+    backends = [b for b in (parity.get("backends") or {}).values() if isinstance(b, dict)]
+    criteria: dict[str, Any] = next((b["criteria"] for b in backends if isinstance(b.get("criteria"), dict)), {})
+    parts = []
+    if criteria.get("min_label_agreement") is not None:
+        parts.append(f"label agreement ≥ {float(criteria['min_label_agreement']):.0%}")
+    if criteria.get("max_prob_diff") is not None:
+        share = criteria.get("prob_quantile")
+        scope = f" for {float(share):.0%} of texts" if share is not None else ""
+        parts.append(f"|Δprob| ≤ {criteria['max_prob_diff']}{scope}")
+    return ", ".join(parts) or "see manifest.json"
+
+
 def _parity_table(manifest: Manifest) -> list[str]:
     parity = manifest.parity
     rows = [
-        f"Passed: **{parity.get('passed')}** (atol {parity.get('atol')}, rtol {parity.get('rtol')} on logits for "
-        "fp32; every criterion in manifest.json).",
+        f"Passed: **{parity.get('passed')}** ({_criteria(parity)}; every criterion in manifest.json).",
         "",
         "| backend | status | max abs Δlogit | max abs Δprob | labels agree | texts |",
         "| --- | --- | --- | --- | --- | --- |",
@@ -131,11 +146,13 @@ def _parity_table(manifest: Manifest) -> list[str]:
     for name, b in (parity.get("backends") or {}).items():
         if not isinstance(b, dict):
             continue
-        if b.get("status") == "skipped":
-            rows.append(f"| {name} | skipped: {str(b.get('reason', '')).removeprefix('skipped: ')} | | | | |")
+        status = str(b.get("status"))
+        if status in ("skipped", "not verifiable"):  # nothing was compared: no figures to show
+            reason = str(b.get("reason", "")).removeprefix(f"{status}: ")
+            rows.append(f"| {name} | {status}: {reason} | | | | |")
             continue
         rows.append(
-            f"| {name} | {b.get('status')} | {float(b.get('max_abs_diff') or 0):.2g} "
+            f"| {name} | {status} | {float(b.get('max_abs_diff') or 0):.2g} "
             f"| {float(b.get('max_prob_diff') or 0):.2g} | {float(b.get('label_agreement') or 0):.2%} "
             f"| {b.get('texts')} |"
         )
@@ -182,6 +199,7 @@ def render_card(manifest: Manifest, config: dict[str, Any], load_name: str) -> s
     labels = [str(label) for label in config.get("labels", [])]
     model = config.get("model") or {}
     max_length = (config.get("tokenizer") or {}).get("max_length")
+    max_chars = (config.get("tokenizer") or {}).get("max_chars")
     variant = manifest.export.get("variant", config.get("variant", "fp32"))
     lines = [
         *_yaml_block(_metadata(manifest, labels)),
@@ -228,7 +246,13 @@ def render_card(manifest: Manifest, config: dict[str, Any], load_name: str) -> s
         + (
             f"texts longer than {max_length} tokens are rejected unless truncation is asked for."
             if max_length
-            else "there is no length limit (cost grows linearly with length)."
+            else "there is no token limit (cost grows linearly with length)."
+        )
+        + (
+            f" Texts over {max_chars:,} characters are rejected before tokenizing unless truncation is asked for "
+            "(raise the limit with `max_chars=` / `--max-chars`)."
+            if isinstance(max_chars, int)
+            else ""
         ),
         "- Sarcasm, negation over long spans and mixed opinions are weak spots of a word-level LSTM.",
         "- `license` is `unknown` until you set it: the weights' license is the model owner's choice, within the "

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
 
-from lstm_onnx.runtime.errors import InputError
+from lstm_onnx.runtime.errors import DataError, InputError
 from lstm_onnx.runtime.records import json_line, prediction_record
 from lstm_onnx.runtime.scale_cli import Engine, WorkersOpt, run_score
 
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from lstm_onnx.runtime.line_inputs import Item
     from lstm_onnx.runtime.predictor import Prediction
 
-__all__ = ["evaluate_command", "info_command", "predict_command"]
+__all__ = ["LabelFieldOpt", "TextFieldOpt", "evaluate_command", "info_command", "predict_command"]
 
 _BUNDLE_HELP = (
     "Bundle directory written by `lstm-onnx export`, a .zip/.tar.gz of one, or the name of an installed model package."
@@ -82,6 +82,15 @@ TruncateOpt = Annotated[
     bool, typer.Option("--truncate/--no-truncate", help="Cut texts longer than max_length tokens (with a warning).")
 ]
 
+# Labelled data's field names (evaluate, and export/verify/bench --data): CSV columns or JSON Lines keys.
+TextFieldOpt = Annotated[
+    str | None, typer.Option("--text-field", help="CSV column / JSON key of the text (default: text, review).")
+]
+LabelFieldOpt = Annotated[
+    str | None,
+    typer.Option("--label-field", help="CSV column / JSON key of the label (default: label, sentiment)."),
+]
+
 
 # C0/C1 control characters (ESC starts terminal escape sequences) except tab and newline.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -136,9 +145,13 @@ def predict_command(
             "per line; `-` reads stdin the same way. Streamed, never loaded whole.",
         ),
     ] = None,
-    output_format: Annotated[PredictFormat, typer.Option("--format", help="Output format on stdout.")] = (
-        PredictFormat.JSONL
-    ),
+    output_format: Annotated[
+        PredictFormat,
+        typer.Option(
+            "--format",
+            help="Output format on stdout: jsonl, table or csv for a classifier; jsonl or conllu for a tagger.",
+        ),
+    ] = PredictFormat.JSONL,
     provider: ProviderOpt = Provider.AUTO,
     batch_size: BatchOpt = 32,
     truncate: TruncateOpt = False,
@@ -195,6 +208,10 @@ def predict_command(
 
             predict_tagging(model, texts, file, output_format.value, input_format.value, text_field)
             return
+        if output_format is PredictFormat.CONLLU:
+            raise DataError(
+                f"--format conllu is for tagging bundles; {bundle} is a classifier: use jsonl, table or csv."
+            )
         items = items_from_args(texts) if texts else read_items(file or "-", input_format.value, text_field, id_field)
         # Piped input arrives line by line: answer each batch as soon as it is full, not after 1,024 lines.
         streaming = file == "-" and not sys.stdin.isatty()
@@ -348,13 +365,8 @@ def evaluate_command(
         int | None, typer.Option("--max-length", help="Token limit per text (default: the bundle's).", min=1)
     ] = None,
     max_chars: MaxCharsOpt = None,
-    text_field: Annotated[
-        str | None, typer.Option("--text-field", help="CSV column / JSON key of the text (default: text, review).")
-    ] = None,
-    label_field: Annotated[
-        str | None,
-        typer.Option("--label-field", help="CSV column / JSON key of the label (default: label, sentiment)."),
-    ] = None,
+    text_field: TextFieldOpt = None,
+    label_field: LabelFieldOpt = None,
 ) -> None:
     """Score a bundle on labelled data: accuracy, precision, recall, F1, confusion matrix (runtime only).
 
@@ -426,6 +438,7 @@ def info_command(
         ("labels", ", ".join(info["labels"])),
         ("vocabulary", str(info["vocab_size"])),
         ("max length", str(info["max_length"] or "none")),
+        ("max chars", f"{info['max_chars']:,}" if info["max_chars"] else "none"),
         ("versions", ", ".join(f"{k} {v}" for k, v in info["versions"].items())),
         ("export", ", ".join(f"{k} {v}" for k, v in info["export"].items())),
         ("parity", f"passed {parity['passed']} (atol {parity['atol']}, rtol {parity['rtol']})"),

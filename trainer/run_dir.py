@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
 from lstm_onnx.runtime.contract import MANIFEST_FILE, TOKENIZER_RULES_FILE, VOCAB_FILE
 from lstm_onnx.runtime.errors import BundleError
@@ -80,15 +80,9 @@ def atomic_write_json(path: Path, data: Any) -> None:
 
 
 def save_weights(path: Path, model: torch.nn.Module) -> None:
-    """Save a state dict as safetensors, atomically (temporary file, then rename)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
+    """Save a state dict as safetensors, atomically and readable like every other run file (0644)."""
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    try:
-        save_file(state, str(tmp))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_write_bytes(path, save(state))
 
 
 @dataclass

@@ -183,6 +183,11 @@ def train(
 
     state: dict[str, Any] | None = None
     fingerprint = _fingerprint(train_data)
+    restart = resume and _interrupted_before_first_epoch(run_dir)
+    if restart:
+        # Nothing to continue (no epoch finished): the same seed makes starting over the uninterrupted run.
+        progress.on_stage(f"{run_dir} has no finished epoch to resume; starting the run from epoch 1")
+        resume = False
     if resume:
         state = load_state(run_dir)
         saved = _read_saved_config(run_dir)
@@ -192,7 +197,7 @@ def train(
         if state.get("data_fingerprint") != fingerprint:
             raise BundleError(f"Cannot resume {run_dir}: the training data differ from the data it was started with.")
     else:
-        if state_path(run_dir).exists() or (run_dir / CONFIG_FILE).exists():
+        if not restart and (state_path(run_dir).exists() or (run_dir / CONFIG_FILE).exists()):
             raise BundleError(f"{run_dir} already holds a training run; pass --resume or choose another --out.")
         labels = train_data.label_set()
         if len(labels) < 2:
@@ -397,6 +402,11 @@ def _train_epoch(
         seen += n
         progress.on_batch(total_loss / seen, correct / seen)
     return total_loss / max(seen, 1), correct / max(seen, 1)
+
+
+def _interrupted_before_first_epoch(run_dir: Path) -> bool:
+    """A run directory that training created (config.json written) but left before any checkpoint."""
+    return (run_dir / CONFIG_FILE).is_file() and not state_path(run_dir).exists()
 
 
 def _read_saved_config(run_dir: Path) -> RunConfig:

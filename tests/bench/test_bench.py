@@ -88,9 +88,10 @@ def bench_records(tiny_bundle_dir: Path, tiny_run_dir: Path, tmp_path_factory: p
     data = tmp_path_factory.mktemp("bench") / "reviews.csv"
     with data.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["text", "label"])
+        writer.writerow(["Review Body", "Star Class"])  # not the default names: --text-field/--label-field
         writer.writerows(make_corpus(40, seed=3))
     args = ["bench", str(tiny_bundle_dir), "--against", str(tiny_run_dir), "--data", str(data)]
+    args += ["--text-field", "Review Body", "--label-field", "Star Class"]
     args += ["--batch-sizes", "1,4", "--seq-lens", "8", "--runs", "30", "--idle-ms", "0", "--no-startup"]
     # torch.compile takes a minute to compile: its backend is covered by the slow test in test_torch_peers.py.
     args += ["--torch-peers", "torch,torch-masked"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import shutil
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from typer.testing import CliRunner
 
 from lstm_onnx.cli import app
 from lstm_onnx.runtime.contract import MANIFEST_FILE, MODEL_FILE
+from tests.conftest import make_corpus
 
 runner = CliRunner()
 
@@ -54,3 +56,38 @@ def test_verify_cli_parity_failure_exit_1(tiny_bundle_dir: Path, tiny_run_dir: P
 def test_export_cli_missing_run_dir_usage_error(tmp_path: Path) -> None:
     result = runner.invoke(app, ["export", str(tmp_path / "nope"), "--out", str(tmp_path / "b")])
     assert result.exit_code == 2
+
+
+def _odd_csv(path: Path) -> Path:
+    """Labelled texts under column names the readers do not guess."""
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["Review Body", "Star Class"])
+        writer.writerows(make_corpus(12, seed=5))
+    return path
+
+
+FIELDS = ["--text-field", "Review Body", "--label-field", "Star Class"]
+
+
+def test_verify_cli_reads_data_with_named_fields(tiny_bundle_dir: Path, tiny_run_dir: Path, tmp_path: Path) -> None:
+    data = _odd_csv(tmp_path / "odd.csv")
+    args = ["verify", str(tiny_bundle_dir), "--against", str(tiny_run_dir), "--data", str(data)]
+    result = runner.invoke(app, [*args, *FIELDS])
+    assert result.exit_code == 0, result.stderr
+    assert "accuracy on 12 labelled texts" in result.stdout
+
+
+def test_verify_cli_without_fields_names_the_option(tiny_bundle_dir: Path, tiny_run_dir: Path, tmp_path: Path) -> None:
+    data = _odd_csv(tmp_path / "odd.csv")
+    result = runner.invoke(app, ["verify", str(tiny_bundle_dir), "--against", str(tiny_run_dir), "--data", str(data)])
+    assert result.exit_code == 1
+    assert "--text-field" in result.stderr
+
+
+def test_export_cli_reads_data_with_named_fields(tiny_run_dir: Path, tmp_path: Path) -> None:
+    data = _odd_csv(tmp_path / "odd.csv")
+    args = ["export", str(tiny_run_dir), "--out", str(tmp_path / "b"), "--data", str(data), *FIELDS]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.stderr
+    assert "accuracy on 12 labelled texts" in result.stdout

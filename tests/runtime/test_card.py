@@ -91,3 +91,43 @@ def test_card_cites_imdb_when_trained_on_it(tiny_bundle_dir: Path) -> None:
 def test_card_states_limits(tiny_bundle_dir: Path) -> None:
     limits = _card(tiny_bundle_dir).split("## Limits")[1]
     assert "int8" in limits and "batch" in limits and "English" in limits
+
+
+def test_card_states_character_limit(tiny_bundle_dir: Path) -> None:
+    limits = _card(tiny_bundle_dir).split("## Limits")[1]
+    assert "100,000 characters" in limits and "no token limit" in limits
+
+
+def _int8_card(tiny_bundle_dir: Path) -> str:
+    criteria = {"atol": None, "rtol": None, "min_label_agreement": 0.99, "max_prob_diff": 0.05, "prob_quantile": 0.99}
+    measured = {"status": "passed", "criteria": criteria, "max_abs_diff": 0.87, "max_prob_diff": 0.13}
+    parity = {
+        "passed": True,
+        "atol": None,
+        "rtol": None,
+        "backends": {
+            "onnxruntime-cpu": {**measured, "label_agreement": 1.0, "texts": 720},
+            "onnx-reference": {
+                "status": "not verifiable",
+                "criteria": criteria,
+                "reason": "not verifiable: no kernels for domain(s) ['com.microsoft']",
+                "max_abs_diff": 0.0,
+                "label_agreement": 1.0,
+                "texts": 0,
+            },
+        },
+    }
+    manifest = replace(load_bundle(tiny_bundle_dir).manifest, parity=parity)
+    config = json.loads((tiny_bundle_dir / "config.json").read_text(encoding="utf-8"))
+    return render_card(manifest, config, "b")
+
+
+def test_card_states_the_criteria_of_a_variant_without_atol(tiny_bundle_dir: Path) -> None:
+    card = _int8_card(tiny_bundle_dir)
+    assert "label agreement ≥ 99%, |Δprob| ≤ 0.05 for 99% of texts" in card
+    assert "atol None" not in card
+
+
+def test_card_shows_no_figures_for_a_backend_that_was_not_verifiable(tiny_bundle_dir: Path) -> None:
+    (row,) = [line for line in _int8_card(tiny_bundle_dir).splitlines() if line.startswith("| onnx-reference")]
+    assert row == "| onnx-reference | not verifiable: no kernels for domain(s) ['com.microsoft'] | | | | |"

@@ -49,6 +49,12 @@ def test_predict_renders_other_formats(tiny_bundle_dir: Path, fmt: str, marker: 
     assert marker in result.stdout and "great" in result.stdout
 
 
+def test_predict_conllu_on_a_classifier_exits_1_naming_the_formats(tiny_bundle_dir: Path) -> None:
+    result = _run("predict", tiny_bundle_dir, "great", "--format", "conllu")
+    assert result.exit_code == 1 and result.stdout == ""
+    assert "conllu is for tagging bundles" in result.stderr and "jsonl, table or csv" in result.stderr
+
+
 def test_predict_empty_line_exits_1_naming_the_line(tiny_bundle_dir: Path) -> None:
     result = _run("predict", tiny_bundle_dir, "--file", "-", stdin="great\n\nbad\n")
     assert result.exit_code == 1
@@ -109,6 +115,11 @@ def test_info_shows_manifest_and_providers(tiny_bundle_dir: Path) -> None:
     assert info["labels"] == ["neg", "pos"] and "CPUExecutionProvider" in info["providers"]["available"]
     assert "passed" in info["parity"]
     assert _run("info", tiny_bundle_dir).exit_code == 0
+
+
+def test_info_shows_the_character_limit(tiny_bundle_dir: Path) -> None:
+    assert json.loads(_run("info", tiny_bundle_dir, "--format", "json").stdout)["max_chars"] == 100_000
+    assert "100,000" in _run("info", tiny_bundle_dir).stdout
 
 
 def test_installed_script_predicts(tiny_bundle_dir: Path) -> None:

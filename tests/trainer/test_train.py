@@ -73,6 +73,11 @@ def test_train_run_dir_is_complete_and_loadable(tiny_run_dir: Path) -> None:
     assert not list(tiny_run_dir.rglob("*.tmp"))
 
 
+@pytest.mark.parametrize("name", ["model.safetensors", "config.json", "vocab.txt", "metrics.json", "curves.png"])
+def test_train_run_files_are_readable_by_others(tiny_run_dir: Path, name: str) -> None:
+    assert (tiny_run_dir / name).stat().st_mode & 0o777 == 0o644
+
+
 def test_train_refuses_existing_run_without_resume(tiny_run_dir: Path, tmp_path: Path) -> None:
     run = shutil.copytree(tiny_run_dir, tmp_path / "run")
     with pytest.raises(BundleError, match="already holds a training run; pass --resume"):
@@ -151,3 +156,17 @@ def test_train_interrupted_mid_epoch_leaves_whole_files_and_resumes(tmp_path: Pa
     full = _train(tmp_path / "full", epochs=3)
     resumed = json.loads((run / "metrics.json").read_text())
     assert resumed["history"] == full.history and resumed["test"] == full.test
+
+
+def test_train_interrupted_in_first_epoch_resumes_from_scratch(tmp_path: Path) -> None:
+    preset = get_preset("tiny", epochs=2)
+    data, test = corpus_texts(make_corpus()), corpus_texts(make_corpus(16, seed=1))
+    run = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        train(data, run, preset.model, preset.train, test_data=test, progress=_InterruptAt(1))
+    assert (run / "config.json").is_file() and not state_path(run).exists()
+    with pytest.raises(BundleError, match="pass --resume"):
+        train(data, run, preset.model, preset.train, test_data=test)
+    resumed = train(data, run, preset.model, preset.train, test_data=test, resume=True)
+    full = _train(tmp_path / "full", epochs=2)
+    assert resumed.history == full.history and resumed.test == full.test
