@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lstm_onnx.exporter.bundle_writer import check_target, recover_target, write_bundle
+from lstm_onnx.exporter.bundle_writer import check_target, make_parent, recover_target, write_bundle
 from lstm_onnx.exporter.config import ExportConfig
 from lstm_onnx.exporter.export import export_onnx
 from lstm_onnx.exporter.tolerances import FP16, FP32, INT8, Criteria
@@ -90,10 +90,7 @@ def export_bundles(config: ExportConfig, progress: Progress | None = None) -> li
     run = load_run(config.run_dir)
     data = _load_data(config.data, config.limit, config.seed)
     built = []
-    try:
-        config.out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise BundleError(f"Cannot create {config.out.parent} for --out {config.out}: {err.strerror}.") from err
+    make_parent(config.out)
     with tempfile.TemporaryDirectory(dir=config.out.parent, prefix=f".{config.out.name}.work.") as work:
         fp32_path = Path(work) / MODEL_FILE
         info = export_onnx(run.model, fp32_path, opset=config.opset, seed=config.seed)

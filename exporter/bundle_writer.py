@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import platform
+import re
 import shutil
 import tempfile
 import time
@@ -41,6 +42,7 @@ from lstm_onnx.trainer.run_dir import LoadedRun
 
 __all__ = [
     "check_target",
+    "make_parent",
     "new_manifest",
     "recover_target",
     "staged_bundle",
@@ -55,11 +57,15 @@ _BUNDLE_EXTRAS = {MANIFEST_FILE}
 
 
 def _leftovers(out: Path) -> list[Path]:
-    """Work (``.work.*``), staging (``.tmp``) and set-aside (``.old``) directories of exports to ``out``."""
+    """Work (``.work.*``), staging (``.tmp``) and set-aside (``.old``) directories of exports to ``out``.
+
+    Only names of exactly the shapes ``tempfile`` gives them here (eight characters of ``[a-z0-9_]``) count: a
+    folder of the user's that merely starts with ``.<name>.`` (``.data.cache``) is never touched.
+    """
     if not out.parent.is_dir():
         return []
-    prefix = f".{out.name}."
-    return [p for p in out.parent.iterdir() if p.name.startswith(prefix) and p.is_dir() and not p.is_symlink()]
+    shape = re.compile(rf"\.{re.escape(out.name)}\.(?:work\.[a-z0-9_]{{8}}|[a-z0-9_]{{8}}\.(?:tmp|old))")
+    return [p for p in out.parent.iterdir() if shape.fullmatch(p.name) and p.is_dir() and not p.is_symlink()]
 
 
 def recover_target(out: Path) -> None:
@@ -75,6 +81,18 @@ def recover_target(out: Path) -> None:
             shutil.rmtree(leftover, ignore_errors=True)
         elif leftover.stat().st_mtime < _PROCESS_START:
             shutil.rmtree(leftover, ignore_errors=True)
+
+
+def make_parent(out: Path) -> None:
+    """Create ``out``'s parent folder (work and staging directories go beside ``out``).
+
+    Raises:
+        BundleError: It cannot be created (read-only file system, a file in the way, no permission).
+    """
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise BundleError(f"Cannot create {out.parent} for --out {out}: {err.strerror}.") from err
 
 
 def _is_bundle(path: Path) -> bool:
@@ -101,12 +119,16 @@ def check_target(out: Path, force: bool, protect: Path | None = None) -> None:
 
     Raises:
         BundleError: ``out`` is a file; exists without ``force``; is not a bundle (a run directory or a folder
-            with other files: ``--force`` never deletes those; an empty directory is fine); or is, holds or sits
-            inside ``protect``.
+            with other files: ``--force`` never deletes those; an empty directory is fine); sits inside a bundle;
+            or is, holds or sits inside ``protect``.
     """
     out = Path(out)
     if out.is_file() or out.is_symlink():
         raise BundleError(f"{out} is a file or link; give a directory path for the bundle.")
+    # A bundle holds only the files its manifest lists: one written inside another would break the outer one.
+    inside = next((p for p in out.resolve().parents if (p / MANIFEST_FILE).is_file()), None)
+    if inside is not None:
+        raise BundleError(f"--out {out} sits inside the bundle {inside}; choose a path outside it.")
     if protect is not None:
         a, b = out.resolve(), Path(protect).resolve()
         if a == b or a in b.parents or b in a.parents:

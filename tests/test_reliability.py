@@ -273,16 +273,51 @@ def test_crash_between_renames_is_recovered_and_leftovers_swept(tiny_bundle_dir:
     from lstm_onnx.exporter.bundle_writer import recover_target
 
     out = tmp_path / "bundle"
-    aside = tmp_path / ".bundle.x1.old"
+    aside = tmp_path / ".bundle.x1abc_9z.old"
     aside.mkdir()
     shutil.copytree(tiny_bundle_dir, aside / "bundle")
-    work = tmp_path / ".bundle.work.abc"
-    work.mkdir()
-    for leftover in (aside, work):
+    work, staging = tmp_path / ".bundle.work.ab12cd34", tmp_path / ".bundle.q8w7e6r5.tmp"
+    for leftover in (aside, work, staging):
+        leftover.mkdir(exist_ok=True)
         os.utime(leftover, (0, 0))
     recover_target(out)
     assert (out / MANIFEST_FILE).is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle"]
+
+
+@pytest.mark.parametrize("name", [".bundle.cache", ".bundle.work", ".bundle.backup.old", ".bundle.work.mine-2024"])
+def test_sweep_leaves_folders_it_did_not_make(tmp_path: Path, name: str) -> None:
+    import os
+
+    from lstm_onnx.exporter.bundle_writer import recover_target
+
+    mine = tmp_path / name
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep")
+    os.utime(mine, (0, 0))
+    recover_target(tmp_path / "bundle")
+    assert (mine / "notes.txt").read_text() == "keep"
+
+
+def test_out_inside_a_bundle_is_refused(tiny_run_dir: Path, bundle_copy: Path) -> None:
+    from lstm_onnx.exporter.build import export_bundles
+    from lstm_onnx.exporter.config import ExportConfig
+
+    with pytest.raises(BundleError, match="sits inside the bundle"):
+        export_bundles(ExportConfig(run_dir=tiny_run_dir, out=bundle_copy / "nested" / "b", force=True))
+    assert load_bundle(bundle_copy).path == bundle_copy
+
+
+def test_tagging_export_never_writes_into_its_run(tiny_tag_run_dir: Path, tmp_path: Path) -> None:
+    from lstm_onnx.exporter.config import ExportConfig
+    from lstm_onnx.exporter.tagger_bundle import export_tagger_bundles
+
+    run = Path(shutil.copytree(tiny_tag_run_dir, tmp_path / "run"))
+    before = sorted(p.name for p in run.iterdir())
+    for out in (run, run / "bundle"):
+        with pytest.raises(BundleError, match="run directory"):
+            export_tagger_bundles(ExportConfig(run_dir=run, out=out, force=True))
+    assert sorted(p.name for p in run.iterdir()) == before
 
 
 # ------------------------------------------------------------------ 6: one line and exit 1
