@@ -17,6 +17,7 @@ from lstm_onnx.exporter.verify import ParityReport, Progress, verify_parity
 from lstm_onnx.runtime.contract import BUNDLE_CONFIG_FILE, MODEL_FILE, TOKENIZER_RULES_FILE, VOCAB_FILE
 from lstm_onnx.runtime.datasets import LabelledTexts, read_dataset, stratified_sample
 from lstm_onnx.runtime.errors import BundleError
+from lstm_onnx.runtime.json_text import parse_json
 from lstm_onnx.runtime.tokenizer import Tokenizer, TokenizerConfig, Vocab
 from lstm_onnx.runtime.tokenizer_rules import load_rules
 from lstm_onnx.trainer.run_dir import LoadedRun, load_run
@@ -158,7 +159,7 @@ def verify_bundle(
     bundle = Path(bundle)
     config_path = bundle / BUNDLE_CONFIG_FILE
     try:
-        config = json.loads(config_path.read_text(encoding="utf-8"))
+        config = parse_json(config_path.read_text(encoding="utf-8"))
         variant = Variant(config["variant"])
     except FileNotFoundError as err:
         raise BundleError(f"{config_path} is missing; is {bundle} a bundle from `lstm-onnx export`?") from err

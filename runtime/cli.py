@@ -178,7 +178,9 @@ def predict_command(
     if engine is not None:
         if file is None or file == "-" or output is None or texts:
             raise typer.BadParameter("--engine scores --file PATH into --output PATH.", param_hint="--engine")
-        return run_score(bundle, Path(file), output, engine, workers, batch_size, truncate, max_length, quiet)
+        return run_score(
+            bundle, Path(file), output, engine, workers, batch_size, truncate, max_length, quiet, max_chars
+        )
     if texts and file is not None:
         raise typer.BadParameter("give texts as arguments or --file, not both.", param_hint="TEXTS / --file")
     if not texts and file is None:

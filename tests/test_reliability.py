@@ -402,3 +402,71 @@ def test_huge_text_costs_bounded_time_and_memory(tiny_bundle_dir: Path, megabyte
     )
     seconds, peak_mb = map(float, subprocess.check_output([sys.executable, "-c", code], text=True).split())
     assert seconds < 10 * megabytes and peak_mb < 1500
+
+
+# ------------------------------------------------------------------ every path parses JSON the same way
+_HOSTILE_JSON = ["[" * 100_000 + "]" * 100_000, '{"text": "hi", "id": ' + "9" * 5000 + "}"]
+
+
+@pytest.mark.parametrize("body", _HOSTILE_JSON)
+def test_serve_answers_400_to_hostile_json(body: str) -> None:
+    import asyncio
+
+    from lstm_onnx.runtime.serve_api import ServeSettings, answer_predict
+
+    async def never(text: str) -> Any:
+        raise AssertionError("no text should reach the model")
+
+    status, answer = asyncio.run(answer_predict(body.encode(), never, ServeSettings(bundle="b")))
+    assert status == 400 and "Body is not JSON" in answer["error"]
+
+
+def test_serve_answer_with_a_lone_surrogate_encodes() -> None:
+    from lstm_onnx.runtime.serve_api import encode_answer
+
+    answer = {"predictions": [{"text": "\ud800 ok"}]}
+    assert json.loads(encode_answer(answer)) == answer
+
+
+@pytest.mark.parametrize("line", _HOSTILE_JSON)
+def test_score_and_tagging_data_refuse_hostile_json_lines(tmp_path: Path, line: str) -> None:
+    from lstm_onnx.runtime.batch_inputs import read_chunks
+    from lstm_onnx.runtime.tagging_data import read_tagged
+
+    path = tmp_path / "d.jsonl"
+    path.write_text(line + "\n")
+    with pytest.raises(DataError, match="not JSON"):
+        list(read_chunks(path, 8))
+    with pytest.raises(DataError, match="not valid JSON"):
+        read_tagged(path)
+
+
+def test_score_keeps_ids_of_a_csv_with_a_byte_order_mark(tmp_path: Path) -> None:
+    from lstm_onnx.runtime.batch_inputs import read_chunks
+
+    path = tmp_path / "d.csv"
+    path.write_text("id,text\nA7,great movie\nB9,awful\n", encoding="utf-8-sig")
+    assert list(read_chunks(path, 8)) == [(["A7", "B9"], ["great movie", "awful"])]
+    path = tmp_path / "d.jsonl"
+    path.write_text('{"id": "x1", "text": "great"}\n', encoding="utf-8-sig")
+    assert list(read_chunks(path, 8)) == [(["x1"], ["great"])]
+
+
+def test_score_csv_field_over_the_csv_limit_is_a_data_error(tmp_path: Path) -> None:
+    from lstm_onnx.runtime.batch_inputs import read_chunks
+
+    path = tmp_path / "d.csv"
+    path.write_text("text\n" + "great " * 30_000 + "\n")
+    with pytest.raises(DataError, match="not valid CSV: field larger than field limit"):
+        list(read_chunks(path, 8))
+
+
+def test_score_takes_max_chars(tiny_bundle_dir: Path, tmp_path: Path) -> None:
+    source, out = tmp_path / "d.jsonl", tmp_path / "out.jsonl"
+    source.write_text(json.dumps({"text": "great " * 20_000}) + "\n")
+    args = ["score", str(tiny_bundle_dir), "--file", str(source), "--output", str(out)]
+    refused = runner.invoke(app, args)
+    assert refused.exit_code == 1 and "max_chars is 100000" in refused.stderr and not out.exists()
+    result = runner.invoke(app, [*args, "--max-chars", "200000"])
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(out.read_text())["label"] in ("neg", "pos")
