@@ -92,7 +92,7 @@ def load(
 
     Returns:
         A ``TextClassifier`` for a classification bundle, a ``TokenTagger`` for a tagging bundle (``config.json``
-        ``"task": "tag"``; ``max_length`` and ``truncate`` do not apply to it).
+        ``"task": "tag"``; ``max_chars`` and ``truncate`` apply to its raw texts, ``max_length`` does not).
 
     Raises:
         BundleError: Nothing to load there, or the bundle is incomplete, changed or inconsistent.
@@ -104,7 +104,7 @@ def load(
     # Load and check the bundle once (archives included), then hand it to the model for its task.
     bundle = load_bundle(resolve_bundle(source), session)
     if bundle.task == "tag":
-        return TokenTagger(bundle, batch_size=batch_size)
+        return TokenTagger(bundle, batch_size=batch_size, max_chars=max_chars, truncate=truncate)
     return TextClassifier.load(
         bundle, batch_size=batch_size, max_length=max_length, truncate=truncate, max_chars=max_chars, labels=labels
     )

@@ -37,7 +37,7 @@ from lstm_onnx.runtime.bundle import Bundle, load_bundle
 from lstm_onnx.runtime.errors import InputError, InputTooLongError, NonFiniteOutputError
 from lstm_onnx.runtime.relabel import LabelNames, rename_labels
 from lstm_onnx.runtime.session import SessionConfig
-from lstm_onnx.runtime.tokenizer import batch_encode, require_tokens
+from lstm_onnx.runtime.tokenizer import batch_encode, limit_chars, require_tokens
 
 __all__ = ["DEFAULT_BATCH_SIZE", "DEFAULT_CHUNK_SIZE", "Prediction", "TextClassifier", "softmax"]
 
@@ -316,15 +316,7 @@ class TextClassifier:
         """Ids of one text and whether it was truncated; checks the character limit before tokenizing."""
         if not isinstance(text, str):
             raise TypeError(f"Text at position {position} is {type(text).__name__}, not str.")
-        cut = False
-        if self.max_chars is not None and len(text) > self.max_chars:
-            if not self.truncate:
-                raise InputTooLongError(
-                    f"Text at position {position} has {len(text)} characters; max_chars is {self.max_chars}. "
-                    "Shorten it, raise the limit (--max-chars, max_chars=) or pass --truncate (truncate=True).",
-                    position=position,
-                )
-            text, cut = text[: self.max_chars], True
+        text, cut = limit_chars(text, position, self.max_chars, self.truncate)
         limit = self.max_length
         if limit is not None and self.truncate:
             tokens = self._tokenizer.tokenize(text, max_tokens=limit + 1)

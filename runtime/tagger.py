@@ -7,6 +7,7 @@ padded positions are never read.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ from lstm_onnx.runtime.errors import BundleError, EmptyInputError
 from lstm_onnx.runtime.predictor import softmax
 from lstm_onnx.runtime.session import SessionConfig
 from lstm_onnx.runtime.tagging_encode import DEFAULT_MAX_WORD_CHARS, encode
+from lstm_onnx.runtime.tokenizer import limit_chars, require_tokens
 
 __all__ = ["TAG_TASK", "TaggedSentence", "TokenTagger"]
 
@@ -61,12 +63,21 @@ class TokenTagger:
     Args:
         bundle: A tagging bundle from ``load_bundle``.
         batch_size: Most sentences per session call.
+        max_chars: Character limit per raw text (``tag``), checked before tokenizing; ``None`` uses the bundle's.
+        truncate: Keep a longer text's first ``max_chars`` characters instead of raising ``InputTooLongError``.
 
     Raises:
         BundleError: The bundle is not a tagging bundle, or its character vocabulary is missing.
     """
 
-    def __init__(self, bundle: Bundle, batch_size: int = DEFAULT_TAG_BATCH_SIZE) -> None:
+    def __init__(
+        self,
+        bundle: Bundle,
+        batch_size: int = DEFAULT_TAG_BATCH_SIZE,
+        *,
+        max_chars: int | None = None,
+        truncate: bool = False,
+    ) -> None:
         if bundle.task != TAG_TASK:
             raise BundleError(f"{bundle.path} is not a tagging bundle (config.json task is not 'tag').")
         if batch_size < 1:
@@ -75,6 +86,8 @@ class TokenTagger:
         self.labels = list(bundle.labels)
         self.tagset = bundle.settings.tagset or "upos"
         self.batch_size = batch_size
+        self.max_chars = max_chars if max_chars is not None else bundle.tokenizer.config.max_chars
+        self.truncate = truncate
         if bundle.char_vocab is None:
             raise BundleError(f"{bundle.path} has no {CHAR_VOCAB_FILE}; run `lstm-onnx export` again.")
         self._chars = bundle.char_vocab
@@ -110,6 +123,7 @@ class TokenTagger:
         Raises:
             TypeError: An item is not a string (position named).
             EmptyInputError: A text has no tokens (position named).
+            InputTooLongError: A text is longer than ``max_chars`` and ``truncate`` is off.
         """
         if isinstance(texts, str):
             raise TypeError("tag() takes a list of texts; wrap a single text in a list.")
@@ -117,9 +131,11 @@ class TokenTagger:
         for i, text in enumerate(texts):
             if not isinstance(text, str):
                 raise TypeError(f"Text at position {i} is {type(text).__name__}, not str.")
+            text, cut = limit_chars(text, i, self.max_chars, self.truncate)
+            if cut:
+                warnings.warn(f"Text at position {i} was cut to max_chars={self.max_chars} characters.", stacklevel=2)
             tokens = self.bundle.tokenizer.tokenize(text)
-            if not tokens:
-                raise EmptyInputError(f"Text at position {i} has no tokens; every text needs at least one.")
+            require_tokens(tokens, i, text)
             token_lists.append(tokens)
         return self.tag_tokens(token_lists)
 

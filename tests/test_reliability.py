@@ -470,3 +470,24 @@ def test_score_takes_max_chars(tiny_bundle_dir: Path, tmp_path: Path) -> None:
     result = runner.invoke(app, [*args, "--max-chars", "200000"])
     assert result.exit_code == 0, result.stderr
     assert json.loads(out.read_text())["label"] in ("neg", "pos")
+
+
+# ------------------------------------------------------------------ the tagging path follows the same rules
+def test_tagger_checks_the_character_limit_before_tokenizing(tiny_tag_bundle_dir: Path) -> None:
+    from lstm_onnx.runtime.load import load
+    from lstm_onnx.runtime.tagger import TokenTagger
+
+    tagger = load(tiny_tag_bundle_dir, providers="cpu")
+    assert isinstance(tagger, TokenTagger) and tagger.max_chars == 100_000
+    with pytest.raises(InputTooLongError, match="position 1 has 100002 characters; max_chars is 100000"):
+        tagger.tag(["the cat", "a " * 50_001])
+    cut = load(tiny_tag_bundle_dir, providers="cpu", truncate=True, max_chars=10)
+    assert isinstance(cut, TokenTagger)
+    with pytest.warns(UserWarning, match="cut to max_chars=10"):
+        (sentence,) = cut.tag(["the big dog sees a cat"])
+    assert sentence.tokens == ["the", "big", "do"]
+
+
+def test_tagger_empty_text_is_the_one_rule(tiny_tag_bundle_dir: Path) -> None:
+    result = runner.invoke(app, ["predict", str(tiny_tag_bundle_dir), "the cat", "<br />"])
+    assert result.exit_code == 1 and "position 1 is empty or whitespace-only" in result.stderr
