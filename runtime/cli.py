@@ -197,7 +197,13 @@ def predict_command(
 
             predict_tagging(model, texts, file, output_format.value)
             return
-        items = items_from_args(texts) if texts else read_items(file or "-", input_format.value, text_field, id_field)
+        items = (
+            items_from_args(texts)
+            if texts
+            else read_items(
+                file or "-", input_format.value, text_field, id_field, max_chars=model.max_chars, truncate=truncate
+            )
+        )
         # Piped input arrives line by line: answer each batch as soon as it is full, not after 1,024 lines.
         streaming = file == "-" and not sys.stdin.isatty()
         outcomes = predict_items(model, items, chunk_size=batch_size if streaming else DEFAULT_CHUNK_SIZE)

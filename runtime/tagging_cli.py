@@ -45,7 +45,11 @@ def predict_tagging(tagger: TokenTagger, texts: list[str] | None, file: str | No
 
 def _tag_stream(tagger: TokenTagger, texts: list[str] | None, file: str | None) -> Iterator[TaggedSentence]:
     """Tag arguments or a file/stdin a chunk at a time, so memory stays flat and a pipe is answered as it flows."""
-    items = items_from_args(texts) if texts else read_items(file or "-", "text")
+    items = (
+        items_from_args(texts)
+        if texts
+        else read_items(file or "-", "text", max_chars=tagger.max_chars, truncate=tagger.truncate)
+    )
     while chunk := list(itertools.islice(items, DEFAULT_CHUNK_SIZE)):
         for item in chunk:
             if item.text is None:

@@ -491,3 +491,28 @@ def test_tagger_checks_the_character_limit_before_tokenizing(tiny_tag_bundle_dir
 def test_tagger_empty_text_is_the_one_rule(tiny_tag_bundle_dir: Path) -> None:
     result = runner.invoke(app, ["predict", str(tiny_tag_bundle_dir), "the cat", "<br />"])
     assert result.exit_code == 1 and "position 1 is empty or whitespace-only" in result.stderr
+
+
+# ------------------------------------------------------------------ one line never costs more than max_chars allows
+@pytest.mark.parametrize(("fmt", "truncate"), [("text", False), ("text", True), ("jsonl", False)])
+def test_an_overlong_line_is_never_held_whole(tmp_path: Path, fmt: str, truncate: bool) -> None:
+    import tracemalloc
+
+    from lstm_onnx.runtime.line_inputs import read_items
+
+    path = tmp_path / f"d.{'jsonl' if fmt == 'jsonl' else 'txt'}"
+    first = "great " * 1_000_000 if fmt == "text" else json.dumps({"text": "great " * 1_000_000})
+    second = "awful film" if fmt == "text" else json.dumps({"text": "awful film"})
+    path.write_text(f"{first}\r\n{second}\r\n")
+    tracemalloc.start()
+    try:
+        items = list(read_items(str(path), fmt, max_chars=1_000, truncate=truncate))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1_500_000  # the 6 MB line read whole would be more than 6 MB
+    assert [item.id for item in items] == [1, 2] and items[1].text == "awful film"
+    if truncate:
+        assert items[0].text == first[:1_001] and items[0].error is None
+    else:
+        assert items[0].text is None and "max_chars" in (items[0].error or "")
