@@ -113,8 +113,10 @@ def read_items(
         yield from _items(stream, "stdin", input_format, (text_field, id_field), (max_chars, truncate))
         return
     path = Path(source)
-    if not path.is_file():
-        raise DataError(f"Input file {path} does not exist; give a text or .jsonl file, or - for stdin.")
+    # Not is_file(): a named pipe or `--file <(command)` (/dev/fd/N) is read as the stream it is.
+    if not path.exists() or path.is_dir():
+        what = "is a directory" if path.is_dir() else "does not exist"
+        raise DataError(f"Input file {path} {what}; give a text or .jsonl file, or - for stdin.")
     if input_format == "auto":
         input_format = "jsonl" if path.suffix.lower() in _JSONL_SUFFIXES else "text"
     with open(path, encoding="utf-8-sig", errors="surrogateescape", newline="") as fh:

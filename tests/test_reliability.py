@@ -516,3 +516,19 @@ def test_an_overlong_line_is_never_held_whole(tmp_path: Path, fmt: str, truncate
         assert items[0].text == first[:1_001] and items[0].error is None
     else:
         assert items[0].text is None and "max_chars" in (items[0].error or "")
+
+
+def test_predict_reads_a_named_pipe_and_names_a_directory(tiny_bundle_dir: Path, tmp_path: Path) -> None:
+    import os
+    import threading
+
+    fifo = tmp_path / "texts"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=lambda: fifo.write_text("great movie\n"))
+    writer.start()
+    result = runner.invoke(app, ["predict", str(tiny_bundle_dir), "--file", str(fifo)])
+    writer.join()
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["text"] == "great movie"
+    result = runner.invoke(app, ["predict", str(tiny_bundle_dir), "--file", str(tmp_path)])
+    assert result.exit_code == 1 and "is a directory" in result.stderr
