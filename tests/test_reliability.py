@@ -211,6 +211,40 @@ def test_pattern_guard_refuses_alternation_repeats_and_backreferences(pattern: s
         check_pattern_safety(pattern, 0, "k")
 
 
+# Each of these passed the first guard and took from 13 s (the 8-repeat chain, 61 characters) to forever.
+@pytest.mark.parametrize(
+    ("pattern", "shape"),
+    [
+        (r"(.*a){25}$", "nests unbounded repeats"),
+        (r"(a{1,99}){1,99}$", "nests variable repeats"),
+        (r"\w*\w*\w*\w*\w*\w*\w*\w*x$", "more than one unbounded repeat in a row"),
+        (r"(?=\w*\w*x)a$", "more than one unbounded repeat in a row"),
+        (r"(?>(a+)+)$", "nests unbounded repeats"),
+        (r"(a+)*+$", "nests unbounded repeats"),
+    ],
+)
+def test_pattern_guard_refuses_polynomial_and_hidden_shapes(pattern: str, shape: str) -> None:
+    with pytest.raises(ValueError, match=shape):
+        check_pattern_safety(pattern, 0, "suffix_search")
+
+
+@pytest.mark.parametrize(("key", "pattern"), [("prefix_search", r"a*b|^c"), ("suffix_search", r"a+|b$")])
+def test_affix_patterns_must_be_anchored(key: str, pattern: str) -> None:
+    with pytest.raises(ValueError, match="on every branch"):
+        check_pattern_safety(pattern, 0, key)
+
+
+def test_spacys_own_patterns_pass_the_guard_or_are_known(tiny_bundle_dir: Path) -> None:
+    from lstm_onnx.runtime.tokenizer_rules import KNOWN_ENTRY_DIGESTS, entry_digest, load_rules
+
+    rules = load_rules(tiny_bundle_dir / TOKENIZER_RULES_FILE)
+    for key in ("prefix_search", "suffix_search", "infix_finditer"):
+        check_pattern_safety(rules[key]["pattern"], rules[key]["flags"], key)
+    assert entry_digest(rules["url_match"]) in KNOWN_ENTRY_DIGESTS
+    rules["token_match"] = {"pattern": r"^\d+x$", "flags": 32}  # a set no export wrote, built from safe entries
+    assert RuleTokenizer(rules)("see http://x.com/a 12x") == ["see", "http://x.com/a", "12x"]
+
+
 def test_unlisted_file_is_refused(bundle_copy: Path) -> None:
     (bundle_copy / "weights.bin").write_bytes(b"\0" * 16)
     with pytest.raises(BundleError, match="weights.bin is not listed"):
