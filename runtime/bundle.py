@@ -6,7 +6,6 @@ A bundle is a directory written by ``lstm-onnx export``: ``model.onnx``, ``vocab
 
 from __future__ import annotations
 
-import json
 import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -26,6 +25,7 @@ from lstm_onnx.runtime.contract import (
     VOCAB_FILE,
 )
 from lstm_onnx.runtime.errors import BundleError
+from lstm_onnx.runtime.json_text import MAX_JSON_FILE_BYTES, parse_json, read_text_capped
 from lstm_onnx.runtime.onnx_graph import embedding_rows
 from lstm_onnx.runtime.session import ModelSession, SessionConfig, create_session
 from lstm_onnx.runtime.tokenizer import Tokenizer, Vocab
@@ -219,12 +219,11 @@ def check_session_io(
 
 def _read_json(path: Path) -> dict[str, Any]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = parse_json(read_text_capped(path, MAX_JSON_FILE_BYTES))
     except FileNotFoundError as err:
         raise BundleError(f"Bundle file {path} is missing; {_REEXPORT}.") from err
-    except (UnicodeDecodeError, ValueError, RecursionError) as err:
-        # ValueError covers bad JSON and integers past Python's digit limit; RecursionError, absurd nesting.
-        raise BundleError(f"Bundle file {path} is not valid JSON ({str(err)[:200]}); {_REEXPORT}.") from err
+    except ValueError as err:  # bad JSON or UTF-8, a 5,000-digit number, absurd nesting, over the size cap
+        raise BundleError(f"Bundle file {path} is not a readable JSON file ({str(err)[:200]}); {_REEXPORT}.") from err
     if not isinstance(data, dict):
         raise BundleError(f"Bundle file {path} must hold a JSON object; {_REEXPORT}.")
     return data

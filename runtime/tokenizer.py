@@ -17,6 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from lstm_onnx.runtime.errors import BundleError, ConfigError, EmptyInputError, InputTooLongError
+from lstm_onnx.runtime.json_text import MAX_VOCAB_FILE_BYTES, read_text_capped
 from lstm_onnx.runtime.tokenizer_rules import RuleTokenizer, dump_spacy_rules
 
 __all__ = [
@@ -231,11 +232,11 @@ class Vocab:
             BundleError: The file is missing or not a valid vocabulary.
         """
         try:
-            text = Path(path).read_text(encoding="utf-8")
+            text = read_text_capped(Path(path), MAX_VOCAB_FILE_BYTES)
         except FileNotFoundError as err:
             raise BundleError(f"Vocabulary file {path} does not exist.") from err
-        except UnicodeDecodeError as err:
-            raise BundleError(f"Vocabulary file {path} is not UTF-8 text: {err}.") from err
+        except ValueError as err:  # over the cap, or not UTF-8
+            raise BundleError(f"Vocabulary file {path} cannot be used: {err}.") from err
         if not text.endswith("\n"):
             raise BundleError(f"Vocabulary file {path} is truncated (no final newline).")
         try:

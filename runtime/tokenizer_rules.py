@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from lstm_onnx.runtime.errors import BundleError, MissingDependencyError
+from lstm_onnx.runtime.json_text import MAX_JSON_FILE_BYTES, parse_json, read_text_capped
 
 __all__ = [
     "KNOWN_PATTERN_DIGESTS",
@@ -142,10 +143,10 @@ def load_rules(path: Path) -> dict[str, Any]:
     """
     path = Path(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = parse_json(read_text_capped(path, MAX_JSON_FILE_BYTES))
     except FileNotFoundError as err:
         raise BundleError(f"Tokenizer rules file {path} does not exist; run `lstm-onnx export` again.") from err
-    except (UnicodeDecodeError, ValueError, RecursionError) as err:
+    except ValueError as err:  # bad JSON or UTF-8, absurd nesting, over the size cap
         raise BundleError(
             f"Tokenizer rules file {path} is not valid JSON ({err}); run `lstm-onnx export` again."
         ) from err

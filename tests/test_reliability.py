@@ -276,7 +276,7 @@ def test_vocabulary_longer_than_embedding_table_is_refused(bundle_copy: Path) ->
 def test_absurd_manifest_is_a_bundle_error(bundle_copy: Path, content: str) -> None:
     (bundle_copy / MANIFEST_FILE).write_text(content)
     result = runner.invoke(app, ["info", str(bundle_copy)])
-    assert result.exit_code == 1 and "not valid JSON" in result.stderr
+    assert result.exit_code == 1 and "not a readable JSON file" in result.stderr
 
 
 def test_corrupt_model_file_fails_its_checksum(bundle_copy: Path) -> None:
@@ -566,3 +566,19 @@ def test_predict_reads_a_named_pipe_and_names_a_directory(tiny_bundle_dir: Path,
     assert json.loads(result.stdout)["text"] == "great movie"
     result = runner.invoke(app, ["predict", str(tiny_bundle_dir), "--file", str(tmp_path)])
     assert result.exit_code == 1 and "is a directory" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [(MANIFEST_FILE, "larger than 16,777,216 bytes"), (TOKENIZER_RULES_FILE, "larger than"), (VOCAB_FILE, "larger")],
+)
+def test_oversized_bundle_files_are_refused_before_reading(bundle_copy: Path, name: str, message: str) -> None:
+    from lstm_onnx.runtime.json_text import MAX_JSON_FILE_BYTES, MAX_VOCAB_FILE_BYTES
+
+    size = (MAX_VOCAB_FILE_BYTES if name == VOCAB_FILE else MAX_JSON_FILE_BYTES) + 1
+    with open(bundle_copy / name, "ab") as fh:
+        fh.truncate(size)  # sparse: no disk or memory spent writing it
+    if name != MANIFEST_FILE:
+        _relist(bundle_copy)
+    with pytest.raises(BundleError, match=message):
+        load_bundle(bundle_copy)
