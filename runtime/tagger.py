@@ -20,7 +20,7 @@ from lstm_onnx.runtime.batching import length_buckets
 from lstm_onnx.runtime.bundle import Bundle, load_bundle
 from lstm_onnx.runtime.contract import CHAR_IDS, CHAR_VOCAB_FILE, INPUT_IDS, LENGTHS, LOGITS
 from lstm_onnx.runtime.errors import BundleError, EmptyInputError
-from lstm_onnx.runtime.predictor import softmax
+from lstm_onnx.runtime.predictor import non_finite_error, softmax
 from lstm_onnx.runtime.session import SessionConfig
 from lstm_onnx.runtime.tagging_encode import DEFAULT_MAX_WORD_CHARS, encode
 from lstm_onnx.runtime.tokenizer import limit_chars, require_tokens
@@ -158,14 +158,24 @@ class TokenTagger:
         return out
 
     def predict_proba(self, sentences: Sequence[Sequence[str]]) -> list[NDArray[np.float32]]:
-        """Tag probabilities per sentence: float32 (n_i, C) each, in input order."""
+        """Tag probabilities per sentence: float32 (n_i, C) each, in input order.
+
+        Raises:
+            NonFiniteOutputError: The model produced inf/NaN logits for a sentence (positions named).
+        """
         _check_sentences(sentences)
         lengths = [len(s) for s in sentences]
         result: list[NDArray[np.float32]] = [np.zeros((0, len(self.labels)), np.float32)] * len(sentences)
+        bad: list[int] = []
         for rows in length_buckets(lengths, self.batch_size, _MAX_BATCH_TOKENS):
             logits = self.logits([sentences[r] for r in rows])
             for b, r in enumerate(rows):
-                result[r] = softmax(logits[b, : lengths[r]])
+                valid = logits[b, : lengths[r]]
+                if not np.isfinite(valid).all():  # argmax over NaN would pick a tag and report a NaN score
+                    bad.append(int(r))
+                result[r] = softmax(valid)
+        if bad:
+            raise non_finite_error(sorted(bad))
         return result
 
     def logits(self, sentences: Sequence[Sequence[str]]) -> NDArray[np.floating[Any]]:

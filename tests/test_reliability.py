@@ -582,3 +582,19 @@ def test_oversized_bundle_files_are_refused_before_reading(bundle_copy: Path, na
         _relist(bundle_copy)
     with pytest.raises(BundleError, match=message):
         load_bundle(bundle_copy)
+
+
+def test_tagger_non_finite_logits_are_an_error(tiny_tag_bundle_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lstm_onnx.runtime.tagger import TokenTagger
+
+    tagger = TokenTagger.load(tiny_tag_bundle_dir, providers="cpu")
+    real = tagger.logits
+
+    def broken(sentences: Any) -> Any:
+        out = np.array(real(sentences), dtype=np.float32)
+        out[-1, 0, 0] = np.nan
+        return out
+
+    monkeypatch.setattr(tagger, "logits", broken)
+    with pytest.raises(NonFiniteOutputError, match=r"position\(s\) \[1\]"):
+        tagger.tag_tokens([["the", "cat"], ["a", "big", "dog"]])
