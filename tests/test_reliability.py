@@ -598,3 +598,18 @@ def test_tagger_non_finite_logits_are_an_error(tiny_tag_bundle_dir: Path, monkey
     monkeypatch.setattr(tagger, "logits", broken)
     with pytest.raises(NonFiniteOutputError, match=r"position\(s\) \[1\]"):
         tagger.tag_tokens([["the", "cat"], ["a", "big", "dog"]])
+
+
+@pytest.mark.parametrize("suffix", [".conllu", ".jsonl", ".tsv"])
+def test_tagged_data_with_a_byte_order_mark_reads_as_without(tmp_path: Path, suffix: str) -> None:
+    from lstm_onnx.runtime.tagging_data import read_tagged
+
+    body = {
+        ".conllu": "# sent_id = 1\n1\tThe\t_\tDET\t_\t_\t_\t_\t_\t_\n2\tcat\t_\tNOUN\t_\t_\t_\t_\t_\t_\n\n",
+        ".jsonl": '{"tokens": ["The", "cat"], "tags": ["DET", "NOUN"]}\n',
+        ".tsv": "The\tDET\ncat\tNOUN\n\n",
+    }[suffix]
+    plain, bom = tmp_path / f"a{suffix}", tmp_path / f"b{suffix}"
+    plain.write_text(body, encoding="utf-8")
+    bom.write_text(body, encoding="utf-8-sig")
+    assert read_tagged(bom).tokens == read_tagged(plain).tokens == [["The", "cat"]]
