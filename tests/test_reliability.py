@@ -613,3 +613,14 @@ def test_tagged_data_with_a_byte_order_mark_reads_as_without(tmp_path: Path, suf
     plain.write_text(body, encoding="utf-8")
     bom.write_text(body, encoding="utf-8-sig")
     assert read_tagged(bom).tokens == read_tagged(plain).tokens == [["The", "cat"]]
+
+
+def test_training_names_an_empty_text_by_its_place_in_the_file(tmp_path: Path) -> None:
+    from lstm_onnx.trainer.presets import get_preset
+    from lstm_onnx.trainer.train import train
+    from tests.conftest import corpus_texts, make_corpus
+
+    rows = [*make_corpus(20), ("  <br />  ", "pos"), *make_corpus(20, seed=3)]
+    preset = get_preset("tiny", seed=0)
+    with pytest.raises(EmptyInputError, match="position 20 of corpus is empty"):
+        train(corpus_texts(rows), tmp_path / "run", preset.model, preset.train)
