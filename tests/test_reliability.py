@@ -624,3 +624,28 @@ def test_training_names_an_empty_text_by_its_place_in_the_file(tmp_path: Path) -
     preset = get_preset("tiny", seed=0)
     with pytest.raises(EmptyInputError, match="position 20 of corpus is empty"):
         train(corpus_texts(rows), tmp_path / "run", preset.model, preset.train)
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (["io", "task"], {}),
+        (["io", "inputs"], None),
+        (["io", "outputs"], -1),
+        (["io", "inputs"], ["x"]),
+        (["parity", "backends"], "x"),
+        (["metrics"], [1]),
+    ],
+)
+def test_manifest_with_a_wrong_nested_type_is_one_line(bundle_copy: Path, path: list[str], value: Any) -> None:
+    manifest = json.loads((bundle_copy / MANIFEST_FILE).read_text())
+    node = manifest
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    (bundle_copy / MANIFEST_FILE).write_text(json.dumps(manifest))
+    for command in (["info"], ["predict", "--truncate"]):
+        result = runner.invoke(
+            app, [command[0], str(bundle_copy), *command[1:], *(["hi"] if command[0] == "predict" else [])]
+        )
+        assert result.exit_code == 1 and "has the wrong type" in result.stderr, result.stderr
