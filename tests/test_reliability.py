@@ -649,3 +649,20 @@ def test_manifest_with_a_wrong_nested_type_is_one_line(bundle_copy: Path, path: 
             app, [command[0], str(bundle_copy), *command[1:], *(["hi"] if command[0] == "predict" else [])]
         )
         assert result.exit_code == 1 and "has the wrong type" in result.stderr, result.stderr
+
+
+@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="renameat2 is Linux's")
+def test_force_swaps_the_bundle_in_one_step(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lstm_onnx.runtime.atomic import replace_directory
+
+    target, staging = tmp_path / "bundle", tmp_path / ".bundle.abcd1234.tmp"
+    for folder, name in ((target, "old"), (staging, "new")):
+        folder.mkdir()
+        (folder / name).write_text(name)
+
+    def no_rename(self: Path, other: Any) -> Any:  # a two-step move would leave no bundle in between
+        raise AssertionError(f"{self} renamed while {target} is being replaced")
+
+    monkeypatch.setattr(Path, "rename", no_rename)
+    replace_directory(staging, target)
+    assert [p.name for p in target.iterdir()] == ["new"] and [p.name for p in tmp_path.iterdir()] == ["bundle"]
