@@ -86,7 +86,7 @@ class Bundle:
     @property
     def task(self) -> str:
         """``"classify"`` or ``"tag"``."""
-        return self.settings.resolved_task
+        return bundle_task(self.manifest, self.settings.task, self.path / MANIFEST_FILE).task
 
     @property
     def max_length(self) -> int | None:
@@ -151,7 +151,8 @@ def load_bundle(path: Path | str, session_config: SessionConfig | None = None) -
     session = create_session(root / MODEL_FILE, session_config or SessionConfig())
     check_session_io(manifest, session, len(labels), root, config.task)
     # Everything is read now: an archive's temporary directory is gone once this returns.
-    chars = Vocab.load(root / CHAR_VOCAB_FILE) if config.resolved_task == "tag" else None
+    task = bundle_task(manifest, config.task, root / MANIFEST_FILE).task  # the one the session was checked for
+    chars = Vocab.load(root / CHAR_VOCAB_FILE) if task == "tag" else None
     return Bundle(root, manifest, list(labels), vocab, tokenizer, config, session, chars)
 
 

@@ -22,7 +22,7 @@ from lstm_onnx.runtime.contract import CHAR_IDS, CHAR_VOCAB_FILE, INPUT_IDS, LEN
 from lstm_onnx.runtime.errors import BundleError, EmptyInputError
 from lstm_onnx.runtime.predictor import non_finite_error, softmax
 from lstm_onnx.runtime.session import SessionConfig
-from lstm_onnx.runtime.tagging_encode import DEFAULT_MAX_WORD_CHARS, encode
+from lstm_onnx.runtime.tagging_encode import DEFAULT_MAX_WORD_CHARS, MAX_WORD_CHARS_LIMIT, encode
 from lstm_onnx.runtime.tokenizer import limit_chars, require_tokens
 
 __all__ = ["TAG_TASK", "TaggedSentence", "TokenTagger"]
@@ -92,7 +92,14 @@ class TokenTagger:
             raise BundleError(f"{bundle.path} has no {CHAR_VOCAB_FILE}; run `lstm-onnx export` again.")
         self._chars = bundle.char_vocab
         model = bundle.settings.model
-        self._max_word_chars = int(model.get("max_word_chars", DEFAULT_MAX_WORD_CHARS))
+        width = model.get("max_word_chars", DEFAULT_MAX_WORD_CHARS)
+        # A hostile value would cost gigabytes per batch of characters.
+        if not isinstance(width, int) or isinstance(width, bool) or not 2 <= width <= MAX_WORD_CHARS_LIMIT:
+            raise BundleError(
+                f"{bundle.path}/config.json model.max_word_chars must be an int in 2..{MAX_WORD_CHARS_LIMIT}, got "
+                f"{width!r:.40}; run `lstm-onnx export` again."
+            )
+        self._max_word_chars = width
         if len(self._chars) != model.get("char_vocab_size"):
             raise BundleError(
                 f"{bundle.path / CHAR_VOCAB_FILE} has {len(self._chars)} characters but config.json says "

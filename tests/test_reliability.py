@@ -666,3 +666,36 @@ def test_force_swaps_the_bundle_in_one_step(tmp_path: Path, monkeypatch: pytest.
     monkeypatch.setattr(Path, "rename", no_rename)
     replace_directory(staging, target)
     assert [p.name for p in target.iterdir()] == ["new"] and [p.name for p in tmp_path.iterdir()] == ["bundle"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"task": None}, None),  # the manifest's io.task still says tag: it is served as a tagger
+        ({"model.max_word_chars": "x"}, "max_word_chars must be an int in 2..256"),
+        ({"model.max_word_chars": 10**6}, "max_word_chars must be an int in 2..256"),
+        ({"model.max_word_chars": 0}, "max_word_chars must be an int in 2..256"),
+    ],
+)
+def test_tagging_config_with_wrong_values(
+    tiny_tag_bundle_dir: Path, tmp_path: Path, change: dict[str, Any], message: str | None
+) -> None:
+    from lstm_onnx.runtime.load import load
+    from lstm_onnx.runtime.tagger import TokenTagger
+
+    bundle = Path(shutil.copytree(tiny_tag_bundle_dir, tmp_path / "b"))
+    config = json.loads((bundle / "config.json").read_text())
+    for key, value in change.items():
+        *parents, last = key.split(".")
+        node = config
+        for parent in parents:
+            node = node[parent]
+        node[last] = value
+    (bundle / "config.json").write_text(json.dumps(config))
+    _relist(bundle)
+    if message is None:
+        tagger = load(bundle, providers="cpu")
+        assert isinstance(tagger, TokenTagger) and tagger.tag(["the cat"])[0].tokens == ["the", "cat"]
+    else:
+        with pytest.raises(BundleError, match=message):
+            load(bundle, providers="cpu")
