@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lstm_onnx.exporter.bundle_writer import recover_target, write_bundle
+from lstm_onnx.exporter.bundle_writer import make_parent, recover_target, write_bundle
 from lstm_onnx.exporter.config import ExportConfig
 from lstm_onnx.exporter.export import export_onnx
 from lstm_onnx.exporter.tolerances import FP16, FP32, INT8, Criteria
@@ -18,6 +18,7 @@ from lstm_onnx.runtime.atomic import check_target
 from lstm_onnx.runtime.contract import BUNDLE_CONFIG_FILE, MODEL_FILE, TOKENIZER_RULES_FILE, VOCAB_FILE
 from lstm_onnx.runtime.datasets import LabelledTexts, read_dataset, stratified_sample
 from lstm_onnx.runtime.errors import BundleError
+from lstm_onnx.runtime.json_text import parse_json
 from lstm_onnx.runtime.tokenizer import Tokenizer, TokenizerConfig, Vocab
 from lstm_onnx.runtime.tokenizer_rules import load_rules
 from lstm_onnx.trainer.run_dir import LoadedRun, load_run
@@ -94,10 +95,7 @@ def export_bundles(config: ExportConfig, progress: Progress | None = None) -> li
     run = load_run(config.run_dir)
     data = _load_data(config.data, config.limit, config.seed, (config.text_field, config.label_field))
     built = []
-    try:
-        config.out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise BundleError(f"Cannot create {config.out.parent} for --out {config.out}: {err.strerror}.") from err
+    make_parent(config.out)
     with tempfile.TemporaryDirectory(dir=config.out.parent, prefix=f".{config.out.name}.work.") as work:
         fp32_path = Path(work) / MODEL_FILE
         info = export_onnx(run.model, fp32_path, opset=config.opset, seed=config.seed)
@@ -170,7 +168,7 @@ def verify_bundle(
     bundle = Path(bundle)
     config_path = bundle / BUNDLE_CONFIG_FILE
     try:
-        config = json.loads(config_path.read_text(encoding="utf-8"))
+        config = parse_json(config_path.read_text(encoding="utf-8"))
         variant = Variant(config["variant"])
     except FileNotFoundError as err:
         raise BundleError(f"{config_path} is missing; is {bundle} a bundle from `lstm-onnx export`?") from err

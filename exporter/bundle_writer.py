@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import platform
+import re
 import shutil
 import tempfile
 import time
@@ -33,10 +34,12 @@ from lstm_onnx.runtime.contract import (
     TOKENIZER_RULES_FILE,
     VOCAB_FILE,
 )
+from lstm_onnx.runtime.errors import BundleError
 from lstm_onnx.runtime.tokenizer_rules import dump_spacy_rules, save_rules
 from lstm_onnx.trainer.run_dir import LoadedRun
 
 __all__ = [
+    "make_parent",
     "new_manifest",
     "recover_target",
     "staged_bundle",
@@ -49,11 +52,15 @@ _PROCESS_START = time.time()
 
 
 def _leftovers(out: Path) -> list[Path]:
-    """Work (``.work.*``), staging (``.tmp``) and set-aside (``.old``) directories of exports to ``out``."""
+    """Work (``.work.*``), staging (``.tmp``) and set-aside (``.old``) directories of exports to ``out``.
+
+    Only names of exactly the shapes ``tempfile`` gives them here (eight characters of ``[a-z0-9_]``) count: a
+    folder of the user's that merely starts with ``.<name>.`` (``.data.cache``) is never touched.
+    """
     if not out.parent.is_dir():
         return []
-    prefix = f".{out.name}."
-    return [p for p in out.parent.iterdir() if p.name.startswith(prefix) and p.is_dir() and not p.is_symlink()]
+    shape = re.compile(rf"\.{re.escape(out.name)}\.(?:work\.[a-z0-9_]{{8}}|[a-z0-9_]{{8}}\.(?:tmp|old))")
+    return [p for p in out.parent.iterdir() if shape.fullmatch(p.name) and p.is_dir() and not p.is_symlink()]
 
 
 def recover_target(out: Path) -> None:
@@ -69,6 +76,18 @@ def recover_target(out: Path) -> None:
             shutil.rmtree(leftover, ignore_errors=True)
         elif leftover.stat().st_mtime < _PROCESS_START:
             shutil.rmtree(leftover, ignore_errors=True)
+
+
+def make_parent(out: Path) -> None:
+    """Create ``out``'s parent folder (work and staging directories go beside ``out``).
+
+    Raises:
+        BundleError: It cannot be created (read-only file system, a file in the way, no permission).
+    """
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise BundleError(f"Cannot create {out.parent} for --out {out}: {err.strerror}.") from err
 
 
 def toolkit_versions() -> dict[str, str]:

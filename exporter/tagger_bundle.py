@@ -13,7 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from lstm_onnx.exporter.build import CRITERIA
-from lstm_onnx.exporter.bundle_writer import new_manifest, staged_bundle, write_tokenizer_rules
+from lstm_onnx.exporter.bundle_writer import (
+    make_parent,
+    new_manifest,
+    recover_target,
+    staged_bundle,
+    write_tokenizer_rules,
+)
 from lstm_onnx.exporter.config import ExportConfig
 from lstm_onnx.exporter.export import ExportInfo
 from lstm_onnx.exporter.tagger_export import export_tagger_onnx
@@ -58,14 +64,15 @@ def export_tagger_bundles(config: ExportConfig) -> list[TagBundle]:
     """
     variants = (Variant.FP32, *config.variants)
     for variant in variants:
-        check_target(config.variant_dir(variant), config.force)
+        recover_target(config.variant_dir(variant))
+        check_target(config.variant_dir(variant), config.force, protect=config.run_dir)
     run = load_tag_run(config.run_dir)
     data = None
     if config.data is not None:
         data = read_tagged(config.data, "test", run.config.tagset or "upos")
         data = data.head(config.limit) if config.limit is not None else data
     built = []
-    config.out.parent.mkdir(parents=True, exist_ok=True)
+    make_parent(config.out)
     with tempfile.TemporaryDirectory(dir=config.out.parent, prefix=f".{config.out.name}.work.") as work:
         fp32_path = Path(work) / MODEL_FILE
         info = export_tagger_onnx(run.model, fp32_path, opset=config.opset, seed=config.seed)
@@ -122,7 +129,7 @@ def _write(
     variant: Variant,
     parity: TagParity,
 ) -> Path:
-    check_target(out, config.force)
+    check_target(out, config.force, protect=config.run_dir)
     with staged_bundle(out) as staging:
         shutil.copyfile(model_path, staging / MODEL_FILE)
         shutil.copyfile(config.run_dir / VOCAB_FILE, staging / VOCAB_FILE)

@@ -3,22 +3,50 @@ anything but a bundle."""
 
 from __future__ import annotations
 
-import json
+import ctypes
+import ctypes.util
+import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
 from lstm_onnx.runtime.contract import MANIFEST_FILE
 from lstm_onnx.runtime.errors import BundleError
+from lstm_onnx.runtime.json_text import MAX_JSON_FILE_BYTES, parse_json, read_text_capped
 
 __all__ = ["check_target", "replace_directory"]
+
+# renameat2(2) flag: swap two paths atomically (Linux 3.15+, glibc 2.28+).
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap ``a`` and ``b`` in one atomic step; ``False`` where the system cannot (then nothing changed)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    result = renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
+    if result == 0:
+        return True
+    errno = ctypes.get_errno()
+    if errno in (22, 38, 95):  # EINVAL, ENOSYS, EOPNOTSUPP: the file system or kernel cannot exchange
+        return False
+    raise OSError(errno, os.strerror(errno), str(b))
 
 
 def replace_directory(staging: Path, target: Path) -> Path:
     """Rename ``staging`` (written beside ``target``, on the same file system) to ``target``.
 
-    An existing ``target`` is first moved aside and removed only after the new one is in place, so a crash between
-    the renames never loses both.
+    An existing ``target`` is swapped with ``staging`` in one atomic step where the system allows it (Linux), so
+    readers see the old directory until the new one is there; elsewhere it is moved aside first and removed only
+    after the new one is in place, so a crash between the two renames never loses both.
 
     Args:
         staging: The complete new directory.
@@ -30,6 +58,9 @@ def replace_directory(staging: Path, target: Path) -> Path:
     if not target.exists():
         staging.rename(target)
         return target
+    if _exchange(staging, target):
+        shutil.rmtree(staging)  # now the old directory
+        return target
     old = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".old"))
     target.rename(old / target.name)
     staging.rename(target)
@@ -40,8 +71,8 @@ def replace_directory(staging: Path, target: Path) -> Path:
 def _is_bundle(path: Path) -> bool:
     """Whether ``path`` is a directory holding our manifest and nothing it does not list."""
     try:
-        manifest = json.loads((path / MANIFEST_FILE).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        manifest = parse_json(read_text_capped(path / MANIFEST_FILE, MAX_JSON_FILE_BYTES))
+    except (OSError, ValueError):
         return False
     if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
         return False
@@ -61,12 +92,16 @@ def check_target(out: Path, force: bool, protect: Path | None = None) -> None:
 
     Raises:
         BundleError: ``out`` is a file; exists without ``force``; is not a bundle (a run directory or a folder
-            with other files: ``--force`` never deletes those; an empty directory is fine); or is, holds or sits
-            inside ``protect``.
+            with other files: ``--force`` never deletes those; an empty directory is fine); sits inside a bundle;
+            or is, holds or sits inside ``protect``.
     """
     out = Path(out)
     if out.is_file() or out.is_symlink():
         raise BundleError(f"{out} is a file or link; give a directory path for the bundle.")
+    # A bundle holds only the files its manifest lists: one written inside another would break the outer one.
+    inside = next((p for p in out.resolve().parents if (p / MANIFEST_FILE).is_file()), None)
+    if inside is not None:
+        raise BundleError(f"--out {out} sits inside the bundle {inside}; choose a path outside it.")
     if protect is not None:
         a, b = out.resolve(), Path(protect).resolve()
         if a == b or a in b.parents or b in a.parents:

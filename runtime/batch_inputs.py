@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import csv
 import itertools
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from lstm_onnx.runtime.errors import DataError, MissingDependencyError
+from lstm_onnx.runtime.json_text import parse_json
 
 __all__ = ["INPUT_FORMATS", "Chunk", "input_format", "read_chunks"]
 
@@ -68,14 +68,13 @@ def read_chunks(path: Path, chunk_size: int, text_column: str = "text", id_colum
 
 
 def _jsonl_rows(path: Path, text_column: str, id_column: str) -> Iterator[tuple[Any, Any]]:
-    with open(path, encoding="utf-8", errors="surrogateescape") as fh:
+    # utf-8-sig: a byte-order mark is not text (nor part of the first key).
+    with open(path, encoding="utf-8-sig", errors="surrogateescape") as fh:
         for number, line in enumerate(fh, start=1):
             try:
-                obj = json.loads(line)
-            except (ValueError, RecursionError) as err:  # also a number over int's digit limit, deep nesting
-                raise DataError(
-                    f"Line {number} of {path} is not JSON ({str(err)[:120]}); each line must be an object."
-                ) from err
+                obj = parse_json(line)
+            except ValueError as err:
+                raise DataError(f"Line {number} of {path} is not JSON ({err}); each line must be an object.") from err
             if not isinstance(obj, dict) or text_column not in obj:
                 raise DataError(f"Line {number} of {path} has no {text_column!r} field; expected an object with it.")
             yield obj.get(id_column), obj[text_column]
@@ -83,11 +82,12 @@ def _jsonl_rows(path: Path, text_column: str, id_column: str) -> Iterator[tuple[
 
 def _csv_rows(path: Path, text_column: str, id_column: str) -> Iterator[tuple[Any, Any]]:
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-    with open(path, encoding="utf-8", errors="surrogateescape", newline="") as fh:
+    # utf-8-sig: with a byte-order mark the first column would be named "\ufeffid", and ids silently lost.
+    with open(path, encoding="utf-8-sig", errors="surrogateescape", newline="") as fh:
         reader = csv.DictReader(fh, delimiter=delimiter)
-        if text_column not in (reader.fieldnames or []):
-            raise DataError(f"{path} has no {text_column!r} column (header: {reader.fieldnames}); name it.")
         try:
+            if text_column not in (reader.fieldnames or []):
+                raise DataError(f"{path} has no {text_column!r} column (header: {reader.fieldnames}); name it.")
             for row in reader:
                 yield row.get(id_column), row[text_column]
         except csv.Error as err:  # e.g. a field over csv's 131,072-character limit, a NUL byte

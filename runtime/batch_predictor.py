@@ -42,6 +42,7 @@ class BatchPredictor:
         batch_size: Most texts per ONNX Runtime call.
         max_length: Token limit; ``None`` uses the bundle's.
         truncate: Cut over-long texts instead of raising ``InputTooLongError``.
+        max_chars: Character limit per text, checked before tokenizing; ``None`` uses the bundle's.
     """
 
     def __init__(
@@ -54,6 +55,7 @@ class BatchPredictor:
         batch_size: int = 32,
         max_length: int | None = None,
         truncate: bool = False,
+        max_chars: int | None = None,
     ) -> None:
         self.bundle = str(bundle)
         self.text_column = text_column
@@ -62,12 +64,13 @@ class BatchPredictor:
         self.batch_size = batch_size
         self.max_length = max_length
         self.truncate = truncate
+        self.max_chars = max_chars
         self._model: TextClassifier | None = None
         self.loads = 0  # how many times this instance loaded its model (1 after any number of calls)
 
     def settings(self) -> dict[str, Any]:
         """The keyword arguments that rebuild this predictor (for engines that construct it themselves)."""
-        names = ("text_column", "id_column", "threads", "batch_size", "max_length", "truncate")
+        names = ("text_column", "id_column", "threads", "batch_size", "max_length", "truncate", "max_chars")
         return {"bundle": self.bundle, **{name: getattr(self, name) for name in names}}
 
     def __getstate__(self) -> dict[str, Any]:
@@ -89,6 +92,7 @@ class BatchPredictor:
                 batch_size=self.batch_size,
                 max_length=self.max_length,
                 truncate=self.truncate,
+                max_chars=self.max_chars,
             )
             self.loads += 1
         return self._model

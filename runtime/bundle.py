@@ -6,7 +6,6 @@ A bundle is a directory written by ``lstm-onnx export``: ``model.onnx``, ``vocab
 
 from __future__ import annotations
 
-import json
 import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -26,6 +25,7 @@ from lstm_onnx.runtime.contract import (
     VOCAB_FILE,
 )
 from lstm_onnx.runtime.errors import BundleError
+from lstm_onnx.runtime.json_text import MAX_JSON_FILE_BYTES, parse_json, read_text_capped
 from lstm_onnx.runtime.onnx_graph import embedding_rows
 from lstm_onnx.runtime.session import ModelSession, SessionConfig, create_session
 from lstm_onnx.runtime.tokenizer import Tokenizer, Vocab
@@ -86,7 +86,7 @@ class Bundle:
     @property
     def task(self) -> str:
         """``"classify"`` or ``"tag"``."""
-        return self.settings.resolved_task
+        return bundle_task(self.manifest, self.settings.task, self.path / MANIFEST_FILE).task
 
     @property
     def max_length(self) -> int | None:
@@ -151,7 +151,8 @@ def load_bundle(path: Path | str, session_config: SessionConfig | None = None) -
     session = create_session(root / MODEL_FILE, session_config or SessionConfig())
     check_session_io(manifest, session, len(labels), root, config.task)
     # Everything is read now: an archive's temporary directory is gone once this returns.
-    chars = Vocab.load(root / CHAR_VOCAB_FILE) if config.resolved_task == "tag" else None
+    task = bundle_task(manifest, config.task, root / MANIFEST_FILE).task  # the one the session was checked for
+    chars = Vocab.load(root / CHAR_VOCAB_FILE) if task == "tag" else None
     return Bundle(root, manifest, list(labels), vocab, tokenizer, config, session, chars)
 
 
@@ -219,12 +220,11 @@ def check_session_io(
 
 def _read_json(path: Path) -> dict[str, Any]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = parse_json(read_text_capped(path, MAX_JSON_FILE_BYTES))
     except FileNotFoundError as err:
         raise BundleError(f"Bundle file {path} is missing; {_REEXPORT}.") from err
-    except (UnicodeDecodeError, ValueError, RecursionError) as err:
-        # ValueError covers bad JSON and integers past Python's digit limit; RecursionError, absurd nesting.
-        raise BundleError(f"Bundle file {path} is not valid JSON ({str(err)[:200]}); {_REEXPORT}.") from err
+    except ValueError as err:  # bad JSON or UTF-8, a 5,000-digit number, absurd nesting, over the size cap
+        raise BundleError(f"Bundle file {path} is not a readable JSON file ({str(err)[:200]}); {_REEXPORT}.") from err
     if not isinstance(data, dict):
         raise BundleError(f"Bundle file {path} must hold a JSON object; {_REEXPORT}.")
     return data

@@ -183,6 +183,25 @@ class Manifest:
                 raise BundleError(f"{source} lacks the key {key!r}; {_REEXPORT}.")
             if not isinstance(data[key], kind) or isinstance(data[key], bool):
                 raise BundleError(f"{source}: {key!r} must be {kind.__name__}, got {data[key]!r:.60}; {_REEXPORT}.")
+        # Nested values readers index into: a wrong type there would surface as a TypeError deep in a check.
+        nested: list[tuple[str, Any, bool]] = [
+            ("io.task", data["io"].get("task"), isinstance(data["io"].get("task"), (str, type(None)))),
+            *(
+                (f"io.{kind}", specs, isinstance(specs, list) and all(isinstance(x, dict) for x in specs))
+                for kind in ("inputs", "outputs")
+                for specs in [data["io"].get(kind, [])]
+            ),
+            (
+                "parity.backends",
+                data["parity"].get("backends"),
+                isinstance(data["parity"].get("backends"), (dict, type(None))),
+            ),
+            *((f"files.{name}", entry, isinstance(entry, dict)) for name, entry in data["files"].items()),
+            *((key, data.get(key), isinstance(data.get(key), (dict, type(None)))) for key in ("metrics", "data")),
+        ]
+        for where, value, ok in nested:
+            if not ok:
+                raise BundleError(f"{source}: {where!r} has the wrong type ({value!r:.60}); {_REEXPORT}.")
         own, extra = split_known(cls, data)
         return cls(**own, extra=extra)
 

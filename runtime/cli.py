@@ -191,7 +191,9 @@ def predict_command(
     if engine is not None:
         if file is None or file == "-" or output is None or texts:
             raise typer.BadParameter("--engine scores --file PATH into --output PATH.", param_hint="--engine")
-        return run_score(bundle, Path(file), output, engine, workers, batch_size, truncate, max_length, quiet)
+        return run_score(
+            bundle, Path(file), output, engine, workers, batch_size, truncate, max_length, quiet, max_chars
+        )
     if texts and file is not None:
         raise typer.BadParameter("give texts as arguments or --file, not both.", param_hint="TEXTS / --file")
     if not texts and file is None:
@@ -212,7 +214,13 @@ def predict_command(
             raise DataError(
                 f"--format conllu is for tagging bundles; {bundle} is a classifier: use jsonl, table or csv."
             )
-        items = items_from_args(texts) if texts else read_items(file or "-", input_format.value, text_field, id_field)
+        items = (
+            items_from_args(texts)
+            if texts
+            else read_items(
+                file or "-", input_format.value, text_field, id_field, max_chars=model.max_chars, truncate=truncate
+            )
+        )
         # Piped input arrives line by line: answer each batch as soon as it is full, not after 1,024 lines.
         streaming = file == "-" and not sys.stdin.isatty()
         outcomes = predict_items(model, items, chunk_size=batch_size if streaming else DEFAULT_CHUNK_SIZE)

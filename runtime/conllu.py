@@ -45,10 +45,10 @@ class ConlluSentence:
 
 
 def open_text(path: Path) -> TextIO:
-    """Open a UTF-8 text file, decompressing it when its name ends in ``.gz``."""
+    """Open a UTF-8 text file, decompressing it when its name ends in ``.gz``; a leading byte-order mark is dropped."""
     if path.name.endswith(".gz"):
-        return gzip.open(path, "rt", encoding="utf-8")
-    return open(path, encoding="utf-8")
+        return gzip.open(path, "rt", encoding="utf-8-sig")
+    return open(path, encoding="utf-8-sig")
 
 
 def read_conllu(path: Path | str, tagset: str = "upos") -> Iterator[ConlluSentence]:

@@ -11,6 +11,11 @@ so ``--on-error skip|null`` can report it and carry on; ``--on-error fail`` rais
 
 Files and stdin are read as UTF-8 with a leading byte-order mark dropped; undecodable bytes survive as lone
 surrogates (``surrogateescape``) rather than failing the whole stream.
+
+With ``max_chars``, no line is ever held whole past what the limit needs, so a 1 GB line costs what a
+``max_chars`` one does: a longer text line is an error item, or with ``truncate`` its first ``max_chars + 1``
+characters (the classifier then cuts and flags it); a JSON Lines line longer than ``JSONL_LINE_CHARS(max_chars)``
+(room for every character escaped) is an error item, since a cut object cannot be parsed.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from typing import Any, TextIO
 from lstm_onnx.runtime.errors import DataError, InputError
 from lstm_onnx.runtime.predictor import DEFAULT_CHUNK_SIZE, Prediction, TextClassifier
 
-__all__ = ["INPUT_FORMATS", "Item", "items_from_args", "predict_items", "read_items"]
+__all__ = ["INPUT_FORMATS", "Item", "items_from_args", "jsonl_line_chars", "predict_items", "read_items"]
 
 INPUT_FORMATS = ("auto", "text", "jsonl")
 _JSONL_SUFFIXES = (".jsonl", ".ndjson")
@@ -67,8 +72,19 @@ def items_from_args(texts: Iterable[str]) -> Iterator[Item]:
         yield Item(text, number, f"argument {number}")
 
 
+def jsonl_line_chars(max_chars: int) -> int:
+    """Longest JSON Lines line read for a ``max_chars`` text: each character may be a 6-character ``\\uXXXX`` escape,
+    plus 64 KiB for the other fields."""
+    return 6 * max_chars + 65_536
+
+
 def read_items(
-    source: str, input_format: str = "auto", text_field: str = "text", id_field: str = "id"
+    source: str,
+    input_format: str = "auto",
+    text_field: str = "text",
+    id_field: str = "id",
+    max_chars: int | None = None,
+    truncate: bool = False,
 ) -> Iterator[Item]:
     """Stream items from a file, or stdin for ``-``, never loading it whole.
 
@@ -77,6 +93,8 @@ def read_items(
         input_format: ``auto``, ``text`` or ``jsonl`` (see the module docstring).
         text_field: JSONL key holding the text.
         id_field: JSONL key holding the id, carried to the output.
+        max_chars: Character limit per text (``None``: lines are read whole); bounds the memory of one line.
+        truncate: Keep the start of an over-long text line instead of reporting it.
 
     Yields:
         One ``Item`` per line (blank lines of JSONL are skipped; in ``text`` every line is a text).
@@ -92,19 +110,51 @@ def read_items(
             if hasattr(sys.stdin, "buffer")
             else sys.stdin
         )
-        yield from _items(stream, "stdin", input_format, text_field, id_field)
+        yield from _items(stream, "stdin", input_format, (text_field, id_field), (max_chars, truncate))
         return
     path = Path(source)
-    if not path.is_file():
-        raise DataError(f"Input file {path} does not exist; give a text or .jsonl file, or - for stdin.")
+    # Not is_file(): a named pipe or `--file <(command)` (/dev/fd/N) is read as the stream it is.
+    if not path.exists() or path.is_dir():
+        what = "is a directory" if path.is_dir() else "does not exist"
+        raise DataError(f"Input file {path} {what}; give a text or .jsonl file, or - for stdin.")
     if input_format == "auto":
         input_format = "jsonl" if path.suffix.lower() in _JSONL_SUFFIXES else "text"
     with open(path, encoding="utf-8-sig", errors="surrogateescape", newline="") as fh:
-        yield from _items(fh, path.name, input_format, text_field, id_field)
+        yield from _items(fh, path.name, input_format, (text_field, id_field), (max_chars, truncate))
 
 
-def _items(stream: TextIO, name: str, input_format: str, text_field: str, id_field: str) -> Iterator[Item]:
-    lines: Iterator[str] = iter(stream)
+def _bounded_lines(stream: TextIO, limit: int | None) -> Iterator[tuple[str, bool]]:
+    """Lines of at most ``limit`` characters, each with whether it was longer (the rest is read and dropped)."""
+    if limit is None:
+        for line in stream:
+            yield line, False
+        return
+    while line := stream.readline(limit):
+        if len(line) < limit or line.endswith("\n"):
+            yield line, False
+            continue
+        while (rest := stream.readline(1 << 16)) and not rest.endswith(("\n", "\r")):
+            pass
+        yield line, True
+
+
+def _items(
+    stream: TextIO, name: str, input_format: str, fields: tuple[str, str], limits: tuple[int | None, bool]
+) -> Iterator[Item]:
+    text_field, id_field = fields
+    max_chars, truncate = limits
+    text_limit = None if max_chars is None else max_chars + 2  # room for the text's first extra character and \r\n
+    json_limit = None if max_chars is None else jsonl_line_chars(max_chars)
+    bounded = _bounded_lines(stream, json_limit if input_format != "text" else text_limit)
+    over: set[int] = set()
+
+    def numbered() -> Iterator[str]:
+        for number, (raw, cut) in enumerate(bounded, start=1):
+            if cut:
+                over.add(number)
+            yield raw
+
+    lines: Iterator[str] = numbered()
     if input_format == "auto":  # stdin: look at the first non-blank line, then replay it
         head: list[str] = []
         for raw in lines:
@@ -118,10 +168,22 @@ def _items(stream: TextIO, name: str, input_format: str, text_field: str, id_fie
         if number == 1:
             line = line.removeprefix("\ufeff")  # a byte-order mark is not text
         where = f"line {number} of {name}"
-        if input_format == "text":
-            yield Item(line, number, where)
+        if number in over and (input_format != "text" or not truncate):
+            over.discard(number)
+            yield Item(None, number, where, _too_long(input_format, max_chars or 0))
+        elif input_format == "text":
+            yield Item(line if number not in over else line[: (max_chars or 0) + 1], number, where)
         elif line.strip():
             yield _record(line, number, where, text_field, id_field)
+
+
+def _too_long(input_format: str, max_chars: int) -> str:
+    if input_format == "text":
+        return f"Text has more than {max_chars} characters (max_chars); raise --max-chars or pass --truncate"
+    return (
+        f"the line is longer than {jsonl_line_chars(max_chars)} characters, too long for a text of max_chars="
+        f"{max_chars}; raise --max-chars"
+    )
 
 
 def _is_record(line: str, text_field: str) -> bool:

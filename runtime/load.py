@@ -46,7 +46,8 @@ def resolve_bundle(source: str | Path) -> Path:
         The bundle's path (a directory or an archive).
 
     Raises:
-        BundleError: Neither a path nor an installed model has that name, or the name is empty.
+        BundleError: Neither a path nor an installed model has that name, the name is empty, or two installed
+            packages register the name.
     """
     if not isinstance(source, (str, Path)):
         raise TypeError(f"A bundle is named by a path or an installed model name, got {type(source).__name__}.")
@@ -67,6 +68,13 @@ def resolve_bundle(source: str | Path) -> Path:
         raise BundleError(
             f"No bundle at {source!r} and no installed model of that name (installed models: {known}). "
             "Give a bundle directory or archive, or `pip install` a package made by `lstm-onnx package`."
+        )
+    if len({ep.value for ep in matches}) > 1:
+        # Two distributions claim the name: picking one by install order would serve a model nobody chose.
+        owners = sorted(f"{ep.value} ({ep.dist.name if ep.dist else 'unknown distribution'})" for ep in matches)
+        raise BundleError(
+            f"Installed model name {source!r} is registered by {len(matches)} packages: {', '.join(owners)}. "
+            "Uninstall all but one, or load the bundle by its path."
         )
     try:
         located = matches[0].load()
@@ -107,7 +115,7 @@ def load(
 
     Returns:
         A ``TextClassifier`` for a classification bundle, a ``TokenTagger`` for a tagging bundle (``config.json``
-        ``"task": "tag"``; ``max_length`` and ``truncate`` do not apply to it).
+        ``"task": "tag"``; ``max_chars`` and ``truncate`` apply to its raw texts, ``max_length`` does not).
 
     Raises:
         BundleError: Nothing to load there, or the bundle is incomplete, changed or inconsistent.
@@ -119,7 +127,7 @@ def load(
     # Load and check the bundle once (archives included), then hand it to the model for its task.
     bundle = load_bundle(resolve_bundle(source), session)
     if bundle.task == "tag":
-        return TokenTagger(bundle, batch_size=batch_size)
+        return TokenTagger(bundle, batch_size=batch_size, max_chars=max_chars, truncate=truncate)
     return TextClassifier.load(
         bundle, batch_size=batch_size, max_length=max_length, truncate=truncate, max_chars=max_chars, labels=labels
     )

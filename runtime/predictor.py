@@ -38,9 +38,9 @@ from lstm_onnx.runtime.bundle_format import CLASSIFY_TASK
 from lstm_onnx.runtime.errors import BundleError, InputError, InputTooLongError, NonFiniteOutputError
 from lstm_onnx.runtime.relabel import LabelNames, rename_labels
 from lstm_onnx.runtime.session import SessionConfig
-from lstm_onnx.runtime.tokenizer import batch_encode, require_tokens
+from lstm_onnx.runtime.tokenizer import batch_encode, limit_chars, require_tokens
 
-__all__ = ["DEFAULT_BATCH_SIZE", "DEFAULT_CHUNK_SIZE", "Prediction", "TextClassifier", "softmax"]
+__all__ = ["DEFAULT_BATCH_SIZE", "DEFAULT_CHUNK_SIZE", "Prediction", "TextClassifier", "non_finite_error", "softmax"]
 
 DEFAULT_BATCH_SIZE = 32
 # Padded tokens (B × T) per session call. It bounds memory when one text is very long, and it is the speed
@@ -278,7 +278,7 @@ class TextClassifier:
             probs, bad = self._run(encoded)
             for row, i in enumerate(good):
                 if row in bad:
-                    results[i] = _non_finite([offset + i])
+                    results[i] = non_finite_error([offset + i])
                 else:
                     results[i] = self._to_predictions(probs[row : row + 1], [cuts[row]])[0]
             yield from results
@@ -305,7 +305,7 @@ class TextClassifier:
         self._warn_truncated([offset + i for i, t in enumerate(truncated) if t])
         probs, bad = self._run(ids)
         if bad:
-            raise _non_finite([offset + row for row in sorted(bad)])
+            raise non_finite_error([offset + row for row in sorted(bad)])
         return probs, truncated
 
     def _run(self, ids: list[list[int]]) -> tuple[NDArray[np.float32], set[int]]:
@@ -326,15 +326,7 @@ class TextClassifier:
         """Ids of one text and whether it was truncated; checks the character limit before tokenizing."""
         if not isinstance(text, str):
             raise TypeError(f"Text at position {position} is {type(text).__name__}, not str.")
-        cut = False
-        if self.max_chars is not None and len(text) > self.max_chars:
-            if not self.truncate:
-                raise InputTooLongError(
-                    f"Text at position {position} has {len(text)} characters; max_chars is {self.max_chars}. "
-                    "Shorten it, raise the limit (--max-chars, max_chars=) or pass --truncate (truncate=True).",
-                    position=position,
-                )
-            text, cut = text[: self.max_chars], True
+        text, cut = limit_chars(text, position, self.max_chars, self.truncate)
         limit = self.max_length
         if limit is not None and self.truncate:
             tokens = self._tokenizer.tokenize(text, max_tokens=limit + 1)
@@ -373,7 +365,8 @@ class TextClassifier:
 _PENDING = InputError("pending")
 
 
-def _non_finite(positions: list[int]) -> NonFiniteOutputError:
+def non_finite_error(positions: list[int]) -> NonFiniteOutputError:
+    """The error for texts whose logits were inf/NaN (classifier and tagger alike), naming their positions."""
     shown = f"{positions[:5]}{' …' if len(positions) > 5 else ''}"
     return NonFiniteOutputError(
         f"The model produced non-finite logits (inf/NaN) for the text(s) at position(s) {shown}; the bundle's "

@@ -43,12 +43,15 @@ def run_score(
     truncate: bool,
     max_length: int | None,
     quiet: bool,
+    max_chars: int | None = None,
 ) -> None:
     """Score ``file`` into ``output`` and report rows and speed on stderr (shared by ``score`` and ``predict``)."""
     from lstm_onnx.runtime.batch_predictor import BatchPredictor
     from lstm_onnx.runtime.batch_scoring import score_file
 
-    predictor = BatchPredictor(bundle, batch_size=batch_size, max_length=max_length, truncate=truncate)
+    predictor = BatchPredictor(
+        bundle, batch_size=batch_size, max_length=max_length, truncate=truncate, max_chars=max_chars
+    )
     start = time.perf_counter()
     report = score_file(predictor, file, output, engine=engine.value, workers=workers)
     seconds = time.perf_counter() - start
@@ -79,9 +82,15 @@ def score_command(
     truncate: Annotated[bool, typer.Option("--truncate/--no-truncate", help="Cut texts over max_length.")] = False,
     max_length: Annotated[int | None, typer.Option("--max-length", help="Token limit per text.", min=1)] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Show errors only on stderr.")] = False,
+    max_chars: Annotated[
+        int | None,
+        typer.Option(
+            "--max-chars", help="Character limit per text, checked before tokenizing (default: the bundle's).", min=1
+        ),
+    ] = None,
 ) -> None:
     """Score a big file into a JSON Lines file, in input order with each row's id, on local processes or Ray."""
-    run_score(bundle, file, output, engine, workers, batch_size, truncate, max_length, quiet)
+    run_score(bundle, file, output, engine, workers, batch_size, truncate, max_length, quiet, max_chars)
 
 
 def serve_command(

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from lstm_onnx.runtime.errors import MissingDependencyError
-from lstm_onnx.runtime.serve_api import ServeSettings, answer_predict, classify_batch, render_answer
+from lstm_onnx.runtime.serve_api import ServeSettings, answer_predict, classify_batch, encode_answer
 
 __all__ = ["SERVE_MISSING", "ServeSettings", "build_application", "serve_forever", "start_server", "stop_server"]
 
@@ -99,7 +99,7 @@ def build_application(settings: ServeSettings) -> Any:
         async def predict(self, request: Request) -> Response:
             body = await _read_capped(request, self.settings.max_body_bytes)
             status, answer = await answer_predict(body, self._batched, self.settings)
-            return Response(render_answer(answer), status_code=status, media_type="application/json")
+            return Response(encode_answer(answer), status_code=status, media_type="application/json")
 
         @api.get("/health", summary="Liveness, model and batching statistics")  # type: ignore[untyped-decorator, unused-ignore]  # Ray Serve's decorators are typed only with Ray
         async def health(self) -> dict[str, Any]:

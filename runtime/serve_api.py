@@ -11,18 +11,18 @@ with one ``prediction_record`` per text, in order. Every bad request gets a 4xx 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from lstm_onnx.runtime.errors import InputError
+from lstm_onnx.runtime.json_text import parse_json
 from lstm_onnx.runtime.records import json_line, prediction_record
 
 if TYPE_CHECKING:
     from lstm_onnx.runtime.predictor import Prediction, TextClassifier
 
-__all__ = ["RequestError", "ServeSettings", "answer_predict", "classify_batch", "parse_predict_body", "render_answer"]
+__all__ = ["RequestError", "ServeSettings", "answer_predict", "classify_batch", "encode_answer", "parse_predict_body"]
 
 
 @dataclass(frozen=True)
@@ -73,9 +73,9 @@ def parse_predict_body(body: bytes, settings: ServeSettings) -> list[str]:
     if len(body) > settings.max_body_bytes:
         raise RequestError(413, f"Body is over {settings.max_body_bytes} bytes; send fewer or shorter texts.")
     try:
-        payload = json.loads(body)
-    except (ValueError, RecursionError) as err:  # also a number over int's digit limit, nesting past the stack
-        raise RequestError(400, f'Body is not JSON ({str(err)[:120]}); send {{"texts": ["..."]}}.') from err
+        payload = parse_json(body)
+    except ValueError as err:
+        raise RequestError(400, f'Body is not JSON ({err}); send {{"texts": ["..."]}}.') from err
     if not isinstance(payload, dict) or len(payload) != 1 or not {"text", "texts"} >= payload.keys():
         got = sorted(payload) if isinstance(payload, dict) else type(payload).__name__
         raise RequestError(400, f'Body must be {{"texts": [...]}} or {{"text": "..."}}, got {got}.')
@@ -143,9 +143,9 @@ async def answer_predict(
     return 200, {"predictions": records}
 
 
-def render_answer(answer: dict[str, Any]) -> bytes:
-    """The JSON body of an answer, UTF-8; a text with a lone surrogate (valid in a JSON string as ``\\ud800``, with
-    no UTF-8 form) comes back as the same escape, where a plain UTF-8 encoder would fail with a 500."""
+def encode_answer(answer: dict[str, Any]) -> bytes:
+    """The response body: UTF-8 JSON. A text sent with a lone surrogate (``"\\ud800"``, valid JSON) is echoed back
+    as a ``\\u`` escape; a plain UTF-8 encoder would fail on it and turn the answer into a 500."""
     return json_line(answer).encode("utf-8")
 
 

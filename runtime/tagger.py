@@ -7,6 +7,7 @@ padded positions are never read.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,9 +20,10 @@ from lstm_onnx.runtime.batching import length_buckets
 from lstm_onnx.runtime.bundle import Bundle, load_bundle
 from lstm_onnx.runtime.contract import CHAR_IDS, CHAR_VOCAB_FILE, INPUT_IDS, LENGTHS, LOGITS
 from lstm_onnx.runtime.errors import BundleError, EmptyInputError
-from lstm_onnx.runtime.predictor import softmax
+from lstm_onnx.runtime.predictor import non_finite_error, softmax
 from lstm_onnx.runtime.session import SessionConfig
-from lstm_onnx.runtime.tagging_encode import DEFAULT_MAX_WORD_CHARS, encode
+from lstm_onnx.runtime.tagging_encode import DEFAULT_MAX_WORD_CHARS, MAX_WORD_CHARS_LIMIT, encode
+from lstm_onnx.runtime.tokenizer import limit_chars, require_tokens
 
 __all__ = ["TAG_TASK", "TaggedSentence", "TokenTagger"]
 
@@ -61,12 +63,21 @@ class TokenTagger:
     Args:
         bundle: A tagging bundle from ``load_bundle``.
         batch_size: Most sentences per session call.
+        max_chars: Character limit per raw text (``tag``), checked before tokenizing; ``None`` uses the bundle's.
+        truncate: Keep a longer text's first ``max_chars`` characters instead of raising ``InputTooLongError``.
 
     Raises:
         BundleError: The bundle is not a tagging bundle, or its character vocabulary is missing.
     """
 
-    def __init__(self, bundle: Bundle, batch_size: int = DEFAULT_TAG_BATCH_SIZE) -> None:
+    def __init__(
+        self,
+        bundle: Bundle,
+        batch_size: int = DEFAULT_TAG_BATCH_SIZE,
+        *,
+        max_chars: int | None = None,
+        truncate: bool = False,
+    ) -> None:
         if bundle.task != TAG_TASK:
             raise BundleError(f"{bundle.path} is not a tagging bundle (config.json task is not 'tag').")
         if batch_size < 1:
@@ -75,11 +86,20 @@ class TokenTagger:
         self.labels = list(bundle.labels)
         self.tagset = bundle.settings.tagset or "upos"
         self.batch_size = batch_size
+        self.max_chars = max_chars if max_chars is not None else bundle.tokenizer.config.max_chars
+        self.truncate = truncate
         if bundle.char_vocab is None:
             raise BundleError(f"{bundle.path} has no {CHAR_VOCAB_FILE}; run `lstm-onnx export` again.")
         self._chars = bundle.char_vocab
         model = bundle.settings.model
-        self._max_word_chars = int(model.get("max_word_chars", DEFAULT_MAX_WORD_CHARS))
+        width = model.get("max_word_chars", DEFAULT_MAX_WORD_CHARS)
+        # A hostile value would cost gigabytes per batch of characters.
+        if not isinstance(width, int) or isinstance(width, bool) or not 2 <= width <= MAX_WORD_CHARS_LIMIT:
+            raise BundleError(
+                f"{bundle.path}/config.json model.max_word_chars must be an int in 2..{MAX_WORD_CHARS_LIMIT}, got "
+                f"{width!r:.40}; run `lstm-onnx export` again."
+            )
+        self._max_word_chars = width
         if len(self._chars) != model.get("char_vocab_size"):
             raise BundleError(
                 f"{bundle.path / CHAR_VOCAB_FILE} has {len(self._chars)} characters but config.json says "
@@ -110,6 +130,7 @@ class TokenTagger:
         Raises:
             TypeError: An item is not a string (position named).
             EmptyInputError: A text has no tokens (position named).
+            InputTooLongError: A text is longer than ``max_chars`` and ``truncate`` is off.
         """
         if isinstance(texts, str):
             raise TypeError("tag() takes a list of texts; wrap a single text in a list.")
@@ -117,9 +138,11 @@ class TokenTagger:
         for i, text in enumerate(texts):
             if not isinstance(text, str):
                 raise TypeError(f"Text at position {i} is {type(text).__name__}, not str.")
+            text, cut = limit_chars(text, i, self.max_chars, self.truncate)
+            if cut:
+                warnings.warn(f"Text at position {i} was cut to max_chars={self.max_chars} characters.", stacklevel=2)
             tokens = self.bundle.tokenizer.tokenize(text)
-            if not tokens:
-                raise EmptyInputError(f"Text at position {i} has no tokens; every text needs at least one.", i)
+            require_tokens(tokens, i, text)
             token_lists.append(tokens)
         return self.tag_tokens(token_lists)
 
@@ -142,14 +165,24 @@ class TokenTagger:
         return out
 
     def predict_proba(self, sentences: Sequence[Sequence[str]]) -> list[NDArray[np.float32]]:
-        """Tag probabilities per sentence: float32 (n_i, C) each, in input order."""
+        """Tag probabilities per sentence: float32 (n_i, C) each, in input order.
+
+        Raises:
+            NonFiniteOutputError: The model produced inf/NaN logits for a sentence (positions named).
+        """
         _check_sentences(sentences)
         lengths = [len(s) for s in sentences]
         result: list[NDArray[np.float32]] = [np.zeros((0, len(self.labels)), np.float32)] * len(sentences)
+        bad: list[int] = []
         for rows in length_buckets(lengths, self.batch_size, _MAX_BATCH_TOKENS):
             logits = self.logits([sentences[r] for r in rows])
             for b, r in enumerate(rows):
-                result[r] = softmax(logits[b, : lengths[r]])
+                valid = logits[b, : lengths[r]]
+                if not np.isfinite(valid).all():  # argmax over NaN would pick a tag and report a NaN score
+                    bad.append(int(r))
+                result[r] = softmax(valid)
+        if bad:
+            raise non_finite_error(sorted(bad))
         return result
 
     def logits(self, sentences: Sequence[Sequence[str]]) -> NDArray[np.floating[Any]]:

@@ -58,7 +58,11 @@ def _tag_stream(
     tagger: TokenTagger, texts: list[str] | None, file: str | None, input_format: str, text_field: str
 ) -> Iterator[TaggedSentence]:
     """Tag arguments or a file/stdin a chunk at a time, so memory stays flat and a pipe is answered as it flows."""
-    items = items_from_args(texts) if texts else read_items(file or "-", input_format, text_field)
+    items = (
+        items_from_args(texts)
+        if texts
+        else read_items(file or "-", input_format, text_field, max_chars=tagger.max_chars, truncate=tagger.truncate)
+    )
     while chunk := list(itertools.islice(items, DEFAULT_CHUNK_SIZE)):
         for item in chunk:
             if item.text is None:

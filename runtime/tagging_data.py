@@ -11,7 +11,6 @@ A folder holds one file per split whose name contains ``-train``, ``-dev`` and `
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from typing import Any
 
 from lstm_onnx.runtime.conllu import READ_ERRORS, open_text, read_conllu
 from lstm_onnx.runtime.errors import DataError
+from lstm_onnx.runtime.json_text import parse_json
 
 __all__ = ["SPLITS", "TaggedSentences", "find_split", "read_tagged"]
 
@@ -152,9 +152,9 @@ def _read_jsonl(path: Path) -> Iterator[tuple[list[str], list[str]]]:
                     continue
                 where = f"{path}, line {number}"
                 try:
-                    obj = json.loads(line)
-                except (ValueError, RecursionError) as err:  # also a number over int's digit limit, deep nesting
-                    raise DataError(f"{where}: not valid JSON ({str(err)[:120]}).") from err
+                    obj = parse_json(line)
+                except ValueError as err:
+                    raise DataError(f"{where}: not valid JSON ({err}).") from err
                 tokens: Any = obj.get("tokens") if isinstance(obj, dict) else None
                 tags: Any = obj.get("tags") if isinstance(obj, dict) else None
                 if not (_strings(tokens) and _strings(tags)) or len(tokens) != len(tags) or not tokens:

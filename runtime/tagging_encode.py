@@ -18,10 +18,12 @@ from numpy.typing import NDArray
 from lstm_onnx.runtime.errors import EmptyInputError
 from lstm_onnx.runtime.tokenizer import PAD, PAD_ID, UNK, UNK_ID, Vocab
 
-__all__ = ["DEFAULT_MAX_WORD_CHARS", "TaggerInputs", "build_char_vocab", "encode", "word_key"]
+__all__ = ["DEFAULT_MAX_WORD_CHARS", "MAX_WORD_CHARS_LIMIT", "TaggerInputs", "build_char_vocab", "encode", "word_key"]
 
 # The character vocabulary's file in a run directory and a tagging bundle.
 DEFAULT_MAX_WORD_CHARS = 24
+# Upper bound of max_word_chars, in training and in a bundle: it sizes the (B, T, W) character tensor.
+MAX_WORD_CHARS_LIMIT = 256
 
 
 def word_key(token: str) -> str:

@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from lstm_onnx.runtime.errors import BundleError, ConfigError, EmptyInputError
+from lstm_onnx.runtime.errors import BundleError, ConfigError, EmptyInputError, InputTooLongError
+from lstm_onnx.runtime.json_text import MAX_VOCAB_FILE_BYTES, read_text_capped
 from lstm_onnx.runtime.tokenizer_rules import RuleTokenizer, dump_spacy_rules
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "Vocab",
     "DEFAULT_MAX_CHARS",
     "batch_encode",
+    "limit_chars",
     "normalize",
     "require_tokens",
 ]
@@ -230,11 +232,11 @@ class Vocab:
             BundleError: The file is missing or not a valid vocabulary.
         """
         try:
-            text = Path(path).read_text(encoding="utf-8")
+            text = read_text_capped(Path(path), MAX_VOCAB_FILE_BYTES)
         except FileNotFoundError as err:
             raise BundleError(f"Vocabulary file {path} does not exist.") from err
-        except UnicodeDecodeError as err:
-            raise BundleError(f"Vocabulary file {path} is not UTF-8 text: {err}.") from err
+        except ValueError as err:  # over the cap, or not UTF-8
+            raise BundleError(f"Vocabulary file {path} cannot be used: {err}.") from err
         if not text.endswith("\n"):
             raise BundleError(f"Vocabulary file {path} is truncated (no final newline).")
         try:
@@ -259,6 +261,26 @@ def require_tokens(tokens: Sequence[str], position: int, text: str, where: str =
             "every text needs at least one token. Remove it or fill it in.",
             position=position,
         )
+
+
+def limit_chars(text: str, position: int, max_chars: int | None, truncate: bool) -> tuple[str, bool]:
+    """The one character limit, checked before tokenizing so no text costs more than ``max_chars`` allows.
+
+    Returns:
+        The text (its first ``max_chars`` characters when ``truncate``) and whether it was cut.
+
+    Raises:
+        InputTooLongError: The text is longer than ``max_chars`` and ``truncate`` is off; names ``position``.
+    """
+    if max_chars is None or len(text) <= max_chars:
+        return text, False
+    if not truncate:
+        raise InputTooLongError(
+            f"Text at position {position} has {len(text)} characters; max_chars is {max_chars}. "
+            "Shorten it, raise the limit (--max-chars, max_chars=) or pass --truncate (truncate=True).",
+            position=position,
+        )
+    return text[:max_chars], True
 
 
 def batch_encode(

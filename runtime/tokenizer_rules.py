@@ -21,13 +21,16 @@ from pathlib import Path
 from typing import Any
 
 from lstm_onnx.runtime.errors import BundleError, MissingDependencyError
+from lstm_onnx.runtime.json_text import MAX_JSON_FILE_BYTES, parse_json, read_text_capped
 
 __all__ = [
     "KNOWN_PATTERN_DIGESTS",
     "RULES_FORMAT",
     "RuleTokenizer",
+    "KNOWN_ENTRY_DIGESTS",
     "check_pattern_safety",
     "dump_spacy_rules",
+    "entry_digest",
     "load_rules",
     "pattern_digest",
     "save_rules",
@@ -56,6 +59,15 @@ _REQUIRED_KEYS = ("format", "spacy_version", "faster_heuristics", "rules", *_PAT
 # known set is compiled as is; any other is first checked structurally (``check_pattern_safety``).
 KNOWN_PATTERN_DIGESTS = {
     "78cb5c6ecc5416147d534c53d9664f9bbd960f59fd2a1bc57702dfe1e7c08cd4": "spaCy 3.8 English",
+}
+# sha256 of single regex entries (``entry_digest``) the exporter writes: in a set that is not known as a whole (another
+# spaCy release), these are compiled as is. spaCy's URL pattern needs it: its nested optional repeats are safe only
+# because every repetition ends in a literal ".", which a structural check cannot see.
+KNOWN_ENTRY_DIGESTS = {
+    "478627c2bfa99c004f194090a2da0b22d14636a70f38b8767aa1cdbfea37e3c8": "spaCy 3.8 English prefix_search",
+    "11d3dd48f3b5e92c7ee1427aaf295aebe9722b6bbecbafa5fa190ae409a916fb": "spaCy 3.8 English suffix_search",
+    "d8c2955fa18e18abce21ca5867f014dce28ddc919df606dcbdd2f7a8175d6b79": "spaCy 3.8 English infix_finditer",
+    "72c5f184a53bfd82f217616cf1d4e26da2baed04aee2a31dfadcd5e3fc76373b": "spaCy URL_MATCH (3.x)",
 }
 # Size guards on a rules file: spaCy's English patterns are ~16,000 characters and ~1,400 special cases.
 MAX_PATTERN_CHARS = 100_000
@@ -131,10 +143,10 @@ def load_rules(path: Path) -> dict[str, Any]:
     """
     path = Path(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = parse_json(read_text_capped(path, MAX_JSON_FILE_BYTES))
     except FileNotFoundError as err:
         raise BundleError(f"Tokenizer rules file {path} does not exist; run `lstm-onnx export` again.") from err
-    except (UnicodeDecodeError, ValueError, RecursionError) as err:
+    except ValueError as err:  # bad JSON or UTF-8, absurd nesting, over the size cap
         raise BundleError(
             f"Tokenizer rules file {path} is not valid JSON ({err}); run `lstm-onnx export` again."
         ) from err
@@ -151,12 +163,39 @@ def pattern_digest(rules: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(entries, sort_keys=True).encode("utf-8")).hexdigest()
 
 
+def entry_digest(entry: Any) -> str:
+    """sha256 of one regex entry (``{"pattern", "flags"}``)."""
+    return hashlib.sha256(json.dumps(entry, sort_keys=True).encode("utf-8")).hexdigest()
+
+
+_REPEATS = (sre_constants.MAX_REPEAT, sre_constants.MIN_REPEAT, sre_constants.POSSESSIVE_REPEAT)
+_ANCHORS = {"prefix_search": (0, sre_constants.AT_BEGINNING), "suffix_search": (-1, sre_constants.AT_END)}
+
+
+def _anchored(items: Any, end: int, anchor: Any) -> bool:
+    """Whether every way through ``items`` starts (``end`` 0) or ends (-1) at ``anchor``."""
+    if not len(items):
+        return False
+    op, av = items[end]
+    if op == sre_constants.AT:
+        return bool(av == anchor)
+    if op == sre_constants.BRANCH:
+        return all(_anchored(branch, end, anchor) for branch in av[1])
+    if op == sre_constants.SUBPATTERN:
+        return _anchored(av[3], end, anchor)
+    return False
+
+
 def check_pattern_safety(pattern: str, flags: int, key: str) -> None:
     """Refuse regex shapes that backtrack catastrophically: ``re`` has no timeout, so it is checked before use.
 
-    Refused: an unbounded repeat inside another unbounded repeat (``(a+)+``), an unbounded repeat over an
-    alternation (``(a|ab)*``), a backreference, and patterns over ``MAX_PATTERN_CHARS`` characters. spaCy's
-    patterns have none of these.
+    The tokenizer runs patterns over chunks of up to ``MAX_RUN_CHARS`` characters, many times per chunk, so any
+    super-linear shape is a hang. Refused: an unbounded repeat inside any repeat of more than one (``(a+)+``,
+    ``(.*a){25}``); a variable repeat inside a variable repeat (``(a{1,99}){1,99}``); an alternation inside an
+    unbounded repeat (``(a|ab)*``); more than one unbounded repeat in a row, lookarounds included (``\\w*\\w*x``);
+    a ``prefix_search`` not anchored at ``^`` or a ``suffix_search`` not anchored at ``$`` on every branch; a
+    backreference; and patterns over ``MAX_PATTERN_CHARS`` characters. spaCy's affix patterns pass; its URL
+    pattern is known by digest (``KNOWN_ENTRY_DIGESTS``).
 
     Raises:
         ValueError: Names the entry and the shape found.
@@ -168,27 +207,42 @@ def check_pattern_safety(pattern: str, flags: int, key: str) -> None:
     except (re.error, OverflowError, RecursionError) as err:
         raise ValueError(f"Rules entry {key!r} holds an invalid regex: {err}.") from err
 
-    def walk(items: Any, in_repeat: bool) -> None:
+    def refuse(shape: str) -> ValueError:
+        return ValueError(f"Rules entry {key!r} {shape} (catastrophic backtracking).")
+
+    def walk(items: Any, repeated: bool, varied: bool, unbounded_above: bool) -> int:
+        """Unbounded repeats in a row along ``items``; raises on a refused shape."""
+        chain = 0
         for op, av in items:
-            if op in (sre_constants.MAX_REPEAT, sre_constants.MIN_REPEAT):
-                _, high, sub = av
+            if op in _REPEATS:
+                low, high, sub = av
                 unbounded = high == sre_constants.MAXREPEAT or high > _UNBOUNDED
-                if unbounded and in_repeat:
-                    raise ValueError(f"Rules entry {key!r} nests unbounded repeats (catastrophic backtracking).")
-                walk(sub, in_repeat or unbounded)
+                variable = low != high and high > 1
+                if unbounded and repeated:
+                    raise refuse("nests unbounded repeats")
+                if variable and varied:
+                    raise refuse("nests variable repeats")
+                inner = walk(sub, repeated or high > 1, varied or variable, unbounded_above or unbounded)
+                chain += inner + (1 if unbounded else 0)
             elif op == sre_constants.BRANCH:
-                if in_repeat:
-                    raise ValueError(f"Rules entry {key!r} repeats an alternation (catastrophic backtracking).")
-                for branch in av[1]:
-                    walk(branch, in_repeat)
+                if unbounded_above:
+                    raise refuse("repeats an alternation")
+                chain += max(walk(branch, repeated, varied, unbounded_above) for branch in av[1])
             elif op == sre_constants.SUBPATTERN:
-                walk(av[3], in_repeat)
+                chain += walk(av[3], repeated, varied, unbounded_above)
+            elif op == sre_constants.ATOMIC_GROUP:
+                chain += walk(av, repeated, varied, unbounded_above)
             elif op in (sre_constants.ASSERT, sre_constants.ASSERT_NOT):
-                walk(av[1], in_repeat)
+                chain += walk(av[1], repeated, varied, unbounded_above)
             elif op in (sre_constants.GROUPREF, sre_constants.GROUPREF_EXISTS):
                 raise ValueError(f"Rules entry {key!r} uses a backreference; tokenizer rules never need one.")
+        return chain
 
-    walk(parsed, False)
+    if walk(parsed, False, False, False) > 1:
+        raise refuse("has more than one unbounded repeat in a row")
+    if key in _ANCHORS and not _anchored(parsed, *_ANCHORS[key]):
+        where = "start with ^" if key == "prefix_search" else "end with $"
+        raise ValueError(f"Rules entry {key!r} must {where} on every branch: it is searched at every position.")
 
 
 def _compile(entry: Any, key: str, checked: bool) -> re.Pattern[str] | None:
@@ -200,7 +254,7 @@ def _compile(entry: Any, key: str, checked: bool) -> re.Pattern[str] | None:
         or not isinstance(entry.get("flags"), int)
     ):
         raise ValueError(f"Rules entry {key!r} must be null or {{'pattern': str, 'flags': int}}, got {entry!r:.80}.")
-    if not checked:
+    if not checked and entry_digest(entry) not in KNOWN_ENTRY_DIGESTS:
         check_pattern_safety(entry["pattern"], entry["flags"], key)
     try:
         return re.compile(entry["pattern"], entry["flags"])

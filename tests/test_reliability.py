@@ -211,6 +211,40 @@ def test_pattern_guard_refuses_alternation_repeats_and_backreferences(pattern: s
         check_pattern_safety(pattern, 0, "k")
 
 
+# Each of these passed the first guard and took from 13 s (the 8-repeat chain, 61 characters) to forever.
+@pytest.mark.parametrize(
+    ("pattern", "shape"),
+    [
+        (r"(.*a){25}$", "nests unbounded repeats"),
+        (r"(a{1,99}){1,99}$", "nests variable repeats"),
+        (r"\w*\w*\w*\w*\w*\w*\w*\w*x$", "more than one unbounded repeat in a row"),
+        (r"(?=\w*\w*x)a$", "more than one unbounded repeat in a row"),
+        (r"(?>(a+)+)$", "nests unbounded repeats"),
+        (r"(a+)*+$", "nests unbounded repeats"),
+    ],
+)
+def test_pattern_guard_refuses_polynomial_and_hidden_shapes(pattern: str, shape: str) -> None:
+    with pytest.raises(ValueError, match=shape):
+        check_pattern_safety(pattern, 0, "suffix_search")
+
+
+@pytest.mark.parametrize(("key", "pattern"), [("prefix_search", r"a*b|^c"), ("suffix_search", r"a+|b$")])
+def test_affix_patterns_must_be_anchored(key: str, pattern: str) -> None:
+    with pytest.raises(ValueError, match="on every branch"):
+        check_pattern_safety(pattern, 0, key)
+
+
+def test_spacys_own_patterns_pass_the_guard_or_are_known(tiny_bundle_dir: Path) -> None:
+    from lstm_onnx.runtime.tokenizer_rules import KNOWN_ENTRY_DIGESTS, entry_digest, load_rules
+
+    rules = load_rules(tiny_bundle_dir / TOKENIZER_RULES_FILE)
+    for key in ("prefix_search", "suffix_search", "infix_finditer"):
+        check_pattern_safety(rules[key]["pattern"], rules[key]["flags"], key)
+    assert entry_digest(rules["url_match"]) in KNOWN_ENTRY_DIGESTS
+    rules["token_match"] = {"pattern": r"^\d+x$", "flags": 32}  # a set no export wrote, built from safe entries
+    assert RuleTokenizer(rules)("see http://x.com/a 12x") == ["see", "http://x.com/a", "12x"]
+
+
 def test_unlisted_file_is_refused(bundle_copy: Path) -> None:
     (bundle_copy / "weights.bin").write_bytes(b"\0" * 16)
     with pytest.raises(BundleError, match="weights.bin is not listed"):
@@ -242,7 +276,7 @@ def test_vocabulary_longer_than_embedding_table_is_refused(bundle_copy: Path) ->
 def test_absurd_manifest_is_a_bundle_error(bundle_copy: Path, content: str) -> None:
     (bundle_copy / MANIFEST_FILE).write_text(content)
     result = runner.invoke(app, ["info", str(bundle_copy)])
-    assert result.exit_code == 1 and "not valid JSON" in result.stderr
+    assert result.exit_code == 1 and "not a readable JSON file" in result.stderr
 
 
 def test_corrupt_model_file_fails_its_checksum(bundle_copy: Path) -> None:
@@ -273,16 +307,51 @@ def test_crash_between_renames_is_recovered_and_leftovers_swept(tiny_bundle_dir:
     from lstm_onnx.exporter.bundle_writer import recover_target
 
     out = tmp_path / "bundle"
-    aside = tmp_path / ".bundle.x1.old"
+    aside = tmp_path / ".bundle.x1abc_9z.old"
     aside.mkdir()
     shutil.copytree(tiny_bundle_dir, aside / "bundle")
-    work = tmp_path / ".bundle.work.abc"
-    work.mkdir()
-    for leftover in (aside, work):
+    work, staging = tmp_path / ".bundle.work.ab12cd34", tmp_path / ".bundle.q8w7e6r5.tmp"
+    for leftover in (aside, work, staging):
+        leftover.mkdir(exist_ok=True)
         os.utime(leftover, (0, 0))
     recover_target(out)
     assert (out / MANIFEST_FILE).is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle"]
+
+
+@pytest.mark.parametrize("name", [".bundle.cache", ".bundle.work", ".bundle.backup.old", ".bundle.work.mine-2024"])
+def test_sweep_leaves_folders_it_did_not_make(tmp_path: Path, name: str) -> None:
+    import os
+
+    from lstm_onnx.exporter.bundle_writer import recover_target
+
+    mine = tmp_path / name
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep")
+    os.utime(mine, (0, 0))
+    recover_target(tmp_path / "bundle")
+    assert (mine / "notes.txt").read_text() == "keep"
+
+
+def test_out_inside_a_bundle_is_refused(tiny_run_dir: Path, bundle_copy: Path) -> None:
+    from lstm_onnx.exporter.build import export_bundles
+    from lstm_onnx.exporter.config import ExportConfig
+
+    with pytest.raises(BundleError, match="sits inside the bundle"):
+        export_bundles(ExportConfig(run_dir=tiny_run_dir, out=bundle_copy / "nested" / "b", force=True))
+    assert load_bundle(bundle_copy).path == bundle_copy
+
+
+def test_tagging_export_never_writes_into_its_run(tiny_tag_run_dir: Path, tmp_path: Path) -> None:
+    from lstm_onnx.exporter.config import ExportConfig
+    from lstm_onnx.exporter.tagger_bundle import export_tagger_bundles
+
+    run = Path(shutil.copytree(tiny_tag_run_dir, tmp_path / "run"))
+    before = sorted(p.name for p in run.iterdir())
+    for out in (run, run / "bundle"):
+        with pytest.raises(BundleError, match="run directory"):
+            export_tagger_bundles(ExportConfig(run_dir=run, out=out, force=True))
+    assert sorted(p.name for p in run.iterdir()) == before
 
 
 # ------------------------------------------------------------------ 6: one line and exit 1
@@ -367,3 +436,269 @@ def test_huge_text_costs_bounded_time_and_memory(tiny_bundle_dir: Path, megabyte
     )
     seconds, peak_mb = map(float, subprocess.check_output([sys.executable, "-c", code], text=True).split())
     assert seconds < 10 * megabytes and peak_mb < 1500
+
+
+# ------------------------------------------------------------------ every path parses JSON the same way
+_HOSTILE_JSON = ["[" * 100_000 + "]" * 100_000, '{"text": "hi", "id": ' + "9" * 5000 + "}"]
+
+
+@pytest.mark.parametrize("body", _HOSTILE_JSON)
+def test_serve_answers_400_to_hostile_json(body: str) -> None:
+    import asyncio
+
+    from lstm_onnx.runtime.serve_api import ServeSettings, answer_predict
+
+    async def never(text: str) -> Any:
+        raise AssertionError("no text should reach the model")
+
+    status, answer = asyncio.run(answer_predict(body.encode(), never, ServeSettings(bundle="b")))
+    assert status == 400 and "Body is not JSON" in answer["error"]
+
+
+def test_serve_answer_with_a_lone_surrogate_encodes() -> None:
+    from lstm_onnx.runtime.serve_api import encode_answer
+
+    answer = {"predictions": [{"text": "\ud800 ok"}]}
+    assert json.loads(encode_answer(answer)) == answer
+
+
+@pytest.mark.parametrize("line", _HOSTILE_JSON)
+def test_score_and_tagging_data_refuse_hostile_json_lines(tmp_path: Path, line: str) -> None:
+    from lstm_onnx.runtime.batch_inputs import read_chunks
+    from lstm_onnx.runtime.tagging_data import read_tagged
+
+    path = tmp_path / "d.jsonl"
+    path.write_text(line + "\n")
+    with pytest.raises(DataError, match="not JSON"):
+        list(read_chunks(path, 8))
+    with pytest.raises(DataError, match="not valid JSON"):
+        read_tagged(path)
+
+
+def test_score_keeps_ids_of_a_csv_with_a_byte_order_mark(tmp_path: Path) -> None:
+    from lstm_onnx.runtime.batch_inputs import read_chunks
+
+    path = tmp_path / "d.csv"
+    path.write_text("id,text\nA7,great movie\nB9,awful\n", encoding="utf-8-sig")
+    assert list(read_chunks(path, 8)) == [(["A7", "B9"], ["great movie", "awful"])]
+    path = tmp_path / "d.jsonl"
+    path.write_text('{"id": "x1", "text": "great"}\n', encoding="utf-8-sig")
+    assert list(read_chunks(path, 8)) == [(["x1"], ["great"])]
+
+
+def test_score_csv_field_over_the_csv_limit_is_a_data_error(tmp_path: Path) -> None:
+    from lstm_onnx.runtime.batch_inputs import read_chunks
+
+    path = tmp_path / "d.csv"
+    path.write_text("text\n" + "great " * 30_000 + "\n")
+    with pytest.raises(DataError, match=r"line 2: not readable CSV \(field larger than field limit"):
+        list(read_chunks(path, 8))
+
+
+def test_score_takes_max_chars(tiny_bundle_dir: Path, tmp_path: Path) -> None:
+    source, out = tmp_path / "d.jsonl", tmp_path / "out.jsonl"
+    source.write_text(json.dumps({"text": "great " * 20_000}) + "\n")
+    args = ["score", str(tiny_bundle_dir), "--file", str(source), "--output", str(out)]
+    refused = runner.invoke(app, args)
+    assert refused.exit_code == 1 and "max_chars is 100000" in refused.stderr and not out.exists()
+    result = runner.invoke(app, [*args, "--max-chars", "200000"])
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(out.read_text())["label"] in ("neg", "pos")
+
+
+# ------------------------------------------------------------------ the tagging path follows the same rules
+def test_tagger_checks_the_character_limit_before_tokenizing(tiny_tag_bundle_dir: Path) -> None:
+    from lstm_onnx.runtime.load import load
+    from lstm_onnx.runtime.tagger import TokenTagger
+
+    tagger = load(tiny_tag_bundle_dir, providers="cpu")
+    assert isinstance(tagger, TokenTagger) and tagger.max_chars == 100_000
+    with pytest.raises(InputTooLongError, match="position 1 has 100002 characters; max_chars is 100000"):
+        tagger.tag(["the cat", "a " * 50_001])
+    cut = load(tiny_tag_bundle_dir, providers="cpu", truncate=True, max_chars=10)
+    assert isinstance(cut, TokenTagger)
+    with pytest.warns(UserWarning, match="cut to max_chars=10"):
+        (sentence,) = cut.tag(["the big dog sees a cat"])
+    assert sentence.tokens == ["the", "big", "do"]
+
+
+def test_tagger_empty_text_is_the_one_rule(tiny_tag_bundle_dir: Path, tiny_bundle_dir: Path) -> None:
+    expected = "ext is empty or whitespace-only ('<br />'); every text needs at least one token."
+    for bundle in (tiny_tag_bundle_dir, tiny_bundle_dir):  # tagger and classifier apply the same rule
+        result = runner.invoke(app, ["predict", str(bundle), "the cat", "<br />"])
+        assert result.exit_code == 1
+        assert result.stderr.startswith("error: argument 2: ") and expected in result.stderr
+
+
+# ------------------------------------------------------------------ one line never costs more than max_chars allows
+@pytest.mark.parametrize(("fmt", "truncate"), [("text", False), ("text", True), ("jsonl", False)])
+def test_an_overlong_line_is_never_held_whole(tmp_path: Path, fmt: str, truncate: bool) -> None:
+    import tracemalloc
+
+    from lstm_onnx.runtime.line_inputs import read_items
+
+    path = tmp_path / f"d.{'jsonl' if fmt == 'jsonl' else 'txt'}"
+    first = "great " * 1_000_000 if fmt == "text" else json.dumps({"text": "great " * 1_000_000})
+    second = "awful film" if fmt == "text" else json.dumps({"text": "awful film"})
+    path.write_text(f"{first}\r\n{second}\r\n")
+    tracemalloc.start()
+    try:
+        items = list(read_items(str(path), fmt, max_chars=1_000, truncate=truncate))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1_500_000  # the 6 MB line read whole would be more than 6 MB
+    assert [item.id for item in items] == [1, 2] and items[1].text == "awful film"
+    if truncate:
+        assert items[0].text == first[:1_001] and items[0].error is None
+    else:
+        assert items[0].text is None and "max_chars" in (items[0].error or "")
+
+
+def test_predict_reads_a_named_pipe_and_names_a_directory(tiny_bundle_dir: Path, tmp_path: Path) -> None:
+    import os
+    import threading
+
+    fifo = tmp_path / "texts"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=lambda: fifo.write_text("great movie\n"))
+    writer.start()
+    result = runner.invoke(app, ["predict", str(tiny_bundle_dir), "--file", str(fifo)])
+    writer.join()
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["text"] == "great movie"
+    result = runner.invoke(app, ["predict", str(tiny_bundle_dir), "--file", str(tmp_path)])
+    assert result.exit_code == 1 and "is a directory" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [(MANIFEST_FILE, "larger than 16,777,216 bytes"), (TOKENIZER_RULES_FILE, "larger than"), (VOCAB_FILE, "larger")],
+)
+def test_oversized_bundle_files_are_refused_before_reading(bundle_copy: Path, name: str, message: str) -> None:
+    from lstm_onnx.runtime.json_text import MAX_JSON_FILE_BYTES, MAX_VOCAB_FILE_BYTES
+
+    size = (MAX_VOCAB_FILE_BYTES if name == VOCAB_FILE else MAX_JSON_FILE_BYTES) + 1
+    with open(bundle_copy / name, "ab") as fh:
+        fh.truncate(size)  # sparse: no disk or memory spent writing it
+    if name != MANIFEST_FILE:
+        _relist(bundle_copy)
+    with pytest.raises(BundleError, match=message):
+        load_bundle(bundle_copy)
+
+
+def test_tagger_non_finite_logits_are_an_error(tiny_tag_bundle_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lstm_onnx.runtime.tagger import TokenTagger
+
+    tagger = TokenTagger.load(tiny_tag_bundle_dir, providers="cpu")
+    real = tagger.logits
+
+    def broken(sentences: Any) -> Any:
+        out = np.array(real(sentences), dtype=np.float32)
+        out[-1, 0, 0] = np.nan
+        return out
+
+    monkeypatch.setattr(tagger, "logits", broken)
+    with pytest.raises(NonFiniteOutputError, match=r"position\(s\) \[1\]"):
+        tagger.tag_tokens([["the", "cat"], ["a", "big", "dog"]])
+
+
+@pytest.mark.parametrize("suffix", [".conllu", ".jsonl", ".tsv"])
+def test_tagged_data_with_a_byte_order_mark_reads_as_without(tmp_path: Path, suffix: str) -> None:
+    from lstm_onnx.runtime.tagging_data import read_tagged
+
+    body = {
+        ".conllu": "# sent_id = 1\n1\tThe\t_\tDET\t_\t_\t_\t_\t_\t_\n2\tcat\t_\tNOUN\t_\t_\t_\t_\t_\t_\n\n",
+        ".jsonl": '{"tokens": ["The", "cat"], "tags": ["DET", "NOUN"]}\n',
+        ".tsv": "The\tDET\ncat\tNOUN\n\n",
+    }[suffix]
+    plain, bom = tmp_path / f"a{suffix}", tmp_path / f"b{suffix}"
+    plain.write_text(body, encoding="utf-8")
+    bom.write_text(body, encoding="utf-8-sig")
+    assert read_tagged(bom).tokens == read_tagged(plain).tokens == [["The", "cat"]]
+
+
+def test_training_names_an_empty_text_by_its_place_in_the_file(tmp_path: Path) -> None:
+    from lstm_onnx.trainer.presets import get_preset
+    from lstm_onnx.trainer.train import train
+    from tests.conftest import corpus_texts, make_corpus
+
+    rows = [*make_corpus(20), ("  <br />  ", "pos"), *make_corpus(20, seed=3)]
+    preset = get_preset("tiny", seed=0)
+    with pytest.raises(EmptyInputError, match="position 20 of corpus is empty"):
+        train(corpus_texts(rows), tmp_path / "run", preset.model, preset.train)
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (["io", "task"], {}),
+        (["io", "inputs"], None),
+        (["io", "outputs"], -1),
+        (["io", "inputs"], ["x"]),
+        (["parity", "backends"], "x"),
+        (["metrics"], [1]),
+    ],
+)
+def test_manifest_with_a_wrong_nested_type_is_one_line(bundle_copy: Path, path: list[str], value: Any) -> None:
+    manifest = json.loads((bundle_copy / MANIFEST_FILE).read_text())
+    node = manifest
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    (bundle_copy / MANIFEST_FILE).write_text(json.dumps(manifest))
+    for command in (["info"], ["predict", "--truncate"]):
+        result = runner.invoke(
+            app, [command[0], str(bundle_copy), *command[1:], *(["hi"] if command[0] == "predict" else [])]
+        )
+        assert result.exit_code == 1 and "has the wrong type" in result.stderr, result.stderr
+
+
+@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="renameat2 is Linux's")
+def test_force_swaps_the_bundle_in_one_step(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lstm_onnx.runtime.atomic import replace_directory
+
+    target, staging = tmp_path / "bundle", tmp_path / ".bundle.abcd1234.tmp"
+    for folder, name in ((target, "old"), (staging, "new")):
+        folder.mkdir()
+        (folder / name).write_text(name)
+
+    def no_rename(self: Path, other: Any) -> Any:  # a two-step move would leave no bundle in between
+        raise AssertionError(f"{self} renamed while {target} is being replaced")
+
+    monkeypatch.setattr(Path, "rename", no_rename)
+    replace_directory(staging, target)
+    assert [p.name for p in target.iterdir()] == ["new"] and [p.name for p in tmp_path.iterdir()] == ["bundle"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"task": None}, None),  # the manifest's io.task still says tag: it is served as a tagger
+        ({"model.max_word_chars": "x"}, "max_word_chars must be an int in 2..256"),
+        ({"model.max_word_chars": 10**6}, "max_word_chars must be an int in 2..256"),
+        ({"model.max_word_chars": 0}, "max_word_chars must be an int in 2..256"),
+    ],
+)
+def test_tagging_config_with_wrong_values(
+    tiny_tag_bundle_dir: Path, tmp_path: Path, change: dict[str, Any], message: str | None
+) -> None:
+    from lstm_onnx.runtime.load import load
+    from lstm_onnx.runtime.tagger import TokenTagger
+
+    bundle = Path(shutil.copytree(tiny_tag_bundle_dir, tmp_path / "b"))
+    config = json.loads((bundle / "config.json").read_text())
+    for key, value in change.items():
+        *parents, last = key.split(".")
+        node = config
+        for parent in parents:
+            node = node[parent]
+        node[last] = value
+    (bundle / "config.json").write_text(json.dumps(config))
+    _relist(bundle)
+    if message is None:
+        tagger = load(bundle, providers="cpu")
+        assert isinstance(tagger, TokenTagger) and tagger.tag(["the cat"])[0].tokens == ["the", "cat"]
+    else:
+        with pytest.raises(BundleError, match=message):
+            load(bundle, providers="cpu")

@@ -16,6 +16,7 @@ import typer
 
 from lstm_onnx.runtime.datasets import LabelledTexts, detect_format, read_dataset, stratified_sample
 from lstm_onnx.runtime.errors import DataError
+from lstm_onnx.runtime.json_text import parse_json
 from lstm_onnx.trainer.presets import PresetName  # torch-free: the CLI's choices come from the presets themselves
 
 __all__ = ["train_command"]
@@ -99,8 +100,8 @@ def _read_test(
 
 def _read_json(path: Path) -> Any:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        return parse_json(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
         raise DataError(f"Config file {path} is not readable JSON ({err}); fix it or drop --config.") from err
 
 

@@ -17,9 +17,10 @@ from numpy.typing import NDArray
 from lstm_onnx.runtime.batching import length_buckets
 from lstm_onnx.runtime.datasets import LabelledTexts
 from lstm_onnx.runtime.errors import DataError
-from lstm_onnx.runtime.tokenizer import Tokenizer, TokenizerConfig, Vocab, batch_encode, require_tokens
+from lstm_onnx.runtime.tokenizer import Tokenizer, TokenizerConfig, Vocab, batch_encode, normalize, require_tokens
 
 __all__ = [
+    "require_texts",
     "Batch",
     "EncodedTexts",
     "crop",
@@ -108,6 +109,19 @@ def crop(tokens: list[str], head: int | None, tail: int) -> list[str]:
     if head is None or len(tokens) <= head + tail:
         return tokens
     return tokens[:head] + (tokens[len(tokens) - tail :] if tail else [])
+
+
+def require_texts(data: LabelledTexts) -> None:
+    """Apply the no-tokens rule to every text at its position in the file, before splitting reorders them.
+
+    A text has no tokens exactly when ``normalize`` leaves nothing: any non-space character becomes a token.
+
+    Raises:
+        EmptyInputError: Names the first such text's 0-based position in ``data.source``.
+    """
+    for position, text in enumerate(data.texts):
+        if not normalize(text):
+            require_tokens([], position, text, data.source)
 
 
 def encode(

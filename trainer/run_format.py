@@ -8,13 +8,13 @@ in ``extra`` and written back unchanged (as in ``runtime.bundle_format``).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from lstm_onnx.runtime.bundle_format import split_known
 from lstm_onnx.runtime.errors import BundleError
+from lstm_onnx.runtime.json_text import parse_json
 from lstm_onnx.runtime.tokenizer import TokenizerConfig
 
 __all__ = ["CONFIG_FILE", "METRICS_FILE", "TAG_TASK", "RunConfig", "RunMetrics", "read_run_config", "read_run_metrics"]
@@ -200,10 +200,10 @@ class RunMetrics:
 
 def _read_json(path: Path, run_dir: Path, what: str) -> Any:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return parse_json(path.read_text(encoding="utf-8"))
     except FileNotFoundError as err:
         raise BundleError(f"{path} is missing; is {run_dir} a training run directory?") from err
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+    except (OSError, ValueError) as err:
         raise BundleError(f"{path} is not a valid {what} ({err}); {_RETRAIN}.") from err
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
-from lstm_onnx.runtime.tagging_encode import DEFAULT_MAX_WORD_CHARS
+from lstm_onnx.runtime.tagging_encode import DEFAULT_MAX_WORD_CHARS, MAX_WORD_CHARS_LIMIT
 from lstm_onnx.trainer.config import TrainConfig
 
 __all__ = ["TAG_PRESETS", "TaggerConfig", "get_tag_preset"]
@@ -64,8 +64,8 @@ class TaggerConfig:
         for name in ("dropout", "word_dropout"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}.")
-        if self.max_word_chars < 2:
-            raise ValueError(f"max_word_chars must be >= 2, got {self.max_word_chars}.")
+        if not 2 <= self.max_word_chars <= MAX_WORD_CHARS_LIMIT:
+            raise ValueError(f"max_word_chars must be in 2..{MAX_WORD_CHARS_LIMIT}, got {self.max_word_chars}.")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able form."""

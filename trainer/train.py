@@ -25,7 +25,15 @@ from lstm_onnx.runtime.tokenizer import TokenizerConfig, Vocab
 from lstm_onnx.runtime.tokenizer_rules import dump_spacy_rules, load_rules, save_rules
 from lstm_onnx.trainer.checkpoint import load_state, save_state, state_path
 from lstm_onnx.trainer.config import ModelConfig, TrainConfig
-from lstm_onnx.trainer.data import EncodedTexts, crop, encode_texts, eval_batches, num_train_batches, tokenize_texts
+from lstm_onnx.trainer.data import (
+    EncodedTexts,
+    crop,
+    encode_texts,
+    eval_batches,
+    num_train_batches,
+    require_texts,
+    tokenize_texts,
+)
 from lstm_onnx.trainer.data import train_batches as make_train_batches
 from lstm_onnx.trainer.embeddings import read_vectors
 from lstm_onnx.trainer.model import BiLSTMClassifier
@@ -205,6 +213,8 @@ def train(
     if test_data is not None:
         check_labels(test_data, labels)
 
+    for data in (train_data, *([test_data] if test_data else [])):
+        require_texts(data)  # positions in the file, not in the shuffled split
     train_part, val_part = stratified_split(train_data, config.val_fraction, config.seed)
     progress.on_stage(f"tokenizing {len(train_data) + (len(test_data) if test_data else 0)} texts")
     all_texts = train_part.texts + val_part.texts + (test_data.texts if test_data else [])

@@ -61,3 +61,18 @@ def test_without_onnxruntime_first_use_names_both_extras(entry: str, tiny_bundle
     assert "lstm-onnx[cpu]" in done.stderr and "lstm-onnx[gpu]" in done.stderr
     if entry == "cli":  # one line, no traceback
         assert done.stderr.strip().count("\n") == 0 and done.stderr.startswith("error: ONNX Runtime is not installed")
+
+
+def test_load_refuses_a_model_name_two_installed_packages_register(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two distributions on sys.path, each registering "twin_model" under the models entry-point group.
+    for dist in ("alpha_models", "beta_models"):
+        info = tmp_path / f"{dist}-1.0.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n", encoding="utf-8")
+        (info / "entry_points.txt").write_text(f"[lstm_onnx.models]\ntwin_model = {dist}:BUNDLE\n", encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(BundleError, match=r"registered by 2 packages: alpha_models:BUNDLE .*beta_models:BUNDLE"):
+        resolve_bundle("twin_model")

@@ -16,8 +16,8 @@ from lstm_onnx.runtime.serve_api import (
     ServeSettings,
     answer_predict,
     classify_batch,
+    encode_answer,
     parse_predict_body,
-    render_answer,
 )
 
 SETTINGS = ServeSettings(bundle="unused", max_texts=3, max_body_bytes=200)
@@ -94,11 +94,11 @@ def test_answer_predict_maps_errors_to_4xx_json(tiny_model, body: bytes, status:
         assert "position 1" in str(answer["error"])
 
 
-def test_render_answer_round_trips_a_lone_surrogate(tiny_model) -> None:  # type: ignore[no-untyped-def]
+def test_encode_answer_round_trips_a_lone_surrogate(tiny_model) -> None:  # type: ignore[no-untyped-def]
     status, answer = _answer(tiny_model, b'{"text": "great \\ud800 film"}')
     assert status == 200
-    assert json.loads(render_answer(answer)) == answer  # a UTF-8 JSON encoder raises here: the server's 500
-    assert json.loads(render_answer(answer))["predictions"][0]["text"] == "great \ud800 film"
+    assert json.loads(encode_answer(answer)) == answer  # a UTF-8 JSON encoder raises here: the server's 500
+    assert json.loads(encode_answer(answer))["predictions"][0]["text"] == "great \ud800 film"
 
 
 def test_serve_end_to_end_on_local_ray(tiny_bundle_dir: Path) -> None:

@@ -152,7 +152,8 @@ def test_cli_predict_tagging_empty_line_is_named_by_its_line(tiny_tag_bundle_dir
     result = CliRunner().invoke(app, ["predict", str(tiny_tag_bundle_dir), "--file", str(path)])
     assert result.exit_code == 1
     assert result.stderr.strip() == (
-        "error: line 1101 of texts.txt: the text has no tokens; every text needs at least one."
+        "error: line 1101 of texts.txt: the text is empty or whitespace-only (''); every text needs at least one "
+        "token. Remove it or fill it in."
     )
     assert len(result.stdout.splitlines()) == 1100  # every text before it was tagged
 
