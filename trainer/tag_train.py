@@ -25,11 +25,12 @@ from lstm_onnx.runtime.tagging_encode import build_char_vocab, word_key
 from lstm_onnx.runtime.tagging_eval import tag_report
 from lstm_onnx.runtime.tokenizer import PAD_ID, UNK_ID, TokenizerConfig, Vocab
 from lstm_onnx.runtime.tokenizer_rules import dump_spacy_rules, save_rules
-from lstm_onnx.trainer.checkpoint import load_state, save_state, state_path
+from lstm_onnx.trainer.checkpoint import load_state, save_state
 from lstm_onnx.trainer.config import TrainConfig
 from lstm_onnx.trainer.embeddings import read_vectors, vector_words
 from lstm_onnx.trainer.optim import init_embedding, make_optimizer
 from lstm_onnx.trainer.progress import NullProgress, TrainProgress
+from lstm_onnx.trainer.resume import continues_run
 from lstm_onnx.trainer.run_dir import WEIGHTS_FILE, atomic_write_json, save_weights
 from lstm_onnx.trainer.run_format import CONFIG_FILE, METRICS_FILE, TAG_TASK, RunConfig, RunMetrics
 from lstm_onnx.trainer.tag_batches import IGNORE_INDEX, TagEncoder, batch_order
@@ -123,7 +124,8 @@ def train_tagger(
         config: Training settings.
         test: Test sentences; without them no test metrics.
         tagset: Recorded in the run config (``upos``/``xpos``).
-        resume: Continue from the last checkpoint in ``out_dir``; ``config.epochs`` may be larger.
+        resume: Continue from the last checkpoint in ``out_dir``; ``config.epochs`` may be larger. A run
+            interrupted before its first checkpoint starts over.
         progress: Progress sink.
 
     Returns:
@@ -131,7 +133,7 @@ def train_tagger(
 
     Raises:
         DataError: Fewer than two tags, missing vectors file, no CUDA when asked for.
-        BundleError: ``out_dir`` holds a run (without ``resume``) or cannot be resumed.
+        BundleError: ``out_dir`` holds a run (without ``resume``) or cannot be resumed (other settings).
     """
     started = time.perf_counter()
     progress = progress or NullProgress()
@@ -141,6 +143,7 @@ def train_tagger(
         torch.set_num_threads(config.threads)
     state: dict[str, Any] | None = None
     coverage = None
+    resume = continues_run(run_dir, resume, progress)
     if resume:
         state = load_state(run_dir)
         saved = _read_config(run_dir)
@@ -153,8 +156,6 @@ def train_tagger(
         model_config = TaggerConfig.from_dict(saved.model)
         coverage_info = saved.embedding_coverage
     else:
-        if state_path(run_dir).exists() or (run_dir / CONFIG_FILE).exists():
-            raise BundleError(f"{run_dir} already holds a training run; pass --resume or choose another --out.")
         labels = train.tag_set()
         if len(labels) < 2:
             raise DataError(f"{train.source}: only the tag(s) {labels}; a tagger needs at least two.")
