@@ -30,7 +30,7 @@ from lstm_onnx.trainer.config import TrainConfig
 from lstm_onnx.trainer.embeddings import read_vectors, vector_words
 from lstm_onnx.trainer.optim import init_embedding, make_optimizer
 from lstm_onnx.trainer.progress import NullProgress, TrainProgress
-from lstm_onnx.trainer.resume import continues_run
+from lstm_onnx.trainer.resume import check_test_data, continues_run
 from lstm_onnx.trainer.run_dir import WEIGHTS_FILE, atomic_write_json, save_weights
 from lstm_onnx.trainer.run_format import CONFIG_FILE, METRICS_FILE, TAG_TASK, RunConfig, RunMetrics
 from lstm_onnx.trainer.tag_batches import IGNORE_INDEX, TagEncoder, batch_order
@@ -125,7 +125,7 @@ def train_tagger(
         test: Test sentences; without them no test metrics.
         tagset: Recorded in the run config (``upos``/``xpos``).
         resume: Continue from the last checkpoint in ``out_dir``; ``config.epochs`` may be larger. A run
-            interrupted before its first checkpoint starts over.
+            interrupted before its first checkpoint starts over. ``test`` must be the file it was started with.
         progress: Progress sink.
 
     Returns:
@@ -133,7 +133,8 @@ def train_tagger(
 
     Raises:
         DataError: Fewer than two tags, missing vectors file, no CUDA when asked for.
-        BundleError: ``out_dir`` holds a run (without ``resume``) or cannot be resumed (other settings).
+        BundleError: ``out_dir`` holds a run (without ``resume``) or cannot be resumed (other settings, or not
+            the test file it was started with).
     """
     started = time.perf_counter()
     progress = progress or NullProgress()
@@ -155,6 +156,10 @@ def train_tagger(
         words, chars = Vocab.load(run_dir / VOCAB_FILE), Vocab.load(run_dir / CHAR_VOCAB_FILE)
         model_config = TaggerConfig.from_dict(saved.model)
         coverage_info = saved.embedding_coverage
+        test_source = test.source if test is not None else None
+        check_test_data(
+            run_dir, (saved.data or {}).get("test"), test_source, "resume from the data folder that holds it"
+        )
     else:
         labels = train.tag_set()
         if len(labels) < 2:

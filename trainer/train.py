@@ -32,7 +32,7 @@ from lstm_onnx.trainer.model import BiLSTMClassifier
 from lstm_onnx.trainer.optim import init_embedding, make_optimizer
 from lstm_onnx.trainer.plot import CURVES_FILE, plot_curves
 from lstm_onnx.trainer.progress import NullProgress, TrainProgress
-from lstm_onnx.trainer.resume import continues_run
+from lstm_onnx.trainer.resume import check_test_data, continues_run
 from lstm_onnx.trainer.run_dir import WEIGHTS_FILE, atomic_write_json, save_weights
 from lstm_onnx.trainer.run_format import CONFIG_FILE, METRICS_FILE, RunConfig, RunMetrics, read_run_config
 from lstm_onnx.trainer.unpacked import forward_unpacked
@@ -160,7 +160,7 @@ def train(
         tokenizer_config: Tokenizer settings saved with the run (default ``TokenizerConfig()``).
         test_data: Labelled test texts; without them no test metrics are computed.
         resume: Continue the run in ``out_dir`` from its last checkpoint; ``config.epochs`` may be larger. A run
-            interrupted before its first checkpoint starts over.
+            interrupted before its first checkpoint starts over. ``test_data`` must be the ones it was started with.
         progress: Progress sink (e.g. the CLI's progress bar).
 
     Returns:
@@ -169,7 +169,7 @@ def train(
     Raises:
         DataError: Bad data (unknown test labels, too little data, missing vectors file, no CUDA).
         BundleError: ``out_dir`` already holds a run (without ``resume``), or its checkpoint cannot be resumed
-            (other settings or training data).
+            (other settings or training data, or not the test data it was started with).
     """
     started = time.perf_counter()
     progress = progress or NullProgress()
@@ -196,6 +196,7 @@ def train(
         labels = list(saved.labels)
         if state.get("data_fingerprint") != fingerprint:
             raise BundleError(f"Cannot resume {run_dir}: the training data differ from the data it was started with.")
+        check_test_data(run_dir, (saved.data or {}).get("test"), test_record, "pass them again with --test-data")
     else:
         labels = train_data.label_set()
         if len(labels) < 2:

@@ -125,3 +125,18 @@ def test_tag_run_interrupted_in_first_epoch_resumes_from_scratch(tiny_tag_data: 
     full = train_tag(tiny_tag_data, tmp_path / "full", "tiny", options, None, False, None, "upos", NullProgress())
     assert [r["train_loss"] for r in resumed.history] == [r["train_loss"] for r in full.history]
     assert resumed.test == full.test
+
+
+def test_tag_run_resume_without_its_test_file_refused(tiny_tag_data: Path, tmp_path: Path) -> None:
+    from lstm_onnx.trainer.progress import NullProgress
+    from lstm_onnx.trainer.tag_cli import train_tag
+
+    run = tmp_path / "run"
+    train_tag(tiny_tag_data, run, "tiny", {"epochs": 1}, None, False, None, "upos", NullProgress())
+    no_test = tmp_path / "no-test"
+    no_test.mkdir()
+    for split in ("train", "dev"):
+        shutil.copy(tiny_tag_data / f"tiny-{split}.conllu", no_test)
+    with pytest.raises(BundleError, match=r"started with test data 'tiny-test\.conllu'.*no test metrics"):
+        train_tag(no_test, run, "tiny", {"epochs": 2}, None, True, None, "upos", NullProgress())
+    assert json.loads((run / "metrics.json").read_text())["test"] is not None  # the run is left as it was

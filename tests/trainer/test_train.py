@@ -152,3 +152,18 @@ def test_train_interrupted_in_first_epoch_resumes_from_scratch(tmp_path: Path) -
     resumed = train(data, run, preset.model, preset.train, test_data=test, resume=True)
     full = _train(tmp_path / "full", epochs=2)
     assert resumed.history == full.history and resumed.test == full.test
+
+
+def test_train_resume_without_its_test_data_refused(tmp_path: Path) -> None:
+    preset = get_preset("tiny", epochs=1)
+    data, test = corpus_texts(make_corpus()), corpus_texts(make_corpus(16, seed=1), source="held-out")
+    run = tmp_path / "run"
+    train(data, run, preset.model, preset.train, test_data=test)
+    longer = get_preset("tiny", epochs=2).train
+    with pytest.raises(BundleError, match=r"started with test data 'held-out' \(16 texts\).*--test-data"):
+        train(data, run, preset.model, longer, resume=True)
+    other = corpus_texts(make_corpus(20, seed=2), source="held-out")
+    with pytest.raises(BundleError, match=r"test data 'held-out' \(20 texts\) differ from the 'held-out' \(16 texts\)"):
+        train(data, run, preset.model, longer, test_data=other, resume=True)
+    assert load_state(run)["epoch"] == 1  # refused before any training
+    assert train(data, run, preset.model, longer, test_data=test, resume=True).test is not None
