@@ -7,6 +7,8 @@ Command modules keep torch imports inside their functions, so ``--help``, ``pred
 from __future__ import annotations
 
 import functools
+import os
+import select
 import sys
 import warnings
 from collections.abc import Callable
@@ -48,11 +50,50 @@ def _show_warning(message: Warning | str, category: type[Warning], *args: Any, *
 _OPTIONAL_MODULES = frozenset({"torch", "safetensors", "matplotlib", "spacy", "onnx", "onnxscript"})
 
 
+# A reader that closes the pipe early (`lstm-onnx predict ... | head -1`) ends a command as it ends Unix tools: quietly,
+# with the status of a process killed by SIGPIPE (128 + 13), so `set -o pipefail` still sees the output was cut short.
+CLOSED_OUTPUT_EXIT = 141
+
+
+def _closed_outputs() -> list[int]:
+    """File descriptors of stdout/stderr that are pipes whose reader has gone (poll reports POLLERR for them)."""
+    fds = []
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            fds.append(stream.fileno())
+        except (AttributeError, OSError, ValueError):  # replaced by an in-memory stream (tests, embedding apps)
+            continue
+    if not hasattr(select, "poll"):  # Windows: no poll; the BrokenPipeError itself is the only evidence
+        return fds
+    poller = select.poll()
+    for fd in fds:
+        poller.register(fd, select.POLLOUT)
+    return [fd for fd, events in poller.poll(0) if events & select.POLLERR]
+
+
+def _end_on_closed_output() -> None:
+    """After a BrokenPipeError: exit quietly if stdout or stderr lost its reader; otherwise let the error show.
+
+    Raises:
+        typer.Exit: With ``CLOSED_OUTPUT_EXIT``.
+    """
+    closed = _closed_outputs()
+    if not closed:
+        return  # a pipe of our own (e.g. to a worker process) broke: a real failure, keep its traceback
+    # Output still buffered would meet the closed pipe again when Python flushes at exit, and print a traceback.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for fd in closed:
+        os.dup2(devnull, fd)
+    os.close(devnull)
+    raise typer.Exit(CLOSED_OUTPUT_EXIT)
+
+
 def _handles_toolkit_errors(func: F, name: str, extra: str | None) -> F:
     """Turn a ToolkitError into one line on stderr and exit code 1; anything else keeps its traceback.
 
     A command that needs an optional extra (``extra``) and meets a runtime-only install gets a
-    ``MissingDependencyError`` carrying the install command instead of a deep ``ModuleNotFoundError``.
+    ``MissingDependencyError`` carrying the install command instead of a deep ``ModuleNotFoundError``. A closed
+    stdout ends the command quietly with ``CLOSED_OUTPUT_EXIT``.
     """
 
     @functools.wraps(func)
@@ -60,7 +101,9 @@ def _handles_toolkit_errors(func: F, name: str, extra: str | None) -> F:
         warnings.showwarning = _show_warning
         try:
             try:
-                return func(*args, **kwargs)
+                result = func(*args, **kwargs)
+                sys.stdout.flush()  # output still buffered meets a closed pipe here, where it is handled
+                return result
             except ModuleNotFoundError as err:
                 missing = (err.name or "").split(".")[0]
                 if missing == "onnxruntime":
@@ -74,6 +117,9 @@ def _handles_toolkit_errors(func: F, name: str, extra: str | None) -> F:
         except ToolkitError as err:
             typer.echo(f"error: {err}", err=True)
             raise typer.Exit(1) from err
+        except BrokenPipeError:
+            _end_on_closed_output()
+            raise
 
     return wrapper  # type: ignore[return-value]
 

@@ -4,16 +4,20 @@ Texts are ordered by length (stable, so equal lengths keep their input order) an
 ``batch_size`` rows and, when ``max_tokens`` is given, at most ``max_tokens`` padded tokens (rows × the batch's
 longest text). Sorted ascending, a batch is as wide as its last text, so the padded size is known as each row
 joins. A text longer than ``max_tokens`` still gets a batch of its own: the cap bounds padding, never drops text.
+
+Before that, a stream of texts is read a chunk at a time (``text_chunks``), so memory stays flat however long it is.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["length_buckets"]
+__all__ = ["length_buckets", "text_chunks"]
 
 
 def length_buckets(
@@ -48,3 +52,24 @@ def length_buckets(
     if start < len(order):
         batches.append(order[start:])
     return batches
+
+
+def text_chunks(texts: Iterable[Any], chunk_size: int) -> Iterator[tuple[int, list[Any]]]:
+    """Read ``texts`` ``chunk_size`` at a time, for a model's ``iter_results``.
+
+    Yields:
+        ``(offset, chunk)``: the position of the chunk's first text among all texts, and at most ``chunk_size`` texts.
+
+    Raises:
+        TypeError: ``texts`` is one string (an iterable of characters), not texts.
+        ValueError: ``chunk_size`` < 1.
+    """
+    if isinstance(texts, str):
+        raise TypeError("texts must be an iterable of str, got one str; wrap it in a list: [text].")
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}.")
+    iterator = iter(texts)
+    offset = 0
+    while chunk := list(itertools.islice(iterator, chunk_size)):
+        yield offset, chunk
+        offset += len(chunk)

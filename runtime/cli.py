@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
 
-from lstm_onnx.runtime.errors import DataError, InputError
-from lstm_onnx.runtime.records import json_line, prediction_record
+from lstm_onnx.runtime.errors import DataError
+from lstm_onnx.runtime.records import PREDICTION_KEYS, failure_record, json_line, prediction_record
 from lstm_onnx.runtime.scale_cli import Engine, WorkersOpt, run_score
 
 if TYPE_CHECKING:
@@ -201,14 +201,21 @@ def predict_command(
     with warnings.catch_warnings():
         # Every warning reaches stderr (truncation is reported each time it happens), unless --quiet.
         warnings.simplefilter("ignore" if quiet else "always", UserWarning)
-        from lstm_onnx.runtime.line_inputs import items_from_args, predict_items, read_items
+        from lstm_onnx.runtime.line_inputs import ErrorPolicy, items_from_args, predict_items, read_items
         from lstm_onnx.runtime.predictor import DEFAULT_CHUNK_SIZE, TextClassifier
 
         model = _load_model(bundle, provider, batch_size, truncate, (max_length, max_chars))
+        # Failed lines go to stderr as they happen; --on-error fail stops at the first.
+        policy = ErrorPolicy(on_error.value, lambda message: typer.echo(f"error: {message}", err=True))
+        # Piped input arrives line by line: answer each batch as soon as it is full, not after 1,024 lines.
+        streaming = file == "-" and not sys.stdin.isatty()
+        chunk_size = batch_size if streaming else DEFAULT_CHUNK_SIZE
         if not isinstance(model, TextClassifier):  # a tagging bundle
-            from lstm_onnx.runtime.tagging_cli import predict_tagging
+            from lstm_onnx.runtime.tagging_cli import TagPredictOptions, predict_tagging
 
-            predict_tagging(model, texts, file, output_format.value, input_format.value, text_field)
+            options = TagPredictOptions(input_format.value, text_field, id_field, chunk_size, streaming)
+            predict_tagging(model, texts, file, output_format.value, policy, options)
+            policy.check()
             return
         if output_format is PredictFormat.CONLLU:
             raise DataError(
@@ -221,22 +228,16 @@ def predict_command(
                 file or "-", input_format.value, text_field, id_field, max_chars=model.max_chars, truncate=truncate
             )
         )
-        # Piped input arrives line by line: answer each batch as soon as it is full, not after 1,024 lines.
-        streaming = file == "-" and not sys.stdin.isatty()
-        outcomes = predict_items(model, items, chunk_size=batch_size if streaming else DEFAULT_CHUNK_SIZE)
-        failed = _render_predictions(
-            _with_progress(outcomes, quiet),
+        outcomes = predict_items(model, items, chunk_size=chunk_size)
+        _render_predictions(
+            policy.apply(_with_progress(outcomes, quiet)),
             output_format,
             model.labels,
             flush=streaming,
             with_ids=file is not None,
-            on_error=on_error,
+            with_errors=on_error is OnError.NULL,
         )
-    if failed:
-        raise InputError(
-            f"{failed} text(s) could not be scored (each reported above on stderr); "
-            f"the output holds the others{' as null records' if on_error is OnError.NULL else ''}."
-        )
+    policy.check()
 
 
 def _load_model(
@@ -258,34 +259,15 @@ def _load_model(
 
 
 def _render_predictions(
-    outcomes: Iterable[tuple[Item, Prediction | str]],
+    rows: Iterable[tuple[Item, Prediction | None, str | None]],
     fmt: PredictFormat,
     labels: list[str],
     *,
     flush: bool,
     with_ids: bool,
-    on_error: OnError,
-) -> int:
-    """Write each prediction (and, with ``--on-error null``, each failure) to stdout; return how many failed.
-
-    Failures go to stderr with their line as they happen; ``--on-error fail`` raises at the first one.
-    """
-    failed = 0
-
-    def scored() -> Iterator[tuple[Item, Prediction | None, str | None]]:
-        nonlocal failed
-        for item, result in outcomes:
-            if not isinstance(result, str):
-                yield item, result, None
-                continue
-            failed += 1
-            if on_error is OnError.FAIL:
-                raise InputError(f"{item.where}: {result} (--on-error skip or null carries on past such lines)")
-            typer.echo(f"error: {item.where}: {result}", err=True)
-            if on_error is OnError.NULL:
-                yield item, None, result
-
-    rows = scored()
+    with_errors: bool,
+) -> None:
+    """Write each prediction (and each failure ``ErrorPolicy`` keeps, with ``--on-error null``) to stdout."""
     out = sys.stdout
     if fmt is PredictFormat.JSONL:
         for item, pred, error in rows:
@@ -294,7 +276,7 @@ def _render_predictions(
                 out.flush()
     elif fmt is PredictFormat.CSV:
         writer = csv.writer(out, lineterminator="\n")
-        extra = ["error"] if on_error is OnError.NULL else []
+        extra = ["error"] if with_errors else []
         writer.writerow(
             [
                 *(["id"] if with_ids else []),
@@ -319,7 +301,6 @@ def _render_predictions(
                 out.flush()
     else:
         _render_table(rows, labels, with_ids, out)
-    return failed
 
 
 def _record(item: Item, pred: Prediction | None, error: str | None, with_ids: bool) -> dict[str, Any]:
@@ -327,9 +308,7 @@ def _record(item: Item, pred: Prediction | None, error: str | None, with_ids: bo
     ident = item.id if with_ids else None
     if pred is not None:
         return prediction_record(item.text or "", pred, id=ident)
-    row: dict[str, Any] = {} if ident is None else {"id": ident}
-    row.update(text=item.text, label=None, score=None, probabilities=None, error=error)
-    return row
+    return failure_record(PREDICTION_KEYS, error or "", id=ident, text=item.text)
 
 
 def _render_table(

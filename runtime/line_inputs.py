@@ -1,7 +1,8 @@
 """Texts for ``lstm-onnx predict``, one per argument or line, each with its id and where it came from.
 
 A line that cannot be read (bad JSON, no string text) is an ``Item`` carrying its error rather than an exception,
-so ``--on-error skip|null`` can report it and carry on; ``--on-error fail`` raises it. Input formats:
+so ``--on-error skip|null`` can report it and carry on; ``--on-error fail`` raises it (``ErrorPolicy``, the same for
+a classifier and a tagger). Input formats:
 
 - ``text``: one text per line (the line ending removed); ids are line numbers.
 - ``jsonl``: one JSON object per line with a string ``text_field``; ``id_field`` is carried to the output when
@@ -26,17 +27,29 @@ import json
 import re
 import sys
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO, TypeVar
 
 from lstm_onnx.runtime.errors import DataError, InputError
-from lstm_onnx.runtime.predictor import DEFAULT_CHUNK_SIZE, Prediction, TextClassifier
+from lstm_onnx.runtime.predictor import DEFAULT_CHUNK_SIZE
 
-__all__ = ["INPUT_FORMATS", "Item", "items_from_args", "jsonl_line_chars", "predict_items", "read_items"]
+__all__ = [
+    "INPUT_FORMATS",
+    "ON_ERROR",
+    "ErrorPolicy",
+    "Item",
+    "items_from_args",
+    "jsonl_line_chars",
+    "predict_items",
+    "read_items",
+]
 
 INPUT_FORMATS = ("auto", "text", "jsonl")
+ON_ERROR = ("fail", "skip", "null")
+R = TypeVar("R")
+R_co = TypeVar("R_co", covariant=True)
 _JSONL_SUFFIXES = (".jsonl", ".ndjson")
 # What a JSON value is, in JSON's words (messages name "null", not "NoneType").
 _JSON_KINDS = {
@@ -211,22 +224,35 @@ def _record(line: str, number: int, where: str, text_field: str, id_field: str) 
     return Item(text, ident, where)
 
 
+class ResultModel(Protocol[R_co]):
+    """A model that answers texts one result each, an error in place of a text that breaks the input rules.
+
+    ``TextClassifier`` (results: ``Prediction``) and ``TokenTagger`` (``TaggedSentence``) are such models.
+    """
+
+    def iter_results(
+        self, texts: Iterable[Any], chunk_size: int = DEFAULT_CHUNK_SIZE
+    ) -> Iterator[R_co | InputError | TypeError]:
+        """Per text, in input order: its result, or the error it raised."""
+        ...
+
+
 def predict_items(
-    model: TextClassifier, items: Iterable[Item], chunk_size: int = DEFAULT_CHUNK_SIZE
-) -> Iterator[tuple[Item, Prediction | str]]:
-    """Classify items in order, pairing each with its prediction or the reason it has none.
+    model: ResultModel[R], items: Iterable[Item], chunk_size: int = DEFAULT_CHUNK_SIZE
+) -> Iterator[tuple[Item, R | str]]:
+    """Classify or tag items in order, pairing each with its result or the reason it has none.
 
     Unreadable lines and texts that break the input rules (empty, too long, non-finite scores) yield their message
     instead of raising, so the caller decides: fail, skip or write a null record. At most ``chunk_size`` texts are
     held at once.
 
     Args:
-        model: The classifier.
+        model: The classifier or tagger.
         items: From ``read_items`` or ``items_from_args``.
         chunk_size: Texts read ahead and batched together (``batch_size`` answers a pipe batch by batch).
 
     Yields:
-        ``(item, prediction)`` or ``(item, error message)``, in input order.
+        ``(item, result)`` or ``(item, error message)``, in input order.
     """
     pending: deque[Item] = deque()
 
@@ -241,10 +267,10 @@ def predict_items(
             item = pending.popleft()
             yield item, item.error or "unreadable"
         item = pending.popleft()
-        if isinstance(result, Prediction):
-            yield item, result
-        else:
+        if isinstance(result, (InputError, TypeError)):
             yield item, _without_position(result)
+        else:
+            yield item, result
     while pending:
         item = pending.popleft()
         yield item, item.error or "unreadable"
@@ -257,3 +283,56 @@ _POSITION = re.compile(r" at position(?:\(s\)|s)? (?:\[[^\]]*\]|\d+)")
 def _without_position(err: InputError | TypeError) -> str:
     # The CLI names the line or argument instead of the library's position.
     return _POSITION.sub("", str(err), count=1)
+
+
+class ErrorPolicy:
+    """What ``predict`` does with a line it cannot score (``--on-error``), for a classifier and a tagger alike.
+
+    ``fail`` raises at the first such line (the lines before it are already written); ``skip`` reports it and leaves
+    it out; ``null`` reports it and keeps it in place, for the caller to write as a record of its error.
+
+    Args:
+        mode: ``fail``, ``skip`` or ``null``.
+        report: Called with ``"line 7 of in.jsonl: <why>"`` for each line skipped or kept as null (the CLI prints it
+            on stderr as it happens).
+
+    Attributes:
+        failed: How many lines could not be scored so far.
+    """
+
+    def __init__(self, mode: str, report: Callable[[str], None]) -> None:
+        if mode not in ON_ERROR:
+            raise ValueError(f"on_error must be one of {', '.join(ON_ERROR)}, got {mode!r}.")
+        self.mode = mode
+        self.report = report
+        self.failed = 0
+
+    def apply(self, outcomes: Iterable[tuple[Item, R | str]]) -> Iterator[tuple[Item, R | None, str | None]]:
+        """Pass ``predict_items``' outcomes on as ``(item, result, None)``, or ``(item, None, error)`` under ``null``.
+
+        Raises:
+            InputError: Under ``fail``, at the first line without a result, naming it.
+        """
+        for item, result in outcomes:
+            if not isinstance(result, str):
+                yield item, result, None
+                continue
+            self.failed += 1
+            if self.mode == "fail":
+                raise InputError(f"{item.where}: {result} (--on-error skip or null carries on past such lines)")
+            self.report(f"{item.where}: {result}")
+            if self.mode == "null":
+                yield item, None, result
+
+    def check(self) -> None:
+        """Raise once all lines are written if any could not be scored, so the exit code says so.
+
+        Raises:
+            InputError: Some lines were skipped or written as nulls.
+        """
+        if self.failed:
+            kept = " as null records" if self.mode == "null" else ""
+            raise InputError(
+                f"{self.failed} text(s) could not be scored (each reported above on stderr); the output holds the "
+                f"others{kept}."
+            )

@@ -22,7 +22,6 @@ padding, so results do not depend on batch size or order (tests/runtime/test_pre
 
 from __future__ import annotations
 
-import itertools
 import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
@@ -32,7 +31,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from lstm_onnx.runtime.batching import length_buckets
+from lstm_onnx.runtime.batching import length_buckets, text_chunks
 from lstm_onnx.runtime.bundle import Bundle, load_bundle
 from lstm_onnx.runtime.bundle_format import CLASSIFY_TASK
 from lstm_onnx.runtime.errors import BundleError, InputError, InputTooLongError, NonFiniteOutputError
@@ -253,13 +252,7 @@ class TextClassifier:
         Yields:
             Per text, in input order: its ``Prediction``, or the ``InputError``/``TypeError`` it raised.
         """
-        if isinstance(texts, str):
-            raise TypeError("texts must be an iterable of str, got one str; wrap it in a list: [text].")
-        if chunk_size < 1:
-            raise ValueError(f"chunk_size must be >= 1, got {chunk_size}.")
-        iterator = iter(texts)
-        offset = 0
-        while chunk := list(itertools.islice(iterator, chunk_size)):
+        for offset, chunk in text_chunks(texts, chunk_size):
             results: list[Prediction | InputError | TypeError] = []
             good: list[int] = []
             encoded: list[list[int]] = []
@@ -282,7 +275,6 @@ class TextClassifier:
                 else:
                     results[i] = self._to_predictions(probs[row : row + 1], [cuts[row]])[0]
             yield from results
-            offset += len(chunk)
 
     # --- internals ------------------------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ padded positions are never read.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,11 +16,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from lstm_onnx.runtime.batching import length_buckets
+from lstm_onnx.runtime.batching import length_buckets, text_chunks
 from lstm_onnx.runtime.bundle import Bundle, load_bundle
 from lstm_onnx.runtime.contract import CHAR_IDS, CHAR_VOCAB_FILE, INPUT_IDS, LENGTHS, LOGITS
-from lstm_onnx.runtime.errors import BundleError, EmptyInputError
-from lstm_onnx.runtime.predictor import non_finite_error, softmax
+from lstm_onnx.runtime.errors import BundleError, EmptyInputError, InputError
+from lstm_onnx.runtime.predictor import DEFAULT_CHUNK_SIZE, non_finite_error, softmax
 from lstm_onnx.runtime.session import SessionConfig
 from lstm_onnx.runtime.tagging_encode import DEFAULT_MAX_WORD_CHARS, MAX_WORD_CHARS_LIMIT, encode
 from lstm_onnx.runtime.tokenizer import limit_chars, require_tokens
@@ -191,6 +191,40 @@ class TokenTagger:
         feeds = {INPUT_IDS: enc.input_ids, CHAR_IDS: enc.char_ids, LENGTHS: enc.lengths}
         return self.bundle.session.session.run([LOGITS], feeds)[0]  # type: ignore[no-any-return]
 
+    def iter_results(
+        self, texts: Iterable[Any], chunk_size: int = DEFAULT_CHUNK_SIZE
+    ) -> Iterator[TaggedSentence | InputError | TypeError]:
+        """Like ``tag`` over any iterable, a chunk at a time, but a text that breaks the input rules yields its error
+        instead of raising, as ``TextClassifier.iter_results`` does (``predict --on-error skip|null``).
+
+        Yields:
+            Per text, in input order: its ``TaggedSentence``, or the ``InputError``/``TypeError`` ``tag`` raised for
+            it (its position counted over all ``texts``).
+        """
+        for offset, chunk in text_chunks(texts, chunk_size):
+            yield from self._chunk_results(chunk, offset)
+
+    def _chunk_results(self, chunk: list[Any], offset: int) -> Iterator[TaggedSentence | InputError | TypeError]:
+        # tag() stops at the first text that breaks a rule: tag the texts before it, yield its error, go on after it.
+        # A text is tokenized at most twice, so a chunk costs linear time however many of its texts fail.
+        start = 0
+        while start < len(chunk):
+            part = chunk[start:]
+            try:
+                tagged = self.tag(part)
+            except (InputError, TypeError) as err:
+                bad = getattr(err, "position", None)
+                if bad is None:  # a TypeError names its position in words only: the first non-str
+                    bad = next((i for i, text in enumerate(part) if not isinstance(text, str)), None)
+                    if bad is None:
+                        raise
+                yield from self.tag(part[:bad]) if bad else []
+                yield _moved(err, bad, offset + start + bad)
+                start += bad + 1
+                continue
+            yield from tagged
+            return
+
 
 def _check_sentences(sentences: Sequence[Sequence[str]]) -> None:
     if isinstance(sentences, str):
@@ -205,3 +239,9 @@ def _check_sentences(sentences: Sequence[Sequence[str]]) -> None:
                 raise TypeError(f"Token {j} of sentence {i} is {type(token).__name__}, not str.")
             if not token:
                 raise EmptyInputError(f"Token {j} of sentence {i} is empty; tokens need at least one character.", i)
+
+
+def _moved(err: InputError | TypeError, position: int, new: int) -> InputError | TypeError:
+    """The same error, naming the text's position among all texts instead of within the list ``tag`` saw."""
+    message = str(err).replace(f"position {position}", f"position {new}", 1)
+    return type(err)(message, new) if isinstance(err, InputError) else TypeError(message)

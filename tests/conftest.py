@@ -58,6 +58,24 @@ def corpus_texts(rows: list[tuple[str, str]], source: str = "corpus"):  # type: 
     return LabelledTexts([text for text, _ in rows], [label for _, label in rows], source)
 
 
+class InterruptAt:
+    """Raises KeyboardInterrupt at the first batch of a given epoch, like Ctrl-C mid-epoch."""
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch, self.current = epoch, 0
+
+    def on_stage(self, message: str) -> None: ...
+
+    def on_epoch_start(self, epoch: int, epochs: int, batches: int) -> None:
+        self.current = epoch
+
+    def on_batch(self, loss: float, accuracy: float) -> None:
+        if self.current == self.epoch:
+            raise KeyboardInterrupt
+
+    def on_epoch_end(self, record: dict) -> None: ...  # type: ignore[type-arg]
+
+
 @pytest.fixture(scope="session")
 def tiny_run_dir(tmp_path_factory: pytest.TempPathFactory, corpus: list[tuple[str, str]]) -> Path:
     """A run directory trained with the ``tiny`` preset on ``corpus`` (embedding 8, hidden 8, one layer,

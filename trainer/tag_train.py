@@ -25,11 +25,12 @@ from lstm_onnx.runtime.tagging_encode import build_char_vocab, word_key
 from lstm_onnx.runtime.tagging_eval import tag_report
 from lstm_onnx.runtime.tokenizer import PAD_ID, UNK_ID, TokenizerConfig, Vocab
 from lstm_onnx.runtime.tokenizer_rules import dump_spacy_rules, save_rules
-from lstm_onnx.trainer.checkpoint import load_state, save_state, state_path
+from lstm_onnx.trainer.checkpoint import load_state, save_state
 from lstm_onnx.trainer.config import TrainConfig
 from lstm_onnx.trainer.embeddings import read_vectors, vector_words
 from lstm_onnx.trainer.optim import init_embedding, make_optimizer
 from lstm_onnx.trainer.progress import NullProgress, TrainProgress
+from lstm_onnx.trainer.resume import check_test_data, continues_run
 from lstm_onnx.trainer.run_dir import WEIGHTS_FILE, atomic_write_json, save_weights
 from lstm_onnx.trainer.run_format import CONFIG_FILE, METRICS_FILE, TAG_TASK, RunConfig, RunMetrics
 from lstm_onnx.trainer.tag_batches import IGNORE_INDEX, TagEncoder, batch_order
@@ -123,7 +124,8 @@ def train_tagger(
         config: Training settings.
         test: Test sentences; without them no test metrics.
         tagset: Recorded in the run config (``upos``/``xpos``).
-        resume: Continue from the last checkpoint in ``out_dir``; ``config.epochs`` may be larger.
+        resume: Continue from the last checkpoint in ``out_dir``; ``config.epochs`` may be larger. A run
+            interrupted before its first checkpoint starts over. ``test`` must be the file it was started with.
         progress: Progress sink.
 
     Returns:
@@ -131,7 +133,8 @@ def train_tagger(
 
     Raises:
         DataError: Fewer than two tags, missing vectors file, no CUDA when asked for.
-        BundleError: ``out_dir`` holds a run (without ``resume``) or cannot be resumed.
+        BundleError: ``out_dir`` holds a run (without ``resume``) or cannot be resumed (other settings, or not
+            the test file it was started with).
     """
     started = time.perf_counter()
     progress = progress or NullProgress()
@@ -141,6 +144,7 @@ def train_tagger(
         torch.set_num_threads(config.threads)
     state: dict[str, Any] | None = None
     coverage = None
+    resume = continues_run(run_dir, resume, progress)
     if resume:
         state = load_state(run_dir)
         saved = _read_config(run_dir)
@@ -152,9 +156,11 @@ def train_tagger(
         words, chars = Vocab.load(run_dir / VOCAB_FILE), Vocab.load(run_dir / CHAR_VOCAB_FILE)
         model_config = TaggerConfig.from_dict(saved.model)
         coverage_info = saved.embedding_coverage
+        test_source = test.source if test is not None else None
+        check_test_data(
+            run_dir, (saved.data or {}).get("test"), test_source, "resume from the data folder that holds it"
+        )
     else:
-        if state_path(run_dir).exists() or (run_dir / CONFIG_FILE).exists():
-            raise BundleError(f"{run_dir} already holds a training run; pass --resume or choose another --out.")
         labels = train.tag_set()
         if len(labels) < 2:
             raise DataError(f"{train.source}: only the tag(s) {labels}; a tagger needs at least two.")

@@ -23,7 +23,7 @@ from lstm_onnx.runtime.metrics import classification_report
 from lstm_onnx.runtime.provenance import data_record, describe_data
 from lstm_onnx.runtime.tokenizer import TokenizerConfig, Vocab
 from lstm_onnx.runtime.tokenizer_rules import dump_spacy_rules, load_rules, save_rules
-from lstm_onnx.trainer.checkpoint import load_state, save_state, state_path
+from lstm_onnx.trainer.checkpoint import load_state, save_state
 from lstm_onnx.trainer.config import ModelConfig, TrainConfig
 from lstm_onnx.trainer.data import (
     EncodedTexts,
@@ -40,6 +40,7 @@ from lstm_onnx.trainer.model import BiLSTMClassifier
 from lstm_onnx.trainer.optim import init_embedding, make_optimizer
 from lstm_onnx.trainer.plot import CURVES_FILE, plot_curves
 from lstm_onnx.trainer.progress import NullProgress, TrainProgress
+from lstm_onnx.trainer.resume import check_test_data, continues_run
 from lstm_onnx.trainer.run_dir import WEIGHTS_FILE, atomic_write_json, save_weights
 from lstm_onnx.trainer.run_format import CONFIG_FILE, METRICS_FILE, RunConfig, RunMetrics, read_run_config
 from lstm_onnx.trainer.unpacked import forward_unpacked
@@ -166,7 +167,8 @@ def train(
         config: Training settings.
         tokenizer_config: Tokenizer settings saved with the run (default ``TokenizerConfig()``).
         test_data: Labelled test texts; without them no test metrics are computed.
-        resume: Continue the run in ``out_dir`` from its last checkpoint; ``config.epochs`` may be larger.
+        resume: Continue the run in ``out_dir`` from its last checkpoint; ``config.epochs`` may be larger. A run
+            interrupted before its first checkpoint starts over. ``test_data`` must be the ones it was started with.
         progress: Progress sink (e.g. the CLI's progress bar).
 
     Returns:
@@ -174,7 +176,8 @@ def train(
 
     Raises:
         DataError: Bad data (unknown test labels, too little data, missing vectors file, no CUDA).
-        BundleError: ``out_dir`` already holds a run (without ``resume``), or its checkpoint cannot be resumed.
+        BundleError: ``out_dir`` already holds a run (without ``resume``), or its checkpoint cannot be resumed
+            (other settings or training data, or not the test data it was started with).
     """
     started = time.perf_counter()
     progress = progress or NullProgress()
@@ -191,11 +194,8 @@ def train(
 
     state: dict[str, Any] | None = None
     fingerprint = _fingerprint(train_data)
-    restart = resume and _interrupted_before_first_epoch(run_dir)
-    if restart:
-        # Nothing to continue (no epoch finished): the same seed makes starting over the uninterrupted run.
-        progress.on_stage(f"{run_dir} has no finished epoch to resume; starting the run from epoch 1")
-        resume = False
+    test_record = describe_data(test_data) if test_data is not None else None
+    resume = continues_run(run_dir, resume, progress)
     if resume:
         state = load_state(run_dir)
         saved = _read_saved_config(run_dir)
@@ -204,9 +204,8 @@ def train(
         labels = list(saved.labels)
         if state.get("data_fingerprint") != fingerprint:
             raise BundleError(f"Cannot resume {run_dir}: the training data differ from the data it was started with.")
+        check_test_data(run_dir, (saved.data or {}).get("test"), test_record, "pass them again with --test-data")
     else:
-        if not restart and (state_path(run_dir).exists() or (run_dir / CONFIG_FILE).exists()):
-            raise BundleError(f"{run_dir} already holds a training run; pass --resume or choose another --out.")
         labels = train_data.label_set()
         if len(labels) < 2:
             raise DataError(f"{train_data.source}: only one label {labels}; a classifier needs at least two.")
@@ -293,7 +292,7 @@ def train(
         labels=labels,
         data={
             "train": describe_data(train_data),
-            "test": describe_data(test_data) if test_data is not None else None,
+            "test": test_record,
             "embeddings": data_record(config.embeddings) if config.embeddings else None,
             "train_texts": len(train_enc),
             "val_texts": len(val_enc),
@@ -412,11 +411,6 @@ def _train_epoch(
         seen += n
         progress.on_batch(total_loss / seen, correct / seen)
     return total_loss / max(seen, 1), correct / max(seen, 1)
-
-
-def _interrupted_before_first_epoch(run_dir: Path) -> bool:
-    """A run directory that training created (config.json written) but left before any checkpoint."""
-    return (run_dir / CONFIG_FILE).is_file() and not state_path(run_dir).exists()
 
 
 def _read_saved_config(run_dir: Path) -> RunConfig:

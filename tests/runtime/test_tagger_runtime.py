@@ -152,8 +152,8 @@ def test_cli_predict_tagging_empty_line_is_named_by_its_line(tiny_tag_bundle_dir
     result = CliRunner().invoke(app, ["predict", str(tiny_tag_bundle_dir), "--file", str(path)])
     assert result.exit_code == 1
     assert result.stderr.strip() == (
-        "error: line 1101 of texts.txt: the text is empty or whitespace-only (''); every text needs at least one "
-        "token. Remove it or fill it in."
+        "error: line 1101 of texts.txt: Text is empty or whitespace-only (''); every text needs at least one "
+        "token. Remove it or fill it in. (--on-error skip or null carries on past such lines)"
     )
     assert len(result.stdout.splitlines()) == 1100  # every text before it was tagged
 
@@ -181,3 +181,88 @@ def test_cli_predict_tagging_writes_a_lone_surrogate_escaped(
     result = CliRunner().invoke(app, ["predict", str(tiny_tag_bundle_dir), "--file", str(path), "--format", fmt])
     assert result.exit_code == 0, result.stderr
     assert shown in result.stdout
+
+
+_MIXED_TAGGED = (
+    '{"id": "a1", "text": "the dog runs"}\n'
+    '{"id": "a2", "text": "   "}\n'
+    "not json at all\n"
+    '{"id": 5, "text": "a cat sees the tree ."}\n'
+)
+
+
+def test_cli_predict_tagging_on_error_fail_stops_at_the_first_bad_line(tiny_tag_bundle_dir: Path) -> None:
+    result = CliRunner().invoke(app, ["predict", str(tiny_tag_bundle_dir), "--file", "-"], input=_MIXED_TAGGED)
+    assert result.exit_code == 1
+    assert [json.loads(line)["id"] for line in result.stdout.splitlines()] == ["a1"]
+    assert result.stderr.startswith("error: line 2 of stdin: Text is empty or whitespace-only")
+    assert "--on-error skip or null" in result.stderr
+
+
+def test_cli_predict_tagging_on_error_skip_reports_and_tags_the_rest(tiny_tag_bundle_dir: Path) -> None:
+    args = ["predict", str(tiny_tag_bundle_dir), "--file", "-", "--on-error", "skip"]
+    result = CliRunner().invoke(app, args, input=_MIXED_TAGGED)
+    assert result.exit_code == 1
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [row["id"] for row in rows] == ["a1", 5]
+    assert rows[1]["tokens"] == ["a", "cat", "sees", "the", "tree", "."] and len(rows[1]["tags"]) == 6
+    errors = result.stderr.splitlines()
+    assert errors[0].startswith("error: line 2 of stdin: Text is empty or whitespace-only")
+    assert errors[1].startswith("error: line 3 of stdin: not JSON")
+    assert errors[2] == (
+        "error: 2 text(s) could not be scored (each reported above on stderr); the output holds the others."
+    )
+
+
+def test_cli_predict_tagging_on_error_null_keeps_every_line_in_order(tiny_tag_bundle_dir: Path) -> None:
+    args = ["predict", str(tiny_tag_bundle_dir), "--file", "-", "--on-error", "null"]
+    result = CliRunner().invoke(app, args, input=_MIXED_TAGGED)
+    assert result.exit_code == 1
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [row["id"] for row in rows] == ["a1", "a2", 3, 5]
+    assert rows[1] == {"id": "a2", "tokens": None, "tags": None, "scores": None, "error": rows[1]["error"]}
+    assert rows[1]["error"].startswith("Text is empty or whitespace-only") and rows[2]["error"].startswith("not JSON")
+    assert rows[3]["tags"] == TokenTagger.load(tiny_tag_bundle_dir).tag(["a cat sees the tree ."])[0].tags
+    assert "as null records" in result.stderr.splitlines()[-1]
+
+
+def test_cli_predict_tagging_carries_the_id_field(tiny_tag_bundle_dir: Path, tmp_path: Path) -> None:
+    path = tmp_path / "texts.jsonl"
+    path.write_text('{"key": "doc 7", "text": "the dog runs"}\n\n{"text": "a cat sees"}\n', encoding="utf-8")
+    args = ["predict", str(tiny_tag_bundle_dir), "--file", str(path), "--id-field", "key"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(row["id"], row["tokens"]) for row in rows] == [
+        ("doc 7", ["the", "dog", "runs"]),
+        (3, ["a", "cat", "sees"]),
+    ]
+    assert list(rows[0]) == ["id", "tokens", "tags", "scores"]
+    result = CliRunner().invoke(app, [*args, "--format", "conllu"])
+    assert result.exit_code == 0, result.stderr
+    assert [line for line in result.stdout.splitlines() if line.startswith("#")] == [
+        "# sent_id = doc_7",
+        "# sent_id = 3",
+    ]
+
+
+def test_cli_predict_tagging_on_error_null_with_conllu_refused(tiny_tag_bundle_dir: Path) -> None:
+    args = ["predict", str(tiny_tag_bundle_dir), "--file", "-", "--on-error", "null", "--format", "conllu"]
+    result = CliRunner().invoke(app, args, input="the dog runs\n")
+    assert result.exit_code == 1 and result.stdout == ""
+    assert "CoNLL-U cannot hold" in result.stderr
+
+
+def test_tagger_iter_results_yields_errors_in_place_with_their_positions(tagger: TokenTagger) -> None:
+    texts = ["the dog runs", " ", 3, "a cat sees", ""]
+    results = list(tagger.iter_results(texts, chunk_size=3))
+    assert [type(r).__name__ for r in results] == [
+        "TaggedSentence",
+        "EmptyInputError",
+        "TypeError",
+        "TaggedSentence",
+        "EmptyInputError",
+    ]
+    assert "position 1" in str(results[1]) and "position 2" in str(results[2]) and "position 4" in str(results[4])
+    assert results[4].position == 4  # type: ignore[union-attr]
+    assert results[3].tags == tagger.tag(["a cat sees"])[0].tags  # type: ignore[union-attr]

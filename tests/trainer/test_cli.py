@@ -94,3 +94,19 @@ def test_train_command_config_unknown_key_exits_1(runner: CliRunner, tmp_path: P
     result = runner.invoke(app, ["train", str(train), "-o", str(tmp_path / "r"), "--config", str(config)])
     assert result.exit_code == 1
     assert "learning_rate" in result.stderr and str(config) in result.stderr
+
+
+def test_train_command_resume_without_test_data_exits_1(runner: CliRunner, tmp_path: Path) -> None:
+    train = _jsonl(tmp_path / "train.jsonl", make_corpus())
+    test = _jsonl(tmp_path / "test.jsonl", make_corpus(16, seed=1))
+    base = ["train", str(train), "--preset", "tiny", "--out", str(tmp_path / "run"), "--quiet"]
+    assert runner.invoke(app, [*base, "--test-data", str(test), "--epochs", "1"]).exit_code == 0
+    with warnings.catch_warnings():  # the CLI's own "no --test-data" warning, shown on stderr
+        warnings.simplefilter("always")
+        result = runner.invoke(app, [*base, "--epochs", "2", "--resume"])
+    assert result.exit_code == 1, result.output
+    assert "error: Cannot resume" in result.stderr and "started with test data 'test.jsonl' (16 texts" in result.stderr
+    assert "pass them again with --test-data" in result.stderr and result.stdout == ""
+    result = runner.invoke(app, [*base, "--epochs", "2", "--resume", "--test-data", str(test)])
+    assert result.exit_code == 0, result.output
+    assert "accuracy" in result.stdout

@@ -13,6 +13,7 @@ from lstm_onnx.runtime.errors import BundleError
 from lstm_onnx.trainer.tag_config import TaggerConfig
 from lstm_onnx.trainer.tag_run import load_tag_run, run_task
 from lstm_onnx.trainer.tagger_model import BiLSTMTagger
+from tests.conftest import InterruptAt
 
 
 def _batch(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -107,3 +108,35 @@ def test_cli_train_task_tag_then_export(tiny_tag_data: Path, tmp_path: Path) -> 
     assert result.exit_code == 0, result.stderr
     assert result.stdout.startswith("fp32 bundle:")
     assert json.loads((tmp_path / "b" / "config.json").read_text())["task"] == "tag"
+
+
+def test_tag_run_interrupted_in_first_epoch_resumes_from_scratch(tiny_tag_data: Path, tmp_path: Path) -> None:
+    from lstm_onnx.trainer.checkpoint import state_path
+    from lstm_onnx.trainer.progress import NullProgress
+    from lstm_onnx.trainer.tag_cli import train_tag
+
+    run, options = tmp_path / "run", {"epochs": 2}
+    with pytest.raises(KeyboardInterrupt):
+        train_tag(tiny_tag_data, run, "tiny", options, None, False, None, "upos", InterruptAt(1))
+    assert (run / "config.json").is_file() and not state_path(run).exists()
+    with pytest.raises(BundleError, match="pass --resume"):
+        train_tag(tiny_tag_data, run, "tiny", options, None, False, None, "upos", NullProgress())
+    resumed = train_tag(tiny_tag_data, run, "tiny", options, None, True, None, "upos", NullProgress())
+    full = train_tag(tiny_tag_data, tmp_path / "full", "tiny", options, None, False, None, "upos", NullProgress())
+    assert [r["train_loss"] for r in resumed.history] == [r["train_loss"] for r in full.history]
+    assert resumed.test == full.test
+
+
+def test_tag_run_resume_without_its_test_file_refused(tiny_tag_data: Path, tmp_path: Path) -> None:
+    from lstm_onnx.trainer.progress import NullProgress
+    from lstm_onnx.trainer.tag_cli import train_tag
+
+    run = tmp_path / "run"
+    train_tag(tiny_tag_data, run, "tiny", {"epochs": 1}, None, False, None, "upos", NullProgress())
+    no_test = tmp_path / "no-test"
+    no_test.mkdir()
+    for split in ("train", "dev"):
+        shutil.copy(tiny_tag_data / f"tiny-{split}.conllu", no_test)
+    with pytest.raises(BundleError, match=r"started with test data 'tiny-test\.conllu'.*no test metrics"):
+        train_tag(no_test, run, "tiny", {"epochs": 2}, None, True, None, "upos", NullProgress())
+    assert json.loads((run / "metrics.json").read_text())["test"] is not None  # the run is left as it was

@@ -15,7 +15,7 @@ from lstm_onnx.trainer.checkpoint import load_state, state_path
 from lstm_onnx.trainer.presets import get_preset
 from lstm_onnx.trainer.run_dir import load_run
 from lstm_onnx.trainer.train import train
-from tests.conftest import corpus_texts, make_corpus
+from tests.conftest import InterruptAt, corpus_texts, make_corpus
 
 
 def _train(out: Path, epochs: int = 3, resume: bool = False, seed: int = 0, **overrides: object):  # type: ignore[no-untyped-def]
@@ -126,30 +126,12 @@ def test_train_cuda_requested_without_gpu_raises(tmp_path: Path) -> None:
         _train(tmp_path / "r", device="cuda")
 
 
-class _InterruptAt:
-    """Raises KeyboardInterrupt at the first batch of a given epoch, like Ctrl-C mid-epoch."""
-
-    def __init__(self, epoch: int) -> None:
-        self.epoch, self.current = epoch, 0
-
-    def on_stage(self, message: str) -> None: ...
-
-    def on_epoch_start(self, epoch: int, epochs: int, batches: int) -> None:
-        self.current = epoch
-
-    def on_batch(self, loss: float, accuracy: float) -> None:
-        if self.current == self.epoch:
-            raise KeyboardInterrupt
-
-    def on_epoch_end(self, record: dict) -> None: ...  # type: ignore[type-arg]
-
-
 def test_train_interrupted_mid_epoch_leaves_whole_files_and_resumes(tmp_path: Path) -> None:
     preset = get_preset("tiny", epochs=3)
     data, test = corpus_texts(make_corpus()), corpus_texts(make_corpus(16, seed=1))
     run = tmp_path / "run"
     with pytest.raises(KeyboardInterrupt):
-        train(data, run, preset.model, preset.train, test_data=test, progress=_InterruptAt(2))
+        train(data, run, preset.model, preset.train, test_data=test, progress=InterruptAt(2))
     assert not list(run.rglob("*.tmp")) and not list(run.rglob(".*"))
     assert load_state(run)["epoch"] == 1
     train(data, run, preset.model, preset.train, test_data=test, resume=True)
@@ -163,10 +145,25 @@ def test_train_interrupted_in_first_epoch_resumes_from_scratch(tmp_path: Path) -
     data, test = corpus_texts(make_corpus()), corpus_texts(make_corpus(16, seed=1))
     run = tmp_path / "run"
     with pytest.raises(KeyboardInterrupt):
-        train(data, run, preset.model, preset.train, test_data=test, progress=_InterruptAt(1))
+        train(data, run, preset.model, preset.train, test_data=test, progress=InterruptAt(1))
     assert (run / "config.json").is_file() and not state_path(run).exists()
     with pytest.raises(BundleError, match="pass --resume"):
         train(data, run, preset.model, preset.train, test_data=test)
     resumed = train(data, run, preset.model, preset.train, test_data=test, resume=True)
     full = _train(tmp_path / "full", epochs=2)
     assert resumed.history == full.history and resumed.test == full.test
+
+
+def test_train_resume_without_its_test_data_refused(tmp_path: Path) -> None:
+    preset = get_preset("tiny", epochs=1)
+    data, test = corpus_texts(make_corpus()), corpus_texts(make_corpus(16, seed=1), source="held-out")
+    run = tmp_path / "run"
+    train(data, run, preset.model, preset.train, test_data=test)
+    longer = get_preset("tiny", epochs=2).train
+    with pytest.raises(BundleError, match=r"started with test data 'held-out' \(16 texts\).*--test-data"):
+        train(data, run, preset.model, longer, resume=True)
+    other = corpus_texts(make_corpus(20, seed=2), source="held-out")
+    with pytest.raises(BundleError, match=r"test data 'held-out' \(20 texts\) differ from the 'held-out' \(16 texts\)"):
+        train(data, run, preset.model, longer, test_data=other, resume=True)
+    assert load_state(run)["epoch"] == 1  # refused before any training
+    assert train(data, run, preset.model, longer, test_data=test, resume=True).test is not None
