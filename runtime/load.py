@@ -15,7 +15,7 @@ from lstm_onnx.runtime.contract import MANIFEST_FILE
 from lstm_onnx.runtime.errors import BundleError
 from lstm_onnx.runtime.predictor import DEFAULT_BATCH_SIZE, TextClassifier
 from lstm_onnx.runtime.relabel import LabelNames
-from lstm_onnx.runtime.session import SessionConfig
+from lstm_onnx.runtime.session import runtime_session_config
 from lstm_onnx.runtime.tagger import TokenTagger
 
 __all__ = ["MODEL_ENTRY_POINTS", "installed_models", "load", "resolve_bundle"]
@@ -106,7 +106,7 @@ def load(
     Args:
         source: A bundle directory, a ``.zip``/``.tar.gz`` of one, or the name of an installed model package.
         providers: ``"auto"``, ``"cpu"`` or ``"cuda"`` (``cuda`` never falls back silently).
-        threads: ONNX Runtime intra-op threads (``None``: the session default).
+        threads: ONNX Runtime intra-op threads for every call (``None``: 1 for small calls, 2 for batches of 8+).
         batch_size: Most texts per session call.
         max_length: Token limit; ``None`` uses the bundle's.
         truncate: Cut over-long texts to ``max_length`` tokens (``max_chars`` characters) instead of raising.
@@ -123,7 +123,7 @@ def load(
         MissingDependencyError: No ONNX Runtime is installed.
         LabelError: ``labels`` does not fit the bundle's labels.
     """
-    session = SessionConfig(providers=providers) if threads is None else SessionConfig(providers, threads)
+    session = runtime_session_config(providers, threads)
     # Load and check the bundle once (archives included), then hand it to the model for its task.
     bundle = load_bundle(resolve_bundle(source), session)
     if bundle.task == "tag":

@@ -36,7 +36,7 @@ from lstm_onnx.runtime.bundle import Bundle, load_bundle
 from lstm_onnx.runtime.bundle_format import CLASSIFY_TASK
 from lstm_onnx.runtime.errors import BundleError, InputError, InputTooLongError, NonFiniteOutputError
 from lstm_onnx.runtime.relabel import LabelNames, rename_labels
-from lstm_onnx.runtime.session import SessionConfig
+from lstm_onnx.runtime.session import runtime_session_config
 from lstm_onnx.runtime.tokenizer import batch_encode, limit_chars, require_tokens
 
 __all__ = ["DEFAULT_BATCH_SIZE", "DEFAULT_CHUNK_SIZE", "Prediction", "TextClassifier", "non_finite_error", "softmax"]
@@ -162,7 +162,8 @@ class TextClassifier:
             bundle: Bundle directory, a ``.zip``/``.tar.gz`` of one, or an already loaded ``Bundle`` (then
                 ``providers``/``threads`` are unused).
             providers: ``"auto"``, ``"cpu"`` or ``"cuda"`` (``cuda`` never falls back silently).
-            threads: ONNX Runtime intra-op threads (``None``: ``SessionConfig``'s default, 1).
+            threads: ONNX Runtime intra-op threads for every call (``None``: 1 thread for small calls, 2 for
+                batches of 8 rows or more; see ``runtime_session_config``).
             batch_size: Most texts per session call.
             max_length: Token limit; ``None`` uses the bundle's.
             truncate: Cut over-long texts instead of raising ``InputTooLongError``.
@@ -179,7 +180,7 @@ class TextClassifier:
             LabelError: ``labels`` does not fit the bundle's labels.
         """
         if not isinstance(bundle, Bundle):
-            config = SessionConfig(providers=providers) if threads is None else SessionConfig(providers, threads)
+            config = runtime_session_config(providers, threads)
             bundle = load_bundle(bundle, config)
         if labels is not None:
             bundle = replace(bundle, labels=rename_labels(bundle.labels, labels))

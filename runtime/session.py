@@ -17,7 +17,9 @@ from __future__ import annotations
 import base64
 import contextlib
 import io
+import os
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,11 +35,29 @@ try:
 except ModuleNotFoundError as err:  # the base install leaves the ONNX Runtime build to the [cpu]/[gpu] extras
     raise MissingDependencyError(ORT_MISSING) from err
 
-__all__ = ["CPU", "CUDA", "PROVIDER_CHOICES", "ModelSession", "SessionConfig", "create_session", "probe_cuda"]
+__all__ = [
+    "BATCH_MIN_ROWS",
+    "BATCH_THREADS",
+    "CPU",
+    "CUDA",
+    "PROVIDER_CHOICES",
+    "ModelSession",
+    "SessionConfig",
+    "create_session",
+    "probe_cuda",
+    "runtime_session_config",
+]
 
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
 PROVIDER_CHOICES = ("auto", "cpu", "cuda")
+# The runtime's default threading, measured on this project's 2-core machine with the second core idle
+# (benchmarks/README.md, "One thread or two"): a second intra-op thread runs batches of 8-32 real reviews
+# 1.7-1.9x faster on the 2x256 model (fp32 and int8) and batches of 32 1.4-1.5x faster on the cpu preset, but
+# slows single texts by 3-94% (thread hand-off costs more than it splits). So calls of at least BATCH_MIN_ROWS
+# rows run on BATCH_THREADS threads, smaller calls on one.
+BATCH_THREADS = 2
+BATCH_MIN_ROWS = 8
 _OPTIMIZATION_LEVELS = {
     "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
     "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
@@ -64,10 +84,12 @@ class SessionConfig:
 
     Attributes:
         providers: ``"auto"``, ``"cpu"`` or ``"cuda"``.
-        intra_op_threads: Threads inside one operator. Default 1, measured (benchmarks/README.md, one thread or
-            two): a second thread slows int8 at every batch size (+10-26%), short texts and one long review
-            (+4-7%), and speeds up only fp32 batches of 8 or more (3-11%); pass 2 for fp32 batch scoring on an
-            otherwise idle machine.
+        intra_op_threads: Threads inside one operator (for every call when ``batch_threads`` is ``None``).
+            ``runtime_session_config`` gives the runtime's default: 1 here, ``BATCH_THREADS`` for batches.
+        batch_threads: Intra-op threads for calls of at least ``batch_min_rows`` rows, on the CPU provider, in a
+            second session built on first use (``None``: always ``intra_op_threads``, one session). Capped at the
+            machine's CPU count; at or below ``intra_op_threads`` it changes nothing.
+        batch_min_rows: The batch size from which ``batch_threads`` applies.
         inter_op_threads: Threads across operators (the graph is sequential: 1).
         graph_optimization: ``"disable"``, ``"basic"``, ``"extended"`` or ``"all"``.
         allow_spinning: Let idle ORT threads spin (lower latency, burns CPU between calls).
@@ -78,6 +100,8 @@ class SessionConfig:
     providers: str = "auto"
     intra_op_threads: int = 1
     inter_op_threads: int = 1
+    batch_threads: int | None = None
+    batch_min_rows: int = BATCH_MIN_ROWS
     graph_optimization: str = "all"
     allow_spinning: bool = False
     device_id: int = 0
@@ -90,19 +114,28 @@ class SessionConfig:
             raise ValueError(
                 f"Unknown graph_optimization {self.graph_optimization!r}; expected one of {list(_OPTIMIZATION_LEVELS)}."
             )
-        for name in ("intra_op_threads", "inter_op_threads"):
+        for name in ("intra_op_threads", "inter_op_threads", "batch_threads", "batch_min_rows"):
             value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
+            if value is None and name == "batch_threads":
+                continue
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be an int >= 1, got {value!r}.")
         if self.device_id < 0 or not 0 <= self.log_severity <= 4:
             raise ValueError(
                 f"device_id must be >= 0 and log_severity in 0..4, got {self.device_id}, {self.log_severity}."
             )
 
-    def session_options(self) -> ort.SessionOptions:
-        """The ``onnxruntime.SessionOptions`` these settings describe."""
+    def wide_threads(self) -> int | None:
+        """Threads of the batch session, or ``None`` when these settings need none (one session does it all)."""
+        if self.batch_threads is None:
+            return None
+        threads = min(self.batch_threads, os.cpu_count() or 1)
+        return threads if threads > self.intra_op_threads else None
+
+    def session_options(self, intra_op_threads: int | None = None) -> ort.SessionOptions:
+        """The ``onnxruntime.SessionOptions`` these settings describe (``intra_op_threads`` overrides the field)."""
         options = ort.SessionOptions()
-        options.intra_op_num_threads = self.intra_op_threads
+        options.intra_op_num_threads = intra_op_threads or self.intra_op_threads
         options.inter_op_num_threads = self.inter_op_threads
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = _OPTIMIZATION_LEVELS[self.graph_optimization]
@@ -123,11 +156,32 @@ class ModelSession:
         config: The settings it was built with.
     """
 
-    def __init__(self, session: ort.InferenceSession, provider: str, provider_note: str, config: SessionConfig) -> None:
+    def __init__(
+        self,
+        session: ort.InferenceSession,
+        provider: str,
+        provider_note: str,
+        config: SessionConfig,
+        source: str | bytes | None = None,
+    ) -> None:
         self.session = session
         self.provider = provider
         self.provider_note = provider_note
         self.config = config
+        # The batch session (config.batch_threads), built from ``source`` on the first call large enough for it.
+        self._source = source if provider == CPU and config.wide_threads() is not None else None
+        self._wide: ort.InferenceSession | None = None
+        self._wide_lock = threading.Lock()
+
+    def _session_for(self, rows: int) -> ort.InferenceSession:
+        """The session for a call of ``rows`` rows: the batch session from ``batch_min_rows`` rows, if any."""
+        if self._source is None or rows < self.config.batch_min_rows:
+            return self.session
+        with self._wide_lock:
+            if self._wide is None:
+                options = self.config.session_options(self.config.wide_threads())
+                self._wide = _build(self._source, options, [CPU])
+        return self._wide
 
     def run(self, ids: NDArray[np.int64], lengths: NDArray[np.int64]) -> NDArray[np.floating[Any]]:
         """Run the graph on one padded batch.
@@ -150,7 +204,7 @@ class ModelSession:
             self.session.run_with_iobinding(binding)
             logits: NDArray[np.floating[Any]] = binding.copy_outputs_to_cpu()[0]
             return logits
-        return self.session.run([LOGITS], feeds)[0]  # type: ignore[no-any-return]
+        return self._session_for(len(ids)).run([LOGITS], feeds)[0]  # type: ignore[no-any-return]
 
     def run_all(self, feeds: dict[str, NDArray[Any]]) -> list[NDArray[Any]]:
         """Run any graph on named inputs and return every output, in the graph's order (IO binding on CUDA).
@@ -171,7 +225,8 @@ class ModelSession:
                 binding.bind_output(output.name, "cpu")
             self.session.run_with_iobinding(binding)
             return list(binding.copy_outputs_to_cpu())
-        return [np.asarray(o) for o in self.session.run(None, taken)]
+        rows = len(taken[INPUT_IDS]) if INPUT_IDS in taken else 0
+        return [np.asarray(o) for o in self._session_for(rows).run(None, taken)]
 
 
 def _available() -> list[str]:
@@ -233,7 +288,7 @@ def create_session(model: Path | bytes, config: SessionConfig) -> ModelSession:
     source = str(model) if isinstance(model, Path) else model
     options = config.session_options()
     if config.providers == "cpu":
-        return ModelSession(_build(source, options, [CPU]), CPU, "cpu requested", config)
+        return ModelSession(_build(source, options, [CPU]), CPU, "cpu requested", config, source)
     usable, reason = probe_cuda(config)
     if not usable:
         if config.providers == "cuda":
@@ -242,7 +297,7 @@ def create_session(model: Path | bytes, config: SessionConfig) -> ModelSession:
                 f"Provider '{CUDA}' is not available; available: {CPU} ({reason}). "
                 "Use --provider cpu, or install onnxruntime-gpu with CUDA 13 and cuDNN 9 on a machine with a GPU."
             )
-        return ModelSession(_build(source, options, [CPU]), CPU, f"auto: CPU, because {reason}", config)
+        return ModelSession(_build(source, options, [CPU]), CPU, f"auto: CPU, because {reason}", config, source)
     # The CPU provider stays listed for the few shape ops CUDA does not implement; the check below makes sure
     # CUDA itself was registered (ORT drops a provider that fails to start and carries on without it).
     session = _build(source, options, [(CUDA, {"device_id": config.device_id}), CPU])
@@ -254,3 +309,19 @@ def create_session(model: Path | bytes, config: SessionConfig) -> ModelSession:
 
 def _build(source: str | bytes, options: ort.SessionOptions, providers: list[Any]) -> ort.InferenceSession:
     return ort.InferenceSession(source, sess_options=options, providers=providers)
+
+
+def runtime_session_config(providers: str, threads: int | None) -> SessionConfig:
+    """The session settings behind ``lstm_onnx.load(..., threads=...)`` and the models' ``load``.
+
+    Args:
+        providers: ``"auto"``, ``"cpu"`` or ``"cuda"``.
+        threads: Intra-op threads for every call; ``None`` for the runtime's default: one thread for calls of fewer
+            than ``BATCH_MIN_ROWS`` rows, ``BATCH_THREADS`` (at most the CPU count) for larger ones.
+
+    Returns:
+        The ``SessionConfig``.
+    """
+    if threads is None:
+        return SessionConfig(providers=providers, intra_op_threads=1, batch_threads=BATCH_THREADS)
+    return SessionConfig(providers=providers, intra_op_threads=threads)

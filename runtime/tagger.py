@@ -21,7 +21,7 @@ from lstm_onnx.runtime.bundle import Bundle, load_bundle
 from lstm_onnx.runtime.contract import CHAR_IDS, CHAR_VOCAB_FILE, INPUT_IDS, LENGTHS, LOGITS
 from lstm_onnx.runtime.errors import BundleError, EmptyInputError, InputError
 from lstm_onnx.runtime.predictor import DEFAULT_CHUNK_SIZE, non_finite_error, softmax
-from lstm_onnx.runtime.session import SessionConfig
+from lstm_onnx.runtime.session import runtime_session_config
 from lstm_onnx.runtime.tagging_encode import DEFAULT_MAX_WORD_CHARS, MAX_WORD_CHARS_LIMIT, encode
 from lstm_onnx.runtime.tokenizer import limit_chars, require_tokens
 
@@ -116,7 +116,7 @@ class TokenTagger:
             BundleError: The bundle is incomplete, changed, inconsistent or not a tagging bundle.
             ProviderError: The requested provider cannot run here.
         """
-        config = SessionConfig(providers=providers) if threads is None else SessionConfig(providers, threads)
+        config = runtime_session_config(providers, threads)
         return cls(load_bundle(path, config), batch_size=batch_size)
 
     @property

@@ -7,7 +7,17 @@ import pytest
 
 from lstm_onnx.runtime.contract import MODEL_FILE
 from lstm_onnx.runtime.errors import ProviderError
-from lstm_onnx.runtime.session import _LSTM_PROBE, CPU, CUDA, SessionConfig, create_session, probe_cuda
+from lstm_onnx.runtime.session import (
+    _LSTM_PROBE,
+    BATCH_MIN_ROWS,
+    BATCH_THREADS,
+    CPU,
+    CUDA,
+    SessionConfig,
+    create_session,
+    probe_cuda,
+    runtime_session_config,
+)
 
 CUDA_USABLE, CUDA_REASON = probe_cuda(SessionConfig(providers="cpu"))
 
@@ -17,7 +27,7 @@ def test_session_config_rejects_unknown_provider() -> None:
         SessionConfig(providers="tpu")
 
 
-@pytest.mark.parametrize("field", ["intra_op_threads", "inter_op_threads"])
+@pytest.mark.parametrize("field", ["intra_op_threads", "inter_op_threads", "batch_threads", "batch_min_rows"])
 def test_session_config_rejects_zero_threads(field: str) -> None:
     with pytest.raises(ValueError, match=f"{field} must be an int >= 1"):
         SessionConfig(**{field: 0})  # type: ignore[arg-type]
@@ -64,3 +74,38 @@ def test_lstm_probe_graph_is_the_documented_one() -> None:
     model.ir_version = 8
     assert model.SerializeToString() == _LSTM_PROBE
     onnx.checker.check_model(onnx.load_from_string(_LSTM_PROBE))
+
+
+def test_runtime_default_threads_one_for_small_calls_two_for_batches() -> None:
+    default = runtime_session_config("cpu", None)
+    assert (default.intra_op_threads, default.batch_threads, default.batch_min_rows) == (1, BATCH_THREADS, 8)
+    explicit = runtime_session_config("cpu", 3)  # a caller's thread count holds for every call (scoring workers: 1)
+    assert (explicit.intra_op_threads, explicit.batch_threads, explicit.wide_threads()) == (3, None, None)
+
+
+def test_batch_session_serves_large_calls_with_the_same_logits(
+    tiny_bundle_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    session = create_session(tiny_bundle_dir / MODEL_FILE, runtime_session_config("cpu", None))
+    rng = np.random.default_rng(0)
+    ids = rng.integers(2, 30, (BATCH_MIN_ROWS, 33)).astype(np.int64)
+    lengths = rng.integers(1, 34, BATCH_MIN_ROWS).astype(np.int64)
+    ids[np.arange(33)[None, :] >= lengths[:, None]] = 0
+    alone = np.concatenate([session.run(ids[i : i + 1, : lengths[i]], lengths[i : i + 1]) for i in range(len(ids))])
+    assert session._wide is None  # calls below BATCH_MIN_ROWS rows never build the batch session
+    batched = session.run(ids, lengths)
+    assert session._wide is not None
+    np.testing.assert_array_equal(batched, alone)  # two threads split the GEMMs, never a sum: bit-identical
+
+
+def test_batch_session_not_built_on_one_core_or_when_threads_are_given(
+    tiny_bundle_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids, lengths = np.full((BATCH_MIN_ROWS, 4), 3, np.int64), np.full(BATCH_MIN_ROWS, 4, np.int64)
+    monkeypatch.setattr("os.cpu_count", lambda: 1)
+    one_core = create_session(tiny_bundle_dir / MODEL_FILE, runtime_session_config("cpu", None))
+    given = create_session(tiny_bundle_dir / MODEL_FILE, runtime_session_config("cpu", 1))
+    for session in (one_core, given):
+        session.run(ids, lengths)
+        assert session._wide is None
