@@ -168,8 +168,12 @@ class ModelSession:
         self.provider = provider
         self.provider_note = provider_note
         self.config = config
-        # The batch session (config.batch_threads), built from ``source`` on the first call large enough for it.
-        self._source = source if provider == CPU and config.wide_threads() is not None else None
+        # The batch session (config.batch_threads), built on the first call large enough for it from the model's
+        # bytes as read now: never from the path again, which may have changed since the bundle's checks.
+        if provider == CPU and config.wide_threads() is not None and source is not None:
+            self._source: bytes | None = Path(source).read_bytes() if isinstance(source, str) else source
+        else:
+            self._source = None
         self._wide: ort.InferenceSession | None = None
         self._wide_lock = threading.Lock()
 

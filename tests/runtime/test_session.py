@@ -109,3 +109,16 @@ def test_batch_session_not_built_on_one_core_or_when_threads_are_given(
     for session in (one_core, given):
         session.run(ids, lengths)
         assert session._wide is None
+
+
+def test_batch_session_is_built_from_the_model_as_loaded_not_the_path(
+    tiny_bundle_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    model = tmp_path / MODEL_FILE
+    model.write_bytes((tiny_bundle_dir / MODEL_FILE).read_bytes())
+    session = create_session(model, runtime_session_config("cpu", None))
+    ids, lengths = np.full((BATCH_MIN_ROWS, 4), 3, np.int64), np.full(BATCH_MIN_ROWS, 4, np.int64)
+    expected = session.run(ids[:1], lengths[:1])
+    model.write_bytes(b"not a model")  # changed after the bundle's checks: the batch session must not read it
+    np.testing.assert_array_equal(session.run(ids, lengths), np.repeat(expected, BATCH_MIN_ROWS, axis=0))
