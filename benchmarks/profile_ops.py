@@ -11,12 +11,34 @@ from __future__ import annotations
 import argparse
 import collections
 import json
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 
 from lstm_onnx.runtime.session import SessionConfig
+
+WARMUP = 3
+
+
+def op_micros(model: Path, feeds: dict[str, np.ndarray], runs: int, threads: int = 1) -> collections.Counter[str]:
+    """Microseconds of kernel time per operator type over ``WARMUP + runs`` calls (ORT's own profiler).
+
+    The session comes from ``runtime.session.SessionConfig`` (CPU, ``threads`` intra-op threads, spinning off).
+    """
+    options = SessionConfig(providers="cpu", intra_op_threads=threads).session_options()
+    options.enable_profiling = True
+    options.profile_file_prefix = str(Path(tempfile.mkdtemp(prefix="lstm-onnx-ort-profile-")) / "ort")
+    session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+    for _ in range(WARMUP + runs):
+        session.run(None, feeds)
+    events = json.loads(Path(session.end_profiling()).read_text(encoding="utf-8"))
+    per_op: collections.Counter[str] = collections.Counter()
+    for event in events:
+        if event.get("cat") == "Node" and event["name"].endswith("_kernel_time"):
+            per_op[event["args"]["op_name"]] += event["dur"]
+    return per_op
 
 
 def main() -> None:
@@ -28,23 +50,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
-    options = SessionConfig(providers="cpu", intra_op_threads=args.threads).session_options()
-    options.enable_profiling = True
-    options.profile_file_prefix = "/tmp/lstm-onnx-ort-profile"
-    session = ort.InferenceSession(str(args.model), options, providers=["CPUExecutionProvider"])
     ids = np.random.default_rng(0).integers(2, 20_000, (args.batch, args.length), dtype=np.int64)
     feeds = {"input_ids": ids, "lengths": np.full(args.batch, args.length, dtype=np.int64)}
-    for _ in range(3):
-        session.run(None, feeds)
-    for _ in range(args.runs):
-        session.run(None, feeds)
-    events = json.loads(Path(session.end_profiling()).read_text(encoding="utf-8"))
-    per_op: collections.Counter[str] = collections.Counter()
-    for event in events:
-        if event.get("cat") == "Node" and event["name"].endswith("_kernel_time"):
-            per_op[event["args"]["op_name"]] += event["dur"]
+    per_op = op_micros(args.model, feeds, runs=args.runs, threads=args.threads)
     total = sum(per_op.values())
-    runs = args.runs + 3
+    runs = args.runs + WARMUP
     for op, micros in per_op.most_common(10):
         print(f"{op:24s} {micros / total:6.1%} {micros / runs / 1e3:8.2f} ms/run")
 
