@@ -1,4 +1,4 @@
-"""End to end, the runtime's default threading (1 thread for calls under 8 rows, 2 for batches) against threads=1.
+"""End to end, the runtime's default threading (batches cut into 2 concurrent 1-thread parts) against threads=1.
 
 Usage (from the repository root): python benchmarks/threads_e2e.py BUNDLE [BUNDLE ...]
 
@@ -21,7 +21,7 @@ from lstm_onnx.runtime.datasets import read_dataset
 texts = read_dataset("../shared/data/imdb/aclImdb_v1.tar.gz", split="test").texts[::50][:500]
 short = [t[:80] for t in texts[:200]]
 for bundle in sys.argv[1:]:
-    new = lstm_onnx.load(bundle, providers="cpu")  # default: 1 thread small calls, 2 for batches of 8+
+    new = lstm_onnx.load(bundle, providers="cpu")  # default: batches of 2+ rows and 512+ padded tokens in 2 parts
     old = lstm_onnx.load(bundle, providers="cpu", threads=1)
     pa = np.array([p.probabilities["pos"] for p in new.predict(texts)])
     pb = np.array([p.probabilities["pos"] for p in old.predict(texts)])

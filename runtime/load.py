@@ -106,7 +106,7 @@ def load(
     Args:
         source: A bundle directory, a ``.zip``/``.tar.gz`` of one, or the name of an installed model package.
         providers: ``"auto"``, ``"cpu"`` or ``"cuda"`` (``cuda`` never falls back silently).
-        threads: ONNX Runtime intra-op threads for every call (``None``: 1 for small calls, 2 for batches of 8+).
+        threads: ONNX Runtime intra-op threads for every call (``None``: 1, large batches cut into 2 concurrent parts).
         batch_size: Most texts per session call.
         max_length: Token limit; ``None`` uses the bundle's.
         truncate: Cut over-long texts to ``max_length`` tokens (``max_chars`` characters) instead of raising.

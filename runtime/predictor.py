@@ -162,8 +162,8 @@ class TextClassifier:
             bundle: Bundle directory, a ``.zip``/``.tar.gz`` of one, or an already loaded ``Bundle`` (then
                 ``providers``/``threads`` are unused).
             providers: ``"auto"``, ``"cpu"`` or ``"cuda"`` (``cuda`` never falls back silently).
-            threads: ONNX Runtime intra-op threads for every call (``None``: 1 thread for small calls, 2 for
-                batches of 8 rows or more; see ``runtime_session_config``).
+            threads: ONNX Runtime intra-op threads for every call (``None``: one thread, and batches of 2+ rows
+                and 512+ padded tokens cut into 2 parts run concurrently; see ``runtime_session_config``).
             batch_size: Most texts per session call.
             max_length: Token limit; ``None`` uses the bundle's.
             truncate: Cut over-long texts instead of raising ``InputTooLongError``.

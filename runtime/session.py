@@ -37,6 +37,7 @@ except ModuleNotFoundError as err:  # the base install leaves the ONNX Runtime b
 
 __all__ = [
     "BATCH_MIN_ROWS",
+    "BATCH_MIN_TOKENS",
     "BATCH_THREADS",
     "CPU",
     "CUDA",
@@ -52,12 +53,18 @@ CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
 PROVIDER_CHOICES = ("auto", "cpu", "cuda")
 # The runtime's default threading, measured on this project's 2-core machine with the second core idle
-# (benchmarks/README.md, "One thread or two"): a second intra-op thread runs batches of 8-32 real reviews
-# 1.7-1.9x faster on the 2x256 model (fp32 and int8) and batches of 32 1.4-1.5x faster on the cpu preset, but
-# slows single texts by 3-94% (thread hand-off costs more than it splits). So calls of at least BATCH_MIN_ROWS
-# rows run on BATCH_THREADS threads, smaller calls on one.
+# (benchmarks/README.md, "One thread or two"). One call on a 2-thread session hands work between the threads at
+# every time step: it slows single texts by 3-94% and short batches too. Cutting a call into parts of consecutive
+# rows that run concurrently on the one session, one thread each, has no hand-off: from 512 padded tokens (2 x 512
+# to 32 x 16), parts take 0.50-0.84x the time of one 1-thread call (one case even: int8 4 x 128, 1.03x) and
+# 0.67-1.00x that of one call on a 2-thread session (fp32 and int8, 2x256 model; benchmarks/shape_levers.py). Below
+# that a part's work is too small to pay for the second thread (2 x 64 and 4 x 16: 1.02-1.31x), and a single text
+# cannot be cut. So calls of at least BATCH_MIN_ROWS rows and BATCH_MIN_TOKENS padded tokens are cut into
+# BATCH_THREADS parts; the predictor's 2,048-token cap makes most batches of long reviews 2-7 rows, which this
+# splits (end to end 1.24-1.58x threads=1, against 1.04-1.21x for the former 2-thread session from 8 rows).
 BATCH_THREADS = 2
-BATCH_MIN_ROWS = 8
+BATCH_MIN_ROWS = 2
+BATCH_MIN_TOKENS = 512
 _OPTIMIZATION_LEVELS = {
     "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
     "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
@@ -84,12 +91,16 @@ class SessionConfig:
 
     Attributes:
         providers: ``"auto"``, ``"cpu"`` or ``"cuda"``.
-        intra_op_threads: Threads inside one operator (for every call when ``batch_threads`` is ``None``).
-            ``runtime_session_config`` gives the runtime's default: 1 here, ``BATCH_THREADS`` for batches.
-        batch_threads: Intra-op threads for calls of at least ``batch_min_rows`` rows, on the CPU provider, in a
-            second session built on first use (``None``: always ``intra_op_threads``, one session). Capped at the
-            machine's CPU count; at or below ``intra_op_threads`` it changes nothing.
+        intra_op_threads: Threads inside one operator, for every call. ``runtime_session_config`` gives the
+            runtime's default: 1 here, and ``BATCH_THREADS`` for batches.
+        batch_threads: Threads for a batch: calls of at least ``batch_min_rows`` rows and ``batch_min_tokens``
+            padded tokens on the CPU provider are cut into ``batch_threads // intra_op_threads`` parts of
+            consecutive rows, run concurrently on the session (``None``: every call runs whole). Capped at the
+            machine's CPU count; below twice ``intra_op_threads`` it changes nothing. Applies to graphs whose inputs
+            and outputs are all batch-major (``ModelSession.run``, ``ModelSession.run_batch``: the bundles'
+            contracts), never to ``run_all``.
         batch_min_rows: The batch size from which ``batch_threads`` applies.
+        batch_min_tokens: The padded tokens (rows x padded length) from which ``batch_threads`` applies.
         inter_op_threads: Threads across operators (the graph is sequential: 1).
         graph_optimization: ``"disable"``, ``"basic"``, ``"extended"`` or ``"all"``.
         allow_spinning: Let idle ORT threads spin (lower latency, burns CPU between calls).
@@ -102,6 +113,7 @@ class SessionConfig:
     inter_op_threads: int = 1
     batch_threads: int | None = None
     batch_min_rows: int = BATCH_MIN_ROWS
+    batch_min_tokens: int = BATCH_MIN_TOKENS
     graph_optimization: str = "all"
     allow_spinning: bool = False
     device_id: int = 0
@@ -114,7 +126,7 @@ class SessionConfig:
             raise ValueError(
                 f"Unknown graph_optimization {self.graph_optimization!r}; expected one of {list(_OPTIMIZATION_LEVELS)}."
             )
-        for name in ("intra_op_threads", "inter_op_threads", "batch_threads", "batch_min_rows"):
+        for name in ("intra_op_threads", "inter_op_threads", "batch_threads", "batch_min_rows", "batch_min_tokens"):
             value = getattr(self, name)
             if value is None and name == "batch_threads":
                 continue
@@ -125,12 +137,11 @@ class SessionConfig:
                 f"device_id must be >= 0 and log_severity in 0..4, got {self.device_id}, {self.log_severity}."
             )
 
-    def wide_threads(self) -> int | None:
-        """Threads of the batch session, or ``None`` when these settings need none (one session does it all)."""
+    def row_parts(self) -> int:
+        """Into how many concurrent parts a large enough batch is cut (1: every call runs whole)."""
         if self.batch_threads is None:
-            return None
-        threads = min(self.batch_threads, os.cpu_count() or 1)
-        return threads if threads > self.intra_op_threads else None
+            return 1
+        return max(1, min(self.batch_threads, os.cpu_count() or 1) // self.intra_op_threads)
 
     def session_options(self, intra_op_threads: int | None = None) -> ort.SessionOptions:
         """The ``onnxruntime.SessionOptions`` these settings describe (``intra_op_threads`` overrides the field)."""
@@ -162,30 +173,68 @@ class ModelSession:
         provider: str,
         provider_note: str,
         config: SessionConfig,
-        source: str | bytes | None = None,
     ) -> None:
         self.session = session
         self.provider = provider
         self.provider_note = provider_note
         self.config = config
-        # The batch session (config.batch_threads), built on the first call large enough for it from the model's
-        # bytes as read now: never from the path again, which may have changed since the bundle's checks.
-        if provider == CPU and config.wide_threads() is not None and source is not None:
-            self._source: bytes | None = Path(source).read_bytes() if isinstance(source, str) else source
-        else:
-            self._source = None
-        self._wide: ort.InferenceSession | None = None
-        self._wide_lock = threading.Lock()
+        self._parts = config.row_parts() if provider == CPU else 1
 
-    def _session_for(self, rows: int) -> ort.InferenceSession:
-        """The session for a call of ``rows`` rows: the batch session from ``batch_min_rows`` rows, if any."""
-        if self._source is None or rows < self.config.batch_min_rows:
-            return self.session
-        with self._wide_lock:
-            if self._wide is None:
-                options = self.config.session_options(self.config.wide_threads())
-                self._wide = _build(self._source, options, [CPU])
-        return self._wide
+    def run_batch(self, feeds: dict[str, NDArray[Any]], outputs: list[str]) -> list[NDArray[Any]]:
+        """Run a graph whose every input and output is batch-major (dimension 0 is the batch), as the bundles' are.
+
+        On the CPU, a call of at least ``config.batch_min_rows`` rows and ``config.batch_min_tokens`` padded tokens
+        (rows x the padded length of the first input with one) is cut into ``config.row_parts()`` parts of
+        consecutive rows that run concurrently on this session (ORT releases the GIL while it computes); each
+        output is the parts' outputs joined along dimension 0. Rows never interact in these graphs (every text has
+        its own ``lengths`` entry), so fp32 outputs are those of one call, bit for bit; int8 quantizes activations
+        per call, so its outputs move within the int8 tolerance, as with any other cut of the batch.
+
+        Args:
+            feeds: Input name -> array with the batch on dimension 0.
+            outputs: Names of the outputs to return.
+
+        Returns:
+            The outputs, in the order asked for.
+        """
+        if self.provider == CUDA:
+            # IO binding: inputs are copied to the device once and outputs come back in one copy each, instead of
+            # ORT staging every feed and fetch itself. A binding per call keeps concurrent calls independent.
+            binding = self.session.io_binding()
+            for name, value in feeds.items():
+                binding.bind_cpu_input(name, value)
+            for name in outputs:
+                binding.bind_output(name, "cpu")
+            self.session.run_with_iobinding(binding)
+            return list(binding.copy_outputs_to_cpu())
+        sizes = {len(v) for v in feeds.values()}
+        rows = sizes.pop() if len(sizes) == 1 else 0  # inputs that disagree on the batch: ORT says so, whole
+        tokens = next((v.shape[0] * v.shape[1] for v in feeds.values() if v.ndim >= 2), rows)
+        large = rows >= self.config.batch_min_rows and tokens >= self.config.batch_min_tokens
+        parts = min(self._parts, rows) if large else 1
+        if parts == 1:
+            return [np.asarray(o) for o in self.session.run(outputs, feeds)]
+        bounds = np.linspace(0, rows, parts + 1).round().astype(int)
+        pieces = [{k: v[a:b] for k, v in feeds.items()} for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+        results: list[list[NDArray[Any]]] = [[] for _ in pieces]
+        errors: list[BaseException | None] = [None] * len(pieces)
+
+        def work(index: int) -> None:
+            try:
+                results[index] = self.session.run(outputs, pieces[index])
+            except BaseException as error:  # re-raised on the calling thread below
+                errors[index] = error
+
+        helpers = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(1, len(pieces))]
+        for helper in helpers:
+            helper.start()
+        work(0)
+        for helper in helpers:
+            helper.join()
+        for error in errors:
+            if error is not None:
+                raise error
+        return [np.concatenate([part[i] for part in results]) for i in range(len(outputs))]
 
     def run(self, ids: NDArray[np.int64], lengths: NDArray[np.int64]) -> NDArray[np.floating[Any]]:
         """Run the graph on one padded batch.
@@ -197,18 +246,8 @@ class ModelSession:
         Returns:
             ``logits`` (B, C) in the graph's float dtype.
         """
-        feeds = {INPUT_IDS: ids, LENGTHS: lengths}
-        if self.provider == CUDA:
-            # IO binding: inputs are copied to the device once and logits come back in one copy, instead of ORT
-            # staging every feed and fetch itself. A binding per call keeps concurrent calls independent.
-            binding = self.session.io_binding()
-            for name, value in feeds.items():
-                binding.bind_cpu_input(name, value)
-            binding.bind_output(LOGITS, "cpu")
-            self.session.run_with_iobinding(binding)
-            logits: NDArray[np.floating[Any]] = binding.copy_outputs_to_cpu()[0]
-            return logits
-        return self._session_for(len(ids)).run([LOGITS], feeds)[0]  # type: ignore[no-any-return]
+        logits: NDArray[np.floating[Any]] = self.run_batch({INPUT_IDS: ids, LENGTHS: lengths}, [LOGITS])[0]
+        return logits
 
     def run_all(self, feeds: dict[str, NDArray[Any]]) -> list[NDArray[Any]]:
         """Run any graph on named inputs and return every output, in the graph's order (IO binding on CUDA).
@@ -229,8 +268,8 @@ class ModelSession:
                 binding.bind_output(output.name, "cpu")
             self.session.run_with_iobinding(binding)
             return list(binding.copy_outputs_to_cpu())
-        rows = len(taken[INPUT_IDS]) if INPUT_IDS in taken else 0
-        return [np.asarray(o) for o in self._session_for(rows).run(None, taken)]
+        # Any graph: its layout is not known (a time-major input has the time on dimension 0), so one call, whole.
+        return [np.asarray(o) for o in self.session.run(None, taken)]
 
 
 def _available() -> list[str]:
@@ -292,7 +331,7 @@ def create_session(model: Path | bytes, config: SessionConfig) -> ModelSession:
     source = str(model) if isinstance(model, Path) else model
     options = config.session_options()
     if config.providers == "cpu":
-        return ModelSession(_build(source, options, [CPU]), CPU, "cpu requested", config, source)
+        return ModelSession(_build(source, options, [CPU]), CPU, "cpu requested", config)
     usable, reason = probe_cuda(config)
     if not usable:
         if config.providers == "cuda":
@@ -301,7 +340,7 @@ def create_session(model: Path | bytes, config: SessionConfig) -> ModelSession:
                 f"Provider '{CUDA}' is not available; available: {CPU} ({reason}). "
                 "Use --provider cpu, or install onnxruntime-gpu with CUDA 13 and cuDNN 9 on a machine with a GPU."
             )
-        return ModelSession(_build(source, options, [CPU]), CPU, f"auto: CPU, because {reason}", config, source)
+        return ModelSession(_build(source, options, [CPU]), CPU, f"auto: CPU, because {reason}", config)
     # The CPU provider stays listed for the few shape ops CUDA does not implement; the check below makes sure
     # CUDA itself was registered (ORT drops a provider that fails to start and carries on without it).
     session = _build(source, options, [(CUDA, {"device_id": config.device_id}), CPU])
@@ -320,8 +359,9 @@ def runtime_session_config(providers: str, threads: int | None) -> SessionConfig
 
     Args:
         providers: ``"auto"``, ``"cpu"`` or ``"cuda"``.
-        threads: Intra-op threads for every call; ``None`` for the runtime's default: one thread for calls of fewer
-            than ``BATCH_MIN_ROWS`` rows, ``BATCH_THREADS`` (at most the CPU count) for larger ones.
+        threads: Intra-op threads for every call, each call run whole; ``None`` for the runtime's default: one
+            thread, and calls of at least ``BATCH_MIN_ROWS`` rows and ``BATCH_MIN_TOKENS`` padded tokens cut into
+            ``BATCH_THREADS`` (at most the CPU count) parts run concurrently.
 
     Returns:
         The ``SessionConfig``.

@@ -189,7 +189,7 @@ class TokenTagger:
         """One session call: logits (B, T, C) of one padded batch (positions past a length are padding)."""
         enc = encode(sentences, self.bundle.vocab, self._chars, self._max_word_chars)
         feeds = {INPUT_IDS: enc.input_ids, CHAR_IDS: enc.char_ids, LENGTHS: enc.lengths}
-        return self.bundle.session.session.run([LOGITS], feeds)[0]  # type: ignore[no-any-return]
+        return self.bundle.session.run_batch(feeds, [LOGITS])[0]
 
     def iter_results(
         self, texts: Iterable[Any], chunk_size: int = DEFAULT_CHUNK_SIZE

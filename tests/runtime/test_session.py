@@ -1,18 +1,20 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
-from lstm_onnx.runtime.contract import MODEL_FILE
+from lstm_onnx.runtime.contract import INPUT_IDS, MODEL_FILE
 from lstm_onnx.runtime.errors import ProviderError
 from lstm_onnx.runtime.session import (
     _LSTM_PROBE,
-    BATCH_MIN_ROWS,
+    BATCH_MIN_TOKENS,
     BATCH_THREADS,
     CPU,
     CUDA,
+    ModelSession,
     SessionConfig,
     create_session,
     probe_cuda,
@@ -27,7 +29,9 @@ def test_session_config_rejects_unknown_provider() -> None:
         SessionConfig(providers="tpu")
 
 
-@pytest.mark.parametrize("field", ["intra_op_threads", "inter_op_threads", "batch_threads", "batch_min_rows"])
+@pytest.mark.parametrize(
+    "field", ["intra_op_threads", "inter_op_threads", "batch_threads", "batch_min_rows", "batch_min_tokens"]
+)
 def test_session_config_rejects_zero_threads(field: str) -> None:
     with pytest.raises(ValueError, match=f"{field} must be an int >= 1"):
         SessionConfig(**{field: 0})  # type: ignore[arg-type]
@@ -76,49 +80,101 @@ def test_lstm_probe_graph_is_the_documented_one() -> None:
     onnx.checker.check_model(onnx.load_from_string(_LSTM_PROBE))
 
 
-def test_runtime_default_threads_one_for_small_calls_two_for_batches() -> None:
+def test_runtime_default_threads_one_for_small_calls_two_for_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
     default = runtime_session_config("cpu", None)
-    assert (default.intra_op_threads, default.batch_threads, default.batch_min_rows) == (1, BATCH_THREADS, 8)
+    assert (default.intra_op_threads, default.batch_threads, default.batch_min_rows) == (1, BATCH_THREADS, 2)
+    assert default.batch_min_tokens == BATCH_MIN_TOKENS == 512
+    assert default.row_parts() == 2
     explicit = runtime_session_config("cpu", 3)  # a caller's thread count holds for every call (scoring workers: 1)
-    assert (explicit.intra_op_threads, explicit.batch_threads, explicit.wide_threads()) == (3, None, None)
+    assert (explicit.intra_op_threads, explicit.batch_threads, explicit.row_parts()) == (3, None, 1)
+    monkeypatch.setattr("os.cpu_count", lambda: 1)
+    assert runtime_session_config("cpu", None).row_parts() == 1  # one core: nothing to split over
 
 
-def test_batch_session_serves_large_calls_with_the_same_logits(
+def _record_calls(session: ModelSession) -> list[int]:
+    """Wrap the ORT session's ``run`` so each call's batch size is recorded (in call order)."""
+    rows: list[int] = []
+    inner = session.session.run
+
+    def run(outputs: Any, feeds: dict[str, np.ndarray]) -> Any:
+        rows.append(len(feeds[INPUT_IDS]))
+        return inner(outputs, feeds)
+
+    session.session.run = run
+    return rows
+
+
+def test_large_calls_run_as_concurrent_parts_with_the_same_logits(
     tiny_bundle_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("os.cpu_count", lambda: 2)
     session = create_session(tiny_bundle_dir / MODEL_FILE, runtime_session_config("cpu", None))
     rng = np.random.default_rng(0)
-    ids = rng.integers(2, 30, (BATCH_MIN_ROWS, 33)).astype(np.int64)
-    lengths = rng.integers(1, 34, BATCH_MIN_ROWS).astype(np.int64)
-    ids[np.arange(33)[None, :] >= lengths[:, None]] = 0
-    alone = np.concatenate([session.run(ids[i : i + 1, : lengths[i]], lengths[i : i + 1]) for i in range(len(ids))])
-    assert session._wide is None  # calls below BATCH_MIN_ROWS rows never build the batch session
+    rows, steps = 9, 70  # odd: parts of 4 and 5 consecutive rows; 630 padded tokens
+    ids = rng.integers(2, 30, (rows, steps)).astype(np.int64)
+    lengths = rng.integers(1, steps + 1, rows).astype(np.int64)
+    ids[np.arange(steps)[None, :] >= lengths[:, None]] = 0
+    alone = np.concatenate([session.run(ids[i : i + 1, : lengths[i]], lengths[i : i + 1]) for i in range(rows)])
+    calls = _record_calls(session)
+    session.run(ids[:7, : steps // 2], lengths[:7].clip(max=steps // 2))  # 245 padded tokens: one call, whole
+    session.run(ids[:1], lengths[:1])  # one row: nothing to cut
+    assert calls == [7, 1]
     batched = session.run(ids, lengths)
-    assert session._wide is not None
-    np.testing.assert_array_equal(batched, alone)  # two threads split the GEMMs, never a sum: bit-identical
+    assert sorted(calls[2:]) == [4, 5]
+    np.testing.assert_array_equal(batched, alone)  # rows never interact: the parts' logits are one call's, bit for bit
 
 
-def test_batch_session_not_built_on_one_core_or_when_threads_are_given(
+def test_calls_run_whole_on_one_core_or_when_threads_are_given(
     tiny_bundle_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ids, lengths = np.full((BATCH_MIN_ROWS, 4), 3, np.int64), np.full(BATCH_MIN_ROWS, 4, np.int64)
+    ids, lengths = np.full((8, 64), 3, np.int64), np.full(8, 64, np.int64)
     monkeypatch.setattr("os.cpu_count", lambda: 1)
     one_core = create_session(tiny_bundle_dir / MODEL_FILE, runtime_session_config("cpu", None))
     given = create_session(tiny_bundle_dir / MODEL_FILE, runtime_session_config("cpu", 1))
     for session in (one_core, given):
+        calls = _record_calls(session)
         session.run(ids, lengths)
-        assert session._wide is None
+        assert calls == [8]
 
 
-def test_batch_session_is_built_from_the_model_as_loaded_not_the_path(
+def test_an_error_in_one_part_is_raised_to_the_caller(tiny_bundle_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    session = create_session(tiny_bundle_dir / MODEL_FILE, runtime_session_config("cpu", None))
+    ids, lengths = np.full((8, 64), 3, np.int64), np.full(8, 64, np.int64)
+    ids[-1, 0] = 10**9  # an id past the embedding, in the second part only
+    calls = _record_calls(session)
+    with pytest.raises(Exception, match="(?i)indices|out of bounds|invalid"):
+        session.run(ids, lengths)
+    assert sorted(calls) == [4, 4]  # both parts ran; the failing one's error reached the caller
+    np.testing.assert_array_equal(session.run(ids[:4], lengths[:4]), session.run(ids[:1], lengths[:1]).repeat(4, 0))
+
+
+def test_tagger_batches_run_as_parts_with_the_same_logits(
+    tiny_tag_bundle_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lstm_onnx.runtime.tagger import TokenTagger
+
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    tagger = TokenTagger.load(tiny_tag_bundle_dir, providers="cpu")
+    sentences = [["The", "cat", "sat"][: 1 + i % 3] + ["down"] * (60 + i % 4) for i in range(10)]  # 10 x 66 tokens
+    calls = _record_calls(tagger.bundle.session)
+    batched = tagger.logits(sentences)
+    assert sorted(calls) == [5, 5]
+    for i, sentence in enumerate(sentences):  # each sentence alone: the same logits at its positions, bit for bit
+        np.testing.assert_array_equal(tagger.logits([sentence])[0, : len(sentence)], batched[i, : len(sentence)])
+
+
+def test_batches_run_on_the_model_as_loaded_not_the_path(
     tiny_bundle_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("os.cpu_count", lambda: 2)
     model = tmp_path / MODEL_FILE
     model.write_bytes((tiny_bundle_dir / MODEL_FILE).read_bytes())
     session = create_session(model, runtime_session_config("cpu", None))
-    ids, lengths = np.full((BATCH_MIN_ROWS, 4), 3, np.int64), np.full(BATCH_MIN_ROWS, 4, np.int64)
+    ids, lengths = np.full((8, 64), 3, np.int64), np.full(8, 64, np.int64)
     expected = session.run(ids[:1], lengths[:1])
-    model.write_bytes(b"not a model")  # changed after the bundle's checks: the batch session must not read it
-    np.testing.assert_array_equal(session.run(ids, lengths), np.repeat(expected, BATCH_MIN_ROWS, axis=0))
+    model.write_bytes(b"not a model")  # changed after the bundle's checks: a batch must never read it
+    calls = _record_calls(session)
+    np.testing.assert_array_equal(session.run(ids, lengths), np.repeat(expected, 8, axis=0))
+    assert calls == [4, 4]
