@@ -27,6 +27,8 @@ BACKENDS = (
     "ort-cpu",
     "ort-cpu-opt",
     "ort-cpu-int8",
+    "ort-cpu-parts",
+    "ort-cpu-int8-parts",
     "ort-cuda",
     "ort-cuda-fp16",
 )

@@ -125,7 +125,14 @@ def _backends(config: BenchConfig, work: Path, progress: Progress) -> tuple[list
         skipped += [Skipped(name, "no --against run directory") for name in (*TORCH_PEERS, "torch-cuda")]
     backends.append(OrtBackend("ort-cpu", fp32, cpu))
     backends.append(OrtBackend("ort-cpu-opt", _variant(config.optimized, "optimized", fp32, work), cpu))
-    backends.append(OrtBackend("ort-cpu-int8", _variant(config.int8, "int8", fp32, work), cpu))
+    int8 = _variant(config.int8, "int8", fp32, work)
+    backends.append(OrtBackend("ort-cpu-int8", int8, cpu))
+    if config.threads > 1:
+        # The runtime's own way to use several threads (runtime.session): one thread per call, and batches of
+        # 2+ rows and 512+ padded tokens cut into `threads` parts run concurrently; smaller calls run whole.
+        parts = SessionConfig(providers="cpu", intra_op_threads=1, batch_threads=config.threads, allow_spinning=False)
+        backends.append(OrtBackend("ort-cpu-parts", fp32, parts, batch_major=True))
+        backends.append(OrtBackend("ort-cpu-int8-parts", int8, parts, batch_major=True))
     gpu = SessionConfig(providers="cuda", intra_op_threads=config.threads)
     cuda = OrtBackend("ort-cuda", fp32, gpu)
     usable, reason = cuda.available()

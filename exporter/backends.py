@@ -89,6 +89,9 @@ class OrtBackend:
         config: Provider (``"cpu"`` or ``"cuda"``: no fallback, CUDA runs on CUDA or not), threads, graph
             optimization level, spinning. Default: the CPU, 1 thread, no graph optimization.
         derive: ``None``, ``"int8"`` or ``"fp16"``: run that variant of ``model``.
+        batch_major: Every input and output has the batch on dimension 0 (a bundle's contract), so calls go
+            through ``ModelSession.run_batch``, which cuts large batches into concurrent parts when ``config`` asks
+            for it (``batch_threads``), as the runtime does. Otherwise every call runs whole (``run_all``).
     """
 
     def __init__(
@@ -97,11 +100,13 @@ class OrtBackend:
         model: Path,
         config: SessionConfig | None = None,
         derive: str | None = None,
+        batch_major: bool = False,
     ) -> None:
         self.name = name
         self.model = Path(model)
         self.config = config or SessionConfig(providers="cpu", graph_optimization="disable")
         self.derive = derive
+        self.batch_major = batch_major
         self._session: ModelSession | None = None
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
 
@@ -133,7 +138,11 @@ class OrtBackend:
 
     def run(self, feed: Feed) -> list[NDArray[Any]]:
         """Every output of the graph (inputs the graph dropped as unused are left out)."""
-        return self.session.run_all(feed)
+        if not self.batch_major:
+            return self.session.run_all(feed)
+        graph = self.session.session
+        taken = {i.name: feed[i.name] for i in graph.get_inputs() if i.name in feed}
+        return self.session.run_batch(taken, [o.name for o in graph.get_outputs()])
 
 
 class OnnxReferenceBackend:

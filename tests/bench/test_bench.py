@@ -184,3 +184,37 @@ def test_bench_texts_without_tokens_follow_the_one_rule(tiny_bundle_dir: Path) -
     bundle = load_bundle(tiny_bundle_dir, SessionConfig(providers="cpu"))
     with pytest.raises(EmptyInputError, match="position 1 of the benchmark texts is empty"):
         encode_texts(["a great film", "  <br />  "], bundle.tokenizer, bundle.vocab)
+
+
+def test_bench_at_two_threads_adds_the_runtimes_row_parts(tiny_bundle_dir: Path) -> None:
+    args = ["bench", str(tiny_bundle_dir), "--batch-sizes", "1,2", "--seq-lens", "300", "--runs", "30"]
+    args += ["--idle-ms", "0", "--no-startup", "--threads", "2", "--format", "json"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    model = {r["backend"] for r in json.loads(result.stdout) if r["kind"] == "model"}
+    assert model == {"ort-cpu", "ort-cpu-opt", "ort-cpu-int8", "ort-cpu-parts", "ort-cpu-int8-parts"}
+
+
+def test_batch_major_backend_cuts_large_batches_into_parts_with_the_same_outputs(
+    tiny_bundle_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lstm_onnx.exporter.backends import OrtBackend
+    from lstm_onnx.runtime.contract import INPUT_IDS, LENGTHS, MODEL_FILE
+    from lstm_onnx.runtime.session import SessionConfig
+
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    model = tiny_bundle_dir / MODEL_FILE
+    parts = OrtBackend("parts", model, SessionConfig(providers="cpu", batch_threads=2), batch_major=True)
+    whole = OrtBackend("whole", model, SessionConfig(providers="cpu", batch_threads=2))
+    rng = np.random.default_rng(0)
+    feed = {INPUT_IDS: rng.integers(2, 30, (6, 100)).astype(np.int64), LENGTHS: rng.integers(1, 101, 6)}
+    rows: list[int] = []
+    inner = parts.session.session.run
+
+    def run(out: list[str], f: dict[str, np.ndarray]) -> list[np.ndarray]:
+        rows.append(len(f[INPUT_IDS]))
+        return list(inner(out, f))
+
+    parts.session.session.run = run
+    np.testing.assert_array_equal(parts.run(feed)[0], whole.run(feed)[0])  # fp32: bit for bit
+    assert sorted(rows) == [3, 3]  # 600 padded tokens: two parts of 3 rows; run_all never cuts
