@@ -28,7 +28,8 @@ from bench_model import make_bench_bundles  # noqa: E402
 from lstm_onnx.bench import BenchConfig, bench  # noqa: E402
 from lstm_onnx.bench.report import markdown  # noqa: E402
 
-DEFAULT_DATA = REPO.parent / "shared" / "data" / "imdb" / "aclImdb_v1.tar.gz"
+# Relative to where the script runs (../shared/... from the repository root): records name the data portably.
+DEFAULT_DATA = Path(os.path.relpath(REPO.parent / "shared" / "data" / "imdb" / "aclImdb_v1.tar.gz"))
 README = REPO / "benchmarks" / "README.md"
 RESULTS_MARK = "<!-- results: written by benchmarks/run_all.py -->"
 
