@@ -34,18 +34,13 @@ from lstm_onnx.bench.flops import flops_per_token
 from lstm_onnx.bench.timing import interleave, summarize
 from lstm_onnx.bench.torch_peers import CompiledTorchBackend, masked_twin
 from lstm_onnx.runtime.contract import INPUT_IDS, LENGTHS
-from lstm_onnx.runtime.session import SessionConfig
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "benchmarks"))
-from profile_ops import op_micros  # noqa: E402 - a sibling script, found through the line above
+from profile_ops import op_micros  # noqa: E402 - sibling scripts, found through the line above
+from session_levers import cpu_session  # noqa: E402
 
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "imdb" / "aclImdb_v1.tar.gz"
-
-
-def _ort_session(model: Path, threads: int) -> ort.InferenceSession:
-    options = SessionConfig(providers="cpu", intra_op_threads=threads, allow_spinning=False).session_options()
-    return ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
 
 
 def _ort_lstm_share(model: Path, threads: int, feed: dict[str, np.ndarray]) -> float:
@@ -96,7 +91,7 @@ def main() -> None:
     per_token = flops_per_token(config.embedding_dim, config.hidden_size, config.num_layers, config.bidirectional)
     twin = masked_twin(model)
     compiled = CompiledTorchBackend(model)
-    session = _ort_session(model_path, args.threads)
+    session = cpu_session(model_path, args.threads)
     openvino: Any = None
     try:
         import openvino as ov

@@ -33,7 +33,8 @@ REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "imdb" / "aclImdb_v1.tar.gz"
 
 
-def _session(model: Path, threads: int, **options: bool) -> ort.InferenceSession:
+def cpu_session(model: Path, threads: int, **options: bool) -> ort.InferenceSession:
+    """A CPU session as the runtime builds it (spinning off), with ``options`` set on its SessionOptions."""
     opts = SessionConfig(providers="cpu", intra_op_threads=threads, allow_spinning=False).session_options()
     for name, value in options.items():
         setattr(opts, name, value)
@@ -64,12 +65,12 @@ def main() -> None:
     batches = real_case(encode_texts(sample.texts, bundle.tokenizer, bundle.vocab), 32, args.runs).batches
     plans: dict[str, tuple[ort.InferenceSession, int]] = {}
     for kind, model in (("fp32", args.fp32), ("int8", args.int8)):
-        default = _session(model, args.threads)
+        default = cpu_session(model, args.threads)
         plans[f"{kind} B=32 (default)"] = (default, 32)
         plans[f"{kind} 2 x B=16"] = (default, 16)
         plans[f"{kind} 4 x B=8"] = (default, 8)
-        plans[f"{kind} mem pattern off"] = (_session(model, args.threads, enable_mem_pattern=False), 32)
-        plans[f"{kind} cpu arena off"] = (_session(model, args.threads, enable_cpu_mem_arena=False), 32)
+        plans[f"{kind} mem pattern off"] = (cpu_session(model, args.threads, enable_mem_pattern=False), 32)
+        plans[f"{kind} cpu arena off"] = (cpu_session(model, args.threads, enable_cpu_mem_arena=False), 32)
     feeds = {size: [_split(ids, lengths, size) for ids, lengths in batches] for size in (8, 16, 32)}
     for name, (session, size) in plans.items():  # every plan computes the same logits
         want = plans[name.split()[0] + " B=32 (default)"][0].run(None, feeds[32][0][0])[0]

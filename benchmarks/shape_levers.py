@@ -30,12 +30,9 @@ import onnxruntime as ort
 
 from lstm_onnx.bench.timing import interleave, summarize
 from lstm_onnx.runtime.contract import INPUT_IDS, LENGTHS
-from lstm_onnx.runtime.session import SessionConfig
 
-
-def _session(model: Path, threads: int) -> ort.InferenceSession:
-    options = SessionConfig(providers="cpu", intra_op_threads=threads, allow_spinning=False).session_options()
-    return ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from session_levers import cpu_session  # noqa: E402 - a sibling script, found through the line above
 
 
 def _without_sequence_lens(model: Path, out: Path) -> Path:
@@ -62,8 +59,8 @@ def main() -> None:
     rng = np.random.default_rng(0)
     rows: dict[str, Any] = {}
     for kind, model in (("fp32", args.fp32), ("int8", args.int8)):
-        one, two = _session(model, 1), _session(model, 2)
-        bare = _session(_without_sequence_lens(model, work / f"{kind}-no-seq-lens.onnx"), 1)
+        one, two = cpu_session(model, 1), cpu_session(model, 2)
+        bare = cpu_session(_without_sequence_lens(model, work / f"{kind}-no-seq-lens.onnx"), 1)
         for shape in args.shapes.split(","):
             batch, steps = (int(x) for x in shape.lower().split("x"))
             ids = rng.integers(2, 5000, size=(batch, steps), dtype=np.int64)

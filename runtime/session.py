@@ -143,10 +143,10 @@ class SessionConfig:
             return 1
         return max(1, min(self.batch_threads, os.cpu_count() or 1) // self.intra_op_threads)
 
-    def session_options(self, intra_op_threads: int | None = None) -> ort.SessionOptions:
-        """The ``onnxruntime.SessionOptions`` these settings describe (``intra_op_threads`` overrides the field)."""
+    def session_options(self) -> ort.SessionOptions:
+        """The ``onnxruntime.SessionOptions`` these settings describe."""
         options = ort.SessionOptions()
-        options.intra_op_num_threads = intra_op_threads or self.intra_op_threads
+        options.intra_op_num_threads = self.intra_op_threads
         options.inter_op_num_threads = self.inter_op_threads
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = _OPTIMIZATION_LEVELS[self.graph_optimization]
@@ -198,15 +198,7 @@ class ModelSession:
             The outputs, in the order asked for.
         """
         if self.provider == CUDA:
-            # IO binding: inputs are copied to the device once and outputs come back in one copy each, instead of
-            # ORT staging every feed and fetch itself. A binding per call keeps concurrent calls independent.
-            binding = self.session.io_binding()
-            for name, value in feeds.items():
-                binding.bind_cpu_input(name, value)
-            for name in outputs:
-                binding.bind_output(name, "cpu")
-            self.session.run_with_iobinding(binding)
-            return list(binding.copy_outputs_to_cpu())
+            return self._run_bound(feeds, outputs)
         sizes = {len(v) for v in feeds.values()}
         rows = sizes.pop() if len(sizes) == 1 else 0  # inputs that disagree on the batch: ORT says so, whole
         tokens = next((v.shape[0] * v.shape[1] for v in feeds.values() if v.ndim >= 2), rows)
@@ -261,15 +253,20 @@ class ModelSession:
         """
         taken = {i.name: feeds[i.name] for i in self.session.get_inputs() if i.name in feeds}
         if self.provider == CUDA:
-            binding = self.session.io_binding()
-            for name, value in taken.items():
-                binding.bind_cpu_input(name, value)
-            for output in self.session.get_outputs():
-                binding.bind_output(output.name, "cpu")
-            self.session.run_with_iobinding(binding)
-            return list(binding.copy_outputs_to_cpu())
+            return self._run_bound(taken, [o.name for o in self.session.get_outputs()])
         # Any graph: its layout is not known (a time-major input has the time on dimension 0), so one call, whole.
         return [np.asarray(o) for o in self.session.run(None, taken)]
+
+    def _run_bound(self, feeds: dict[str, NDArray[Any]], outputs: list[str]) -> list[NDArray[Any]]:
+        """One call with IO binding (CUDA): inputs are copied to the device once and each output comes back in one
+        copy, instead of ORT staging every feed and fetch itself. A binding per call keeps concurrent calls apart."""
+        binding = self.session.io_binding()
+        for name, value in feeds.items():
+            binding.bind_cpu_input(name, value)
+        for name in outputs:
+            binding.bind_output(name, "cpu")
+        self.session.run_with_iobinding(binding)
+        return list(binding.copy_outputs_to_cpu())
 
 
 def _available() -> list[str]:
