@@ -149,6 +149,8 @@ class OnnxReferenceBackend:
     """``onnx.reference.ReferenceEvaluator``: the ONNX spec's own numpy implementation (slow; short inputs only)."""
 
     name = "onnx-reference"
+    # The reference implementation of LSTM/GRU/RNN ignores sequence_lens (onnx 1.16-1.19).
+    honours_padding = False
 
     def __init__(self, model: Path) -> None:
         self.model = Path(model)
@@ -172,6 +174,8 @@ class OpenVinoBackend:
     """OpenVINO's CPU runtime reading the ``.onnx`` directly (``pip install 'lstm-onnx[openvino]'``)."""
 
     name = "openvino-cpu"
+    # OpenVINO's ONNX frontend ignores sequence_lens of LSTM/GRU nodes (2024-2025 releases).
+    honours_padding = False
 
     def __init__(self, model: Path) -> None:
         self.model = Path(model)

@@ -26,7 +26,7 @@ from numpy.typing import NDArray
 from onnx.reference import ReferenceEvaluator
 
 from lstm_onnx.exporter.cases import INVARIANCE_PAIRS, Case, bucket_cases, generated_cases
-from lstm_onnx.exporter.tolerances import CUDA, FP32, REFERENCE, VARIANT_MAX_ACCURACY_DROP, Criteria
+from lstm_onnx.exporter.tolerances import CUDA, FP32, REFERENCE, VARIANT_MAX_ACCURACY_DROP, Criteria, within
 from lstm_onnx.runtime.contract import INPUT_IDS, LENGTHS, LOGITS
 from lstm_onnx.runtime.datasets import LabelledTexts, check_labels
 from lstm_onnx.runtime.errors import ParityError
@@ -153,8 +153,7 @@ def _compare(
     if not np.isfinite(got).all():
         result.failures.append(f"{backend}/{case}: non-finite logits")
     if criteria.atol is not None and criteria.rtol is not None:
-        excess = diff - (criteria.atol + criteria.rtol * np.abs(want))
-        if (excess > 0).any():
+        if not within(got, want, criteria.atol, criteria.rtol).all():
             result.failures.append(
                 f"{backend}/{case}: max abs diff {result.max_abs_diff:.3g} exceeds atol {criteria.atol:g} "
                 f"+ rtol {criteria.rtol:g} * |torch|"

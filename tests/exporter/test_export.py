@@ -134,7 +134,7 @@ def test_export_module_holds_a_lowered_rnn_to_its_declared_layers(tmp_path: Path
     twin = OnnxExportClassifier(run.model)
     twin.lowered_layers = 2  # the twin emits one LSTM node; the graph check must notice the mismatch
     ids, lens = _batch([7, 3], run.model_config.vocab_size)
-    with pytest.raises(ExportError, match="Expected 2 ONNX LSTM/GRU node"):
+    with pytest.raises(ExportError, match="Expected 2 ONNX LSTM/GRU/RNN node"):
         export_module(twin, (torch.from_numpy(ids), torch.from_numpy(lens)), tmp_path / "m.onnx")
     twin.lowered_layers = 0
     with pytest.raises(ExportError, match="LoweredRNN must emit"):
