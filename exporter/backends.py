@@ -104,7 +104,8 @@ class OrtBackend:
     ) -> None:
         self.name = name
         self.model = Path(model)
-        self.config = config or SessionConfig(providers="cpu", graph_optimization="disable")
+        # Fatal-only logging: a backend's failure at a shape is captured in its parity record, not printed by ORT.
+        self.config = config or SessionConfig(providers="cpu", graph_optimization="disable", log_severity=4)
         self.derive = derive
         self.batch_major = batch_major
         self._session: ModelSession | None = None

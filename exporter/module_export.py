@@ -51,6 +51,7 @@ from lstm_onnx.exporter.module_inputs import (
     flatten_outputs,
     infer_spec,
     output_names_of,
+    parse_grid,
     refuse_frozen_dims,
     run_module,
 )
@@ -390,7 +391,7 @@ def export_module(
     output_names: Sequence[str] | None = None,
     opset: int = DEFAULT_OPSET,
     make_inputs: InputMaker | None = None,
-    grid: Sequence[GridPoint] | None = None,
+    grid: Sequence[GridPoint] | str | None = None,
     methods: Sequence[str] = METHODS,
 ) -> ModuleExport:
     """Export a user's RNN model to ONNX, proven on shapes the export never saw, or refuse in one line.
@@ -408,7 +409,8 @@ def export_module(
         opset: ONNX opset (>= 14, for LSTM/GRU ``layout`` and ``sequence_lens``).
         make_inputs: ``make_inputs(batch, length)`` → inputs in ``forward``'s order, for inputs whose sizes are
             coupled (the example must be one of its results).
-        grid: (B, T) points to check the graph on; default ``module_inputs.default_grid``.
+        grid: (B, T) points to check the graph on, or their text form (``module_inputs.parse_grid``: ``"1:0.5x,8:3x"``);
+            default ``module_inputs.default_grid``. A point the eager model fails at raises.
         methods: Ways to try, in order (see the module docstring).
 
     Returns:
@@ -461,7 +463,9 @@ def export_module(
     out_axes = _output_axes(model, spec, arrays, names)
     if dynamic_axes is not None:
         out_axes = {**out_axes, **{k: dict(v) for k, v in dynamic_axes.items() if k in names}}
-    points = tuple(grid) if grid is not None else default_grid(spec)
+    points = (
+        parse_grid(grid, spec) if isinstance(grid, str) else tuple(grid) if grid is not None else default_grid(spec)
+    )
     cases, dropped = make_cases(model, spec, arrays, points, strict=grid is not None)
     notes = [*spec.notes, *dropped]
     records = _rnn_records(model)
