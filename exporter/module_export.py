@@ -541,6 +541,7 @@ def _export_with(
                     input_names=list(spec.names),
                     output_names=list(names),
                     dynamic_shapes=dynamic,
+                    external_data=False,
                     optimize=True,
                     verbose=False,
                 )

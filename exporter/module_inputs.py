@@ -54,6 +54,8 @@ InputMaker = Callable[[int, int], Sequence[torch.Tensor]]
 # (B, T) of one verification case: T is the length of the primary sequence axis (other dynamic axes scale with it).
 GridPoint = tuple[int, int]
 
+# make_inputs' length for the example is searched up to this.
+_MAKER_SEARCH = 4096
 # User axis names that mean "the batch" (any name containing "batch" does too).
 _BATCH_NAMES = frozenset({"b", "n", "bs", "batch", "nbatch", "num_batch"})
 
@@ -315,14 +317,15 @@ def infer_spec(
 
 
 def _maker_length(maker: InputMaker, names: Sequence[str], arrays: list[NDArray[Any]], batch: int | None) -> int:
-    """The ``length`` for which ``make_inputs(B, length)`` gives the example's shapes (tried: each size in them).
+    """The ``length`` for which ``make_inputs(B, length)`` gives the example's shapes (tried: 1 up to the largest
+    size in them).
 
     Raises:
         ExportError: No such length: the example was not made by ``make_inputs``.
     """
     rows = batch if batch is not None else int(arrays[0].shape[0]) if arrays[0].ndim else 1
     shapes = [a.shape for a in arrays]
-    for size in sorted({int(d) for a in arrays for d in a.shape}):
+    for size in range(1, min(max((int(d) for a in arrays for d in a.shape), default=1), _MAKER_SEARCH) + 1):
         try:
             made = _made(maker, names, rows, size)
         except ExportError:
