@@ -22,25 +22,17 @@ TorchScript module).
 
 from __future__ import annotations
 
-import builtins
-import contextlib
-import inspect
-import io
 import re
-import sys
 import time
-import types
 import warnings
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnx
 import torch
 from torch import nn
-from torch.nn.utils import rnn as rnn_utils
 
 from lstm_onnx.exporter.module_inputs import (
     Axes,
@@ -48,6 +40,7 @@ from lstm_onnx.exporter.module_inputs import (
     InputMaker,
     InputSpec,
     default_grid,
+    flat_inputs,
     flatten_outputs,
     infer_spec,
     output_names_of,
@@ -56,7 +49,8 @@ from lstm_onnx.exporter.module_inputs import (
     run_module,
 )
 from lstm_onnx.exporter.module_parity import Case, make_cases, measure_cases
-from lstm_onnx.exporter.rnn_nodes import LoweredForward, LoweredRNN, PaddedPack, is_padded_pack
+from lstm_onnx.exporter.module_trace import FORBIDDEN_OPS, Flat, export_graph, needs_flat
+from lstm_onnx.exporter.rnn_nodes import LoweredRNN
 from lstm_onnx.exporter.tolerances import FP32
 from lstm_onnx.runtime.errors import ExportError
 
@@ -75,11 +69,10 @@ __all__ = [
 # and the one ORT's quantization tools handle best.
 DEFAULT_OPSET = 17
 MIN_OPSET = 14
+# An operator that needs a newer opset than asked for raises it up to this (torch.onnx's TorchScript path tops at 20).
+MAX_OPSET = 20
+_NEEDS_OPSET = re.compile(r"added in version (\d+)")
 METHODS = ("lowering", "torchscript", "dynamo")
-
-# Ops that the toolkit's own classifier and tagger graphs must not hold (exporter/export.py's check_graph). In a
-# user's graph they are only noted: parity decides.
-FORBIDDEN_OPS = frozenset({"TopK", "ScatterElements", "ScatterND", "Loop", "Scan", "If", "NonZero"})
 
 
 @dataclass(frozen=True)
@@ -140,47 +133,6 @@ def check_opset(opset: int) -> None:
         raise ExportError(f"Opset {opset} is too old: ONNX LSTM/GRU need layout/sequence_lens (opset >= {MIN_OPSET}).")
 
 
-def _pack_padded(
-    input: torch.Tensor, lengths: Any, batch_first: bool = False, enforce_sorted: bool = True
-) -> PaddedPack:
-    """``pack_padded_sequence`` made traceable: nothing is packed, the lengths travel along (sorting is moot)."""
-    lens = lengths if isinstance(lengths, torch.Tensor) else torch.as_tensor(lengths)
-    return PaddedPack(input.transpose(0, 1) if batch_first else input, lens.to(torch.int64))  # (T, B, F)
-
-
-def _pad_packed(
-    sequence: Any, batch_first: bool = False, padding_value: float = 0.0, total_length: Any = None
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """``pad_packed_sequence`` made traceable: (T', B, F) with ``padding_value`` past each length.
-
-    T' is ``total_length`` when given, else the longest length, as torch's; both are graph values, never the
-    example's numbers. A sequence torch itself packed goes to torch's own function.
-    """
-    if not is_padded_pack(sequence):
-        return _ORIGINALS["pad_packed_sequence"](sequence, batch_first, padding_value, total_length)  # type: ignore[no-any-return]
-    data, lens = sequence.data, sequence.batch_sizes
-    steps = torch.arange(lens.max() if total_length is None else total_length)  # type: ignore[arg-type]
-    data = data.index_select(0, steps)
-    valid = (steps.view(-1, 1) < lens.view(1, -1)).unsqueeze(-1)  # (T', B, 1)
-    data = data.masked_fill(~valid, padding_value)
-    return (data.transpose(0, 1) if batch_first else data), lens
-
-
-_ORIGINALS: dict[str, Any] = {
-    "pack_padded_sequence": rnn_utils.pack_padded_sequence,
-    "pad_packed_sequence": rnn_utils.pad_packed_sequence,
-}
-_STAND_INS: dict[str, Any] = {"pack_padded_sequence": _pack_padded, "pad_packed_sequence": _pad_packed}
-
-
-def _traced_len(obj: Any) -> Any:
-    """``len`` that, while tracing, keeps a tensor's first size a graph value (torch's ``Tensor.__len__`` returns the
-    example's number and warns). Anything else, and any call outside tracing, is the builtin's."""
-    if isinstance(obj, torch.Tensor) and obj.dim() > 0 and torch._C._get_tracing_state() is not None:
-        return obj.shape[0]
-    return builtins.len(obj)
-
-
 def _rnn_records(model: nn.Module) -> list[tuple[str, str, int]]:
     records = []
     for name, module in model.named_modules():
@@ -214,107 +166,6 @@ def _likely_cause(model: nn.Module) -> str:
             "nn.RNN: its Python loop over time unrolls to the example's length"
         )
     return ""
-
-
-def _user_namespaces(model: nn.Module, everywhere: bool) -> list[dict[str, Any]]:
-    """Namespaces of the modules whose code the model runs (``everywhere``: every loaded module but torch's and this
-    package's, for functions bound by name in helper modules the model imports)."""
-    if everywhere:
-        homes = [m for k, m in list(sys.modules.items()) if not k.startswith(("torch.", "torch", "lstm_onnx."))]
-    else:
-        names = {
-            cls.__module__
-            for m in model.modules()
-            for cls in type(m).__mro__
-            if not cls.__module__.startswith(("torch", "lstm_onnx.", "builtins"))
-        }
-        homes = [sys.modules[n] for n in names if n in sys.modules]
-    lowered = {type(m).__module__ for m in model.modules() if isinstance(m, LoweredRNN)}
-    return [vars(h) for h in homes if isinstance(h, types.ModuleType) and h.__name__ not in lowered]
-
-
-@contextlib.contextmanager
-def _patched(model: nn.Module, lower: bool) -> Iterator[list[LoweredForward]]:
-    """While tracing: ``len`` kept symbolic in the model's own code; with ``lower``, every torch RNN instance's
-    ``forward`` lowered and the packing functions made traceable. Everything is put back on exit."""
-    forwards: list[tuple[nn.Module, LoweredForward]] = []
-    if lower:
-        for name, module in model.named_modules():
-            if isinstance(module, nn.RNNBase):
-                forwards.append((module, LoweredForward(module, name)))
-    patched: list[tuple[dict[str, Any], str, Any]] = []
-    grads = [(p, p.requires_grad) for p in model.parameters()]
-    try:
-        # Inference only: were parameters to require grad, the RNN Function's outputs would too, and the tracer
-        # (paused inside the Function) would try to bake them into the graph as constants.
-        model.requires_grad_(False)
-        for module, forward in forwards:
-            module.forward = forward  # type: ignore[method-assign]
-        for namespace in _user_namespaces(model, everywhere=False):
-            if namespace.get("len", builtins.len) is builtins.len:
-                patched.append((namespace, "len", namespace.get("len", _MISSING)))
-                namespace["len"] = _traced_len
-        # User code binds the packing functions by name too (`from torch.nn.utils.rnn import pack_padded_sequence`),
-        # in the model's file or a helper it imports: patch every such binding, and torch's own attribute.
-        for namespace in [vars(rnn_utils), *_user_namespaces(model, everywhere=True)] if forwards else []:
-            for key, value in list(namespace.items()):
-                for fn_name, original in _ORIGINALS.items():
-                    if value is original:
-                        patched.append((namespace, key, value))
-                        namespace[key] = _STAND_INS[fn_name]
-        yield [f for _, f in forwards]
-    finally:
-        for param, flag in grads:
-            param.requires_grad_(flag)
-        for namespace, key, value in reversed(patched):
-            if value is _MISSING:
-                namespace.pop(key, None)
-            else:
-                namespace[key] = value
-        for module, _ in forwards:
-            vars(module).pop("forward", None)
-
-
-_MISSING = object()
-_TORCH_PLEA = " Please feel free to request support or submit a pull request on PyTorch GitHub: https://github.com/pytorch/pytorch/issues"
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
-
-
-class _Flat(nn.Module):
-    """Calls the user's module with exactly the example's positional inputs and returns its outputs flattened.
-
-    Only used when needed: torch.onnx's TorchScript path appends the defaults of every further ``forward`` parameter
-    (keyword-only ones included) as positional arguments, and cannot return a dict or an ``nn.Parameter`` (a CRF's
-    transition matrix). Wrapping prefixes initializer names with ``model.``, so a plain module is exported as itself.
-    """
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, *inputs: torch.Tensor) -> Any:
-        out = [t * 1 if isinstance(t, nn.Parameter) else t for t in _flat_values(self.model(*inputs))]
-        return out[0] if len(out) == 1 else tuple(out)
-
-
-def _flat_values(value: Any) -> list[torch.Tensor]:
-    if isinstance(value, torch.Tensor):
-        return [value]
-    if isinstance(value, (tuple, list)):
-        return [t for item in value for t in _flat_values(item)]
-    if isinstance(value, dict):
-        return [t for item in value.values() for t in _flat_values(item)]
-    return []
-
-
-def _needs_flat(model: nn.Module, example: Sequence[torch.Tensor], eager_value: Any) -> bool:
-    params = inspect.signature(model.forward).parameters
-    return (
-        len(params) != len(example)
-        or not isinstance(eager_value, (torch.Tensor, tuple, list))
-        or (isinstance(eager_value, (tuple, list)) and any(isinstance(v, (dict, list)) for v in eager_value))
-        or any(isinstance(t, nn.Parameter) for t in _flat_values(eager_value))
-    )
 
 
 def _state(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -400,7 +251,8 @@ def export_module(
         model: Any ``nn.Module`` (put in eval mode: a warning says so when it was training; otherwise left
             unchanged). ``forward`` may return a tensor or a (nested) tuple, list or dict of tensors, and may take
             further parameters with defaults.
-        example_inputs: Tensors in ``forward``'s order, e.g. ids int64 (B, T) and lengths int64 (B).
+        example_inputs: Tensors in ``forward``'s order, e.g. ids int64 (B, T) and lengths int64 (B); a tuple of
+            tensors (an RNN state ``(h, c)``) becomes one ONNX input per tensor (``hidden_0``, ``hidden_1``).
         path: Target ``.onnx`` file.
         dynamic_axes: ``torch.onnx.export``-style axes keyed by ``forward``'s parameter names (inputs and, if
             wanted, outputs), in the user's own names; measured when ``None`` (see ``module_inputs``).
@@ -434,7 +286,6 @@ def export_module(
                 f"Cannot export {name or '<root>'} ({type(module).__name__}): a LoweredRNN must emit >= 1 LSTM/GRU "
                 f"node, it declares {module.lowered_layers} {module.lowered_op!r}."
             )
-    example = tuple(example_inputs)
     if model.training:
         warnings.warn(
             f"{type(model).__name__} was in training mode; it is exported (and left) in eval mode: dropout off, "
@@ -442,6 +293,7 @@ def export_module(
             stacklevel=2,
         )
     model.eval()
+    model, example = flat_inputs(model, tuple(example_inputs))
     for value in example:
         if not isinstance(value, torch.Tensor):
             raise ExportError(f"An example input is a {type(value).__name__}; pass tensors, in forward's order.")
@@ -473,27 +325,33 @@ def export_module(
         notes.append("no nn.LSTM/nn.GRU/nn.RNN in the model")
     if any(isinstance(m, LoweredRNN) for m in model.modules()):
         methods = ("lowering",)  # it lowers itself: the toolkit's own export twins, held to their declared nodes
-    attempts: list[Attempt] = []
-    target = _Flat(model).eval() if _needs_flat(model, example, eager_value) else model
-    for method in methods:
-        started = time.perf_counter()
-        trial = path.with_name(f".{path.name}.{method}.tmp")
-        try:
-            seen = _export_with(method, model, target, example, trial, spec, names, {**spec.axes, **out_axes}, opset)
-            notes.extend(f"{method}: {n}" for n in seen)
-            worst, reason = _parity(trial, spec, names, out_axes, cases)
-        except ExportError as err:
-            attempts.append(Attempt(method, "error", str(err), time.perf_counter() - started))
-            trial.unlink(missing_ok=True)
-            continue
-        if reason:
-            attempts.append(Attempt(method, "failed", reason, time.perf_counter() - started, worst))
-            trial.unlink(missing_ok=True)
-            continue
-        attempts.append(Attempt(method, "passed", "", time.perf_counter() - started, worst))
-        trial.replace(path)
+    target = Flat(model).eval() if needs_flat(model, example, eager_value) else model
+    trial = _Trial(model, target, path, names, opset)
+    attempts, made = trial.run(methods, example, spec, out_axes, cases, notes)
+    if made is None and spec.batch is not None:
+        # Every way failed with a dynamic batch: a Python loop over the batch (flair's per-sentence slicing) is right
+        # for one batch size only. One item at a time is then a graph of its own, proven on the grid at B=1.
+        fixed = _fixed_batch(spec)
+        one = [torch.from_numpy(a) for a in spec.case(arrays, 1, spec.example_length or 1, np.random.default_rng(0))]
+        fixed_points = tuple(dict.fromkeys((1, t) for _, t in points))
+        arrays_one = [t.numpy() for t in one]
+        fixed_cases, _ = make_cases(model, fixed, arrays_one, fixed_points, strict=False)
+        fixed_axes = {k: {d: n for d, n in v.items() if n != spec.batch} for k, v in out_axes.items()}
+        fixed_axes = {k: v for k, v in fixed_axes.items() if v}
+        more, made = trial.run(
+            [m for m in methods if m != "dynamo"], tuple(one), fixed, fixed_axes, fixed_cases, notes, " at batch 1"
+        )
+        attempts += more
+        if made is not None:
+            notes.append(
+                f"batch fixed at 1: with a dynamic batch no way matches PyTorch ({attempts[0].reason[:200]}); "
+                "the graph takes one item at a time"
+            )
+            spec, out_axes, points = fixed, fixed_axes, fixed_points
+    if made is not None:
+        method, used = made
         return ModuleExport(
-            path, spec, names, out_axes, tuple(records), opset, method, tuple(attempts), points, tuple(notes)
+            path, spec, names, out_axes, tuple(records), used, method, tuple(attempts), points, tuple(notes)
         )
     path.unlink(missing_ok=True)  # never leave an earlier graph where a caller could take it for this one
     cause = _likely_cause(model) or next((n.split(": ", 1)[1] for n in notes if "TracerWarning" in n), "")
@@ -504,101 +362,61 @@ def export_module(
     )
 
 
-def _export_with(
-    method: str,
-    model: nn.Module,
-    target: nn.Module,
-    example: tuple[torch.Tensor, ...],
-    path: Path,
-    spec: InputSpec,
-    names: Sequence[str],
-    axes: Axes,
-    opset: int,
-) -> list[str]:
-    """Write ``path`` the way ``method`` says; return notes (TracerWarnings, unusual ops).
+def _fixed_batch(spec: InputSpec) -> InputSpec:
+    """The spec with the batch axis made static (B = 1)."""
+    axes = {k: {d: n for d, n in v.items() if n != spec.batch} for k, v in spec.axes.items()}
+    sizes = {k: v for k, v in spec.sizes.items() if k != spec.batch}
+    return replace(spec, axes={k: v for k, v in axes.items() if v}, batch=None, sizes=sizes)
 
-    Raises:
-        ExportError: No graph came out (one line: the exception's type and first line).
-    """
-    out = io.StringIO()
-    with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stdout(out):
-        warnings.simplefilter("always")
-        try:
-            if method == "dynamo":
-                # Dim.AUTO on every dynamic axis: torch.export finds the relations between them itself, and what it
-                # specializes shows up as a parity failure at the grid's other sizes.
-                shapes = [{a: torch.export.Dim.AUTO for a in spec.axes.get(n, {})} for n in spec.names]
-                params = list(inspect.signature(target.forward).parameters)
-                dynamic = (
-                    {params[0]: tuple(shapes)} if isinstance(target, _Flat) else dict(zip(params, shapes, strict=False))
-                )
-                torch.onnx.export(
-                    target,
-                    example,
-                    str(path),
-                    dynamo=True,
-                    opset_version=max(opset, 18),
-                    input_names=list(spec.names),
-                    output_names=list(names),
-                    dynamic_shapes=dynamic,
-                    external_data=False,
-                    optimize=True,
-                    verbose=False,
-                )
-            else:
-                with _patched(model, lower=method == "lowering") as lowered:
-                    declared = sum(m.lowered_layers for m in model.modules() if isinstance(m, LoweredRNN))
-                    if method == "lowering" and not lowered and not declared:
-                        raise ExportError("no nn.LSTM/nn.GRU/nn.RNN to lower")
-                    torch.onnx.export(
-                        target,
-                        example,
-                        str(path),
-                        dynamo=False,
-                        opset_version=opset,
-                        input_names=list(spec.names),
-                        output_names=list(names),
-                        dynamic_axes=axes,
-                        do_constant_folding=True,
-                        keep_initializers_as_inputs=False,
-                    )
-        except ExportError:
-            raise
-        # The eager model ran on this input already, so whatever fails here failed in the export machinery (or in
-        # user code the stand-ins reached); one line names it, the traceback stays chained.
-        except Exception as err:  # noqa: BLE001
-            root = err
-            while root.__cause__ is not None and type(root).__module__.startswith("torch.onnx"):
-                root = root.__cause__  # torch.onnx wraps the real failure in a generic "step 1/3" error
-            text = _ANSI.sub("", str(root)).split("  [Caused by")[0].replace(_TORCH_PLEA, "").strip()
-            first = text.splitlines()[0] if text else ""
-            raise ExportError(f"{type(root).__name__}: {first[:300]}") from err
-    try:
-        graph = onnx.load(str(path), load_external_data=False)
-        onnx.checker.check_model(graph)
-    except Exception as err:  # noqa: BLE001 - any failure to read back is a broken graph
-        first = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise ExportError(f"the graph is invalid: {first}") from err
-    if method == "lowering":
-        expected = declared + sum(f.num_layers * f.calls for f in lowered)
-        found = sum(1 for n in graph.graph.node if n.op_type in ("LSTM", "GRU", "RNN"))
-        if found != expected:
-            raise ExportError(
-                f"Expected {expected} ONNX LSTM/GRU/RNN node(s) (one per layer and call), found {found}: an RNN was "
-                "traced in a form the lowering does not recognise."
-            )
-    notes = []
-    tracer_warning: type[Warning] = torch.jit.TracerWarning  # type: ignore[attr-defined]
-    seen = {
-        f"{str(w.message).splitlines()[0][:160]} ({Path(w.filename).name}:{w.lineno})"
-        for w in caught
-        if issubclass(w.category, tracer_warning)
-    }
-    notes.extend(f"TracerWarning: {m}" for m in sorted(seen)[:3])
-    ops = sorted({n.op_type for n in graph.graph.node} & FORBIDDEN_OPS)
-    if ops:
-        notes.append(f"graph holds {', '.join(ops)} (judged by parity, not refused)")
-    return notes
+
+class _Trial:
+    """Tries ways to a graph in order and keeps the first that ONNX Runtime proves on the cases."""
+
+    def __init__(self, model: nn.Module, target: nn.Module, path: Path, names: Sequence[str], opset: int) -> None:
+        self.model, self.target, self.path, self.names, self.opset = model, target, path, names, opset
+
+    def run(
+        self,
+        methods: Sequence[str],
+        example: tuple[torch.Tensor, ...],
+        spec: InputSpec,
+        out_axes: Axes,
+        cases: list[Case],
+        notes: list[str],
+        suffix: str = "",
+    ) -> tuple[list[Attempt], tuple[str, int] | None]:
+        """Every attempt, and ``(method, opset)`` of the graph kept at ``path`` (``None``: none passed)."""
+        attempts: list[Attempt] = []
+        axes = {**spec.axes, **out_axes}
+        for method in methods:
+            started = time.perf_counter()
+            trial = self.path.with_name(f".{self.path.name}.{method}.tmp")
+            used = self.opset
+            try:
+                try:
+                    seen = export_graph(method, self.model, self.target, example, trial, spec, self.names, axes, used)
+                except ExportError as err:
+                    # torch.onnx names the opset an operator needs (asteroid's DPRNN: aten::col2im, opset 18).
+                    needed = _NEEDS_OPSET.search(str(err))
+                    if needed is None or not self.opset < int(needed.group(1)) <= MAX_OPSET:
+                        raise
+                    used = int(needed.group(1))
+                    seen = export_graph(method, self.model, self.target, example, trial, spec, self.names, axes, used)
+                    seen.append(f"opset {used} used: {str(err)[:120]}")
+                notes.extend(f"{method}{suffix}: {n}" for n in seen)
+                worst, reason = _parity(trial, spec, self.names, out_axes, cases)
+            except ExportError as err:
+                attempts.append(Attempt(method + suffix, "error", str(err), time.perf_counter() - started))
+                trial.unlink(missing_ok=True)
+                continue
+            if reason:
+                attempts.append(Attempt(method + suffix, "failed", reason, time.perf_counter() - started, worst))
+                trial.unlink(missing_ok=True)
+                continue
+            attempts.append(Attempt(method + suffix, "passed", "", time.perf_counter() - started, worst))
+            trial.replace(self.path)
+            return attempts, (method, used)
+        return attempts, None
 
 
 def _parity(

@@ -20,6 +20,7 @@ from __future__ import annotations
 import inspect
 import math
 import re
+import types
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +39,7 @@ __all__ = [
     "InputMaker",
     "InputSpec",
     "default_grid",
+    "flat_inputs",
     "flatten_outputs",
     "forward_names",
     "infer_spec",
@@ -121,10 +123,12 @@ class InputSpec:
         return None
 
     def case(
-        self, example: Sequence[NDArray[Any]], batch: int, length: int, rng: np.random.Generator
+        self, example: Sequence[NDArray[Any]], batch: int, length: int, rng: np.random.Generator, mix: bool = False
     ) -> list[NDArray[Any]]:
         """Inputs of B = ``batch`` and primary length ``length``: the user's ``make_inputs`` when given, else the
-        example resized (other dynamic axes scale by ``length / example length``).
+        example resized (other dynamic axes scale by ``length / example length``); with ``mix``, every value is
+        drawn from the example's own values instead of repeating them in place, so a branch on the data or a
+        frozen computation meets inputs unlike the example's.
 
         Raises:
             ExportError: ``make_inputs`` raised or returned something that is not tensors in ``forward``'s order.
@@ -140,7 +144,7 @@ class InputSpec:
                 sizes[name] = length
             elif base:
                 sizes[name] = max(1, round(size * length / base))
-        return resize(self, example, sizes, rng)
+        return resize(self, example, sizes, rng, mix)
 
 
 def _made(maker: InputMaker, names: Sequence[str], batch: int, length: int) -> list[NDArray[Any]]:
@@ -156,6 +160,62 @@ def _made(maker: InputMaker, names: Sequence[str], batch: int, length: int) -> l
             f"({', '.join(names)})."
         )
     return [np.ascontiguousarray(t.detach().cpu().numpy()) for t in made]
+
+
+class _NestedInputs(nn.Module):
+    """Calls the user's model with nested inputs rebuilt from flat ones (flair's ``hidden=(h, c)``): ONNX inputs are
+    tensors, named ``hidden_0``, ``hidden_1`` after the parameter they come from."""
+
+    def __init__(self, model: nn.Module, example: Sequence[Any]) -> None:
+        super().__init__()
+        self.model = model
+        params = _positional_names(model, len(example))
+        self.layout = [len(v) if isinstance(v, (tuple, list)) else None for v in example]
+        self.kinds = [type(v) if isinstance(v, (tuple, list)) else None for v in example]
+        names = [
+            n if count is None else f"{n}_{i}"
+            for n, count in zip(params, self.layout, strict=True)
+            for i in range(1 if count is None else count)
+        ]
+
+        def forward(self: _NestedInputs, *leaves: torch.Tensor) -> Any:
+            args: list[Any] = []
+            at = 0
+            for count, kind in zip(self.layout, self.kinds, strict=True):
+                if count is None:
+                    args.append(leaves[at])
+                    at += 1
+                else:
+                    args.append(kind(leaves[at : at + count]))  # type: ignore[misc]
+                    at += count
+            return self.model(*args)
+
+        # The bound method's signature drops the first parameter, as for any method: hence "self".
+        params_sig = [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in ("self", *names)]
+        forward.__signature__ = inspect.Signature(params_sig)  # type: ignore[attr-defined]
+        self.forward = types.MethodType(forward, self)
+
+
+def flat_inputs(model: nn.Module, example: Sequence[Any]) -> tuple[nn.Module, tuple[Any, ...]]:
+    """The model and example unchanged, or, when an example input is a tuple/list of tensors (an RNN state ``(h, c)``),
+    a module taking the flat tensors and the flat example.
+
+    Raises:
+        ExportError: A nested input holds something other than tensors.
+    """
+    if not any(isinstance(v, (tuple, list)) for v in example):
+        return model, tuple(example)
+    for value in example:
+        if isinstance(value, (tuple, list)) and not all(isinstance(t, torch.Tensor) for t in value):
+            raise ExportError("A nested example input holds something other than tensors; pass tensors.")
+    flat = tuple(t for v in example for t in (v if isinstance(v, (tuple, list)) else (v,)))
+    return _NestedInputs(model, example).eval(), flat
+
+
+def _positional_names(model: nn.Module, count: int) -> list[str]:
+    params = inspect.signature(model.forward).parameters.values()
+    names = [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return names[:count] + [f"input_{i}" for i in range(len(names), count)]
 
 
 def forward_names(model: nn.Module, count: int) -> tuple[str, ...]:
@@ -273,8 +333,9 @@ def infer_spec(
             # Lengths left out of the user's axes follow the batch of the input they measure.
             owner = names[found[lengths_input][1]]
             label = axes.get(owner, {}).get(list(tensors[owner].shape).index(tensors[lengths_input].shape[0]))
-            for name in (lengths_input, *others) if label is not None else ():
-                axes.setdefault(name, {0: label})
+            for name in (lengths_input, *others):
+                if label is not None:
+                    axes.setdefault(name, {0: label})
     else:
         axes, notes = _measure_axes(model, names, arrays, lengths_input, (lengths_input, *others), found)
     sizes: dict[str, int] = {}
@@ -355,6 +416,14 @@ def _measure_axes(
 ) -> tuple[Axes, list[str]]:
     """Dynamic axes found by resizing each candidate dimension and running the eager model."""
     batch = int(arrays[names.index(lengths_input)].shape[0]) if lengths_input is not None else None
+    if batch is None:
+        # An RNN state (L*D, B, H) given as an input (flair's language model) names the batch: its dim 1.
+        states = {
+            (m.num_layers * (2 if m.bidirectional else 1), m.hidden_size)
+            for m in model.modules()
+            if isinstance(m, nn.RNNBase)
+        }
+        batch = next((int(a.shape[1]) for a in arrays if a.ndim == 3 and (a.shape[0], a.shape[2]) in states), None)
     # Candidate dimensions: dims of equal size across inputs, probed together (a batch, a shared length).
     groups: dict[int, list[tuple[int, int]]] = {}
     for i, (name, array) in enumerate(zip(names, arrays, strict=True)):
@@ -391,9 +460,9 @@ def _measure_axes(
         for i, axis in dims:
             axes.setdefault(names[i], {})[axis] = label
         notes.append(f"{label}: " + ", ".join(f"{names[i]} axis {axis}" for i, axis in dims) + f" (example {size})")
-    for name in lengths_names:
-        if name is not None and BATCH in labels.values():
-            axes[name] = {0: BATCH}
+    for lengths_name in lengths_names:
+        if lengths_name is not None and BATCH in labels.values():
+            axes[lengths_name] = {0: BATCH}
     return {n: dict(sorted(axes[n].items())) for n in names if n in axes}, notes
 
 
@@ -483,7 +552,7 @@ def _replace(spec: InputSpec, **changes: Any) -> InputSpec:
 
 
 def resize(
-    spec: InputSpec, example: Sequence[NDArray[Any]], sizes: dict[str, int], rng: np.random.Generator
+    spec: InputSpec, example: Sequence[NDArray[Any]], sizes: dict[str, int], rng: np.random.Generator, mix: bool = False
 ) -> list[NDArray[Any]]:
     """The example resized so every dynamic axis name has its size in ``sizes`` (see the module docstring).
 
@@ -491,7 +560,8 @@ def resize(
         spec: Names and axes.
         example: Example inputs as numpy arrays.
         sizes: New size per axis name (names missing keep the example's).
-        rng: Draws the new lengths.
+        rng: Draws the new lengths (and values, with ``mix``).
+        mix: Draw every value of a non-lengths input from the example's values of that input.
 
     Returns:
         New inputs, in ``spec.names`` order.
@@ -511,9 +581,11 @@ def resize(
             out.append(np.ascontiguousarray(values.astype(array.dtype)))
             continue
         resized = array
-        for axis, label in spec.axes.get(name, {}).items():
-            size = sizes.get(label, array.shape[axis])
+        for axis, axis_name in spec.axes.get(name, {}).items():
+            size = sizes.get(axis_name, int(array.shape[axis]))
             resized = np.take(resized, np.arange(size) % resized.shape[axis], axis=axis)
+        if mix and resized.size and array.size:
+            resized = rng.choice(array.ravel(), size=resized.shape).astype(array.dtype)
         out.append(np.ascontiguousarray(resized))
     return out
 

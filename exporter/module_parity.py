@@ -143,16 +143,26 @@ def make_cases(
     cases: list[Case] = []
     notes: list[str] = []
     for batch, steps in grid:
-        inputs = spec.case(example, batch, steps, rng)
-        try:
-            with torch.no_grad():
-                want = [t.cpu().numpy() for t in flatten_outputs(model(*(torch.from_numpy(a) for a in inputs)))]
-        # The user's model can fail in any way at a shape: one line names the point.
-        except Exception as err:  # noqa: BLE001
-            first = str(err).strip().splitlines()[0] if str(err).strip() else ""
-            line = f"the PyTorch model fails at grid point B={batch}, T={steps}: {type(err).__name__}: {first[:200]}"
+        # Values drawn from the example's (a data-dependent branch meets other data); the example's values repeated
+        # in place when the model refuses such inputs (structured ones: masks, sorted positions).
+        want: list[NDArray[Any]] | None = None
+        failure: Exception = ExportError("no input")
+        for mix in (True, False):
+            inputs = spec.case(example, batch, steps, rng, mix)
+            try:
+                with torch.no_grad():
+                    want = [t.cpu().numpy() for t in flatten_outputs(model(*(torch.from_numpy(a) for a in inputs)))]
+                break
+            # The user's model can fail in any way at a shape: one line names the point.
+            except Exception as err:  # noqa: BLE001
+                failure = err
+        if want is None:
+            first = str(failure).strip().splitlines()[0] if str(failure).strip() else ""
+            line = (
+                f"the PyTorch model fails at grid point B={batch}, T={steps}: {type(failure).__name__}: {first[:200]}"
+            )
             if strict:
-                raise ExportError(line[0].upper() + line[1:] + ". Choose another grid.") from err
+                raise ExportError(line[0].upper() + line[1:] + ". Choose another grid.") from failure
             notes.append(f"dropped: {line}")
             continue
         feed = dict(zip(spec.names, inputs, strict=True))
@@ -173,7 +183,7 @@ def _valid_mask(
     inverse = {label: axis for axis, label in axes.items()}
     if lengths is None or spec.batch not in inverse or spec.primary not in inverse:
         return mask
-    b_axis, t_axis = inverse[spec.batch], inverse[spec.primary]  # type: ignore[index]
+    b_axis, t_axis = inverse[str(spec.batch)], inverse[str(spec.primary)]
     steps = np.arange(shape[t_axis])
     valid = steps[None, :] < lengths[:, None]  # (B, T)
     view = [1] * len(shape)

@@ -18,7 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from lstm_onnx.exporter.backends import Backend, TorchModuleBackend, default_backends
-from lstm_onnx.exporter.module_inputs import GridPoint
+from lstm_onnx.exporter.module_inputs import GridPoint, flat_inputs
 from lstm_onnx.exporter.module_parity import BackendRecord, Case, make_cases, measure_cases
 from lstm_onnx.exporter.tolerances import FP32, Criteria
 from lstm_onnx.runtime.errors import ParityError
@@ -152,6 +152,7 @@ def verify(
     Raises:
         ExportError: The PyTorch model fails at a grid point given here (one line naming it).
     """
+    model, example = flat_inputs(model, example)
     arrays = [np.ascontiguousarray(e.detach().cpu().numpy() if hasattr(e, "detach") else e) for e in example]
     points = tuple(grid) if grid is not None else info.grid
     cases, _ = make_cases(model, info.spec, arrays, points, strict=grid is not None, seed=seed)

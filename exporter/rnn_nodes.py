@@ -24,7 +24,16 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 
 from lstm_onnx.runtime.errors import ExportError
 
-__all__ = ["LoweredForward", "LoweredRNN", "PaddedPack", "is_padded_pack", "onnx_weights", "rnn_kind"]
+__all__ = [
+    "LoweredForward",
+    "LoweredRNN",
+    "PaddedPack",
+    "is_padded_pack",
+    "lstm_layer",
+    "onnx_weights",
+    "register_onnx_weights",
+    "rnn_kind",
+]
 
 
 class PaddedPack(PackedSequence):
@@ -66,7 +75,7 @@ def is_padded_pack(value: Any) -> bool:
 
 class LoweredRNN(nn.Module):
     """Base of a module whose RNN layers are already lowered: its ``forward`` itself emits ONNX ``LSTM``/``GRU`` nodes
-    fed ``sequence_lens`` (e.g. through ``onnx_module.OnnxLSTM``), so ``export_module`` has nothing to patch in it.
+    fed ``sequence_lens`` (through ``lstm_layer``), so ``export_module`` has nothing to patch in it.
 
     ``export_module`` counts it as an RNN for its refusal check and expects exactly ``lowered_layers`` nodes of type
     ``lowered_op``, each with ``sequence_lens``, in the graph.
@@ -217,7 +226,12 @@ class _RNNLayer(torch.autograd.Function):
         kind, _, nonlinearity = kind.partition(":")
         hidden = w.type().sizes()[1] // len(_ONNX_FROM_TORCH[kind])
         directions = w.type().sizes()[0]
-        lens = _absent(g) if seq_lens is None else g.op("Cast", seq_lens, to_i=torch.onnx.TensorProtoDataType.INT32)
+        if seq_lens is None:
+            lens = _absent(g)
+        elif seq_lens.type().scalarType() == "Int":  # already int32 (the export twins cast once, before layer 0)
+            lens = seq_lens
+        else:
+            lens = g.op("Cast", seq_lens, to_i=torch.onnx.TensorProtoDataType.INT32)
         inputs = [x, w, r, b, lens, _absent(g) if h0 is None else h0]
         attrs: dict[str, Any] = {
             "hidden_size_i": hidden,
@@ -325,3 +339,30 @@ class LoweredForward:
         else:
             out = seq.transpose(0, 1) if self.batch_first else seq
         return out, ((h_n, c_n) if self.kind == "LSTM" else h_n)
+
+
+def lstm_layer(
+    x: torch.Tensor, seq_lens: torch.Tensor, w: torch.Tensor, r: torch.Tensor, b: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One LSTM layer with a zero initial state, for modules that lower themselves (the export twins).
+
+    Args:
+        x: float (T, B, In) time-major inputs.
+        seq_lens: int (B) true lengths, 1 <= length <= T (int32 saves the graph a Cast per layer).
+        w, r, b: ONNX-layout weights (``onnx_weights``).
+
+    Returns:
+        ``y`` float (T, D, B, H), zeros past each length, and ``y_h`` float (D, B, H).
+    """
+    y, y_h, _ = _RNNLayer.apply("LSTM", (True, False, False), x, w, r, b, seq_lens)  # type: ignore[no-untyped-call]
+    return y, y_h
+
+
+def register_onnx_weights(module: nn.Module, rnn: nn.RNNBase, prefix: str) -> None:
+    """Register ``rnn``'s weights on ``module`` in ONNX layout as buffers ``{prefix}{layer}_W/_R/_B`` (copies; the
+    trained model is not modified): W (D, G*H, In), R (D, G*H, H), B (D, 2*G*H)."""
+    for layer in range(rnn.num_layers):
+        w, r, b = onnx_weights(rnn, layer)
+        module.register_buffer(f"{prefix}{layer}_W", w)
+        module.register_buffer(f"{prefix}{layer}_R", r)
+        module.register_buffer(f"{prefix}{layer}_B", b)

@@ -13,7 +13,7 @@ import torch
 
 from lstm_onnx.exporter.export import check_graph, export_onnx, export_twin
 from lstm_onnx.exporter.module_export import export_module
-from lstm_onnx.exporter.onnx_module import OnnxExportClassifier, onnx_gate_order, torch_gate_order
+from lstm_onnx.exporter.onnx_module import OnnxExportClassifier
 from lstm_onnx.runtime.contract import CLASSIFY_IO, INPUT_IDS, LENGTHS, LOGITS, MANIFEST_FILE, MODEL_FILE
 from lstm_onnx.runtime.errors import ExportError
 from lstm_onnx.trainer.run_dir import load_run
@@ -39,10 +39,13 @@ def _torch(run_dir: Path, ids: np.ndarray, lens: np.ndarray) -> np.ndarray:
         return load_run(run_dir).model(torch.from_numpy(ids), torch.from_numpy(lens)).numpy()
 
 
-def test_gate_order_round_trips() -> None:
-    w = torch.arange(8.0).reshape(8, 1)
-    assert torch.equal(torch_gate_order(onnx_gate_order(w)), w)
-    assert onnx_gate_order(w).flatten().tolist() == [0, 1, 6, 7, 2, 3, 4, 5]
+@pytest.mark.parametrize(("kind", "order"), [("LSTM", [0, 1, 6, 7, 2, 3, 4, 5]), ("GRU", [2, 3, 0, 1, 4, 5])])
+def test_gate_order_round_trips(kind: str, order: list[int]) -> None:
+    from lstm_onnx.exporter.rnn_nodes import _onnx_gates
+
+    w = torch.arange(float(len(order))).reshape(len(order), 1)
+    assert _onnx_gates(w, kind).flatten().tolist() == order
+    assert torch.equal(_onnx_gates(_onnx_gates(w, kind), kind, inverse=True), w)
 
 
 @pytest.mark.parametrize(

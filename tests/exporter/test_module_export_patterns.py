@@ -308,3 +308,31 @@ def test_the_dynamo_way_exports_and_is_verified(tmp_path: Path) -> None:
     info = export_module(model, (torch.randn(2, 7, 5),), tmp_path / "m.onnx", methods=("dynamo",))
     assert info.method == "dynamo"
     assert assert_parity(model, info, (torch.randn(2, 7, 5),), backends=_ort(info)).backends[0].worst() <= 1e-5
+
+
+class LanguageModel(nn.Module):
+    """flair's LanguageModel: ``forward(input, hidden)`` with the LSTM state as one ``(h, c)`` tuple, time-major."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.encoder = nn.Embedding(40, 6)
+        self.rnn = nn.LSTM(6, 5, num_layers=2)
+        self.decoder = nn.Linear(5, 40)
+
+    def forward(
+        self, input: torch.Tensor, hidden: tuple[torch.Tensor, torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        self.rnn.flatten_parameters()
+        output, (h, c) = self.rnn(self.encoder(input), hidden)
+        return self.decoder(output), h, c
+
+
+def test_a_state_tuple_input_becomes_one_input_per_tensor(tmp_path: Path) -> None:
+    model = LanguageModel().eval()
+    example = (torch.randint(0, 40, (12, 3)), (torch.randn(2, 3, 5), torch.randn(2, 3, 5)))
+    info = export_module(model, example, tmp_path / "m.onnx", methods=FAST)
+    assert info.spec.names == ("input", "hidden_0", "hidden_1")
+    assert info.spec.axes["hidden_0"] == {1: "batch_size"}
+    report = assert_parity(model, info, example, backends=_ort(info))
+    assert report.backends[0].worst() <= 1e-5
