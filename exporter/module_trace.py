@@ -13,7 +13,9 @@ import builtins
 import contextlib
 import inspect
 import io
+import multiprocessing
 import re
+import signal
 import sys
 import types
 import warnings
@@ -27,10 +29,13 @@ from torch import nn
 from torch.nn.utils import rnn as rnn_utils
 
 from lstm_onnx.exporter.module_inputs import Axes, InputSpec
-from lstm_onnx.exporter.rnn_nodes import LoweredForward, LoweredRNN, PaddedPack, is_padded_pack
+from lstm_onnx.exporter.rnn_nodes import LoweredForward, LoweredRNN, PaddedPack, unpack_padded
 from lstm_onnx.runtime.errors import ExportError
 
-__all__ = ["FORBIDDEN_OPS", "Flat", "export_graph", "needs_flat"]
+__all__ = ["EXPORT_TIMEOUT", "FORBIDDEN_OPS", "Flat", "export_graph", "needs_flat"]
+
+# One way to a graph gets this long (torch.onnx's dynamo path takes 10-60 s on a model of the zoo, 2 cores).
+EXPORT_TIMEOUT = 900.0
 
 # Ops that the toolkit's own classifier and tagger graphs must not hold (exporter/export.py's check_graph). In a
 # user's graph they are only noted: parity decides.
@@ -42,7 +47,8 @@ def _pack_padded(
 ) -> PaddedPack:
     """``pack_padded_sequence`` made traceable: nothing is packed, the lengths travel along (sorting is moot)."""
     lens = lengths if isinstance(lengths, torch.Tensor) else torch.as_tensor(lengths)
-    return PaddedPack(input.transpose(0, 1) if batch_first else input, lens.to(torch.int64))  # (T, B, F)
+    # A copy: the lengths tensor carries T (PaddedPack.of), and the caller's tensor must not.
+    return PaddedPack.of(input.transpose(0, 1) if batch_first else input, lens.to(torch.int64).clone())
 
 
 def _pad_packed(
@@ -53,10 +59,11 @@ def _pad_packed(
     T' is ``total_length`` when given, else the longest length, as torch's; both are graph values, never the
     example's numbers. A sequence torch itself packed goes to torch's own function.
     """
-    if not is_padded_pack(sequence):
+    unpacked = unpack_padded(sequence)
+    if unpacked is None:
         return _ORIGINALS["pad_packed_sequence"](sequence, batch_first, padding_value, total_length)  # type: ignore[no-any-return]
-    data, lens = sequence.data, sequence.batch_sizes
-    steps = torch.arange(lens.max() if total_length is None else total_length)
+    data, lens = unpacked
+    steps = torch.arange(lens.max() if total_length is None else total_length)  # type: ignore[arg-type]
     data = data.index_select(0, steps)
     valid = (steps.view(-1, 1) < lens.view(1, -1)).unsqueeze(-1)  # (T', B, 1)
     data = data.masked_fill(~valid, padding_value)
@@ -180,6 +187,69 @@ def needs_flat(model: nn.Module, example: Sequence[torch.Tensor], eager_value: A
 
 
 def export_graph(
+    method: str,
+    model: nn.Module,
+    target: nn.Module,
+    example: tuple[torch.Tensor, ...],
+    path: Path,
+    spec: InputSpec,
+    names: Sequence[str],
+    axes: Axes,
+    opset: int,
+    *,
+    timeout: float = EXPORT_TIMEOUT,
+) -> list[str]:
+    """``_export_graph`` in a forked child process where the platform forks: torch.onnx's own symbolics can crash the
+    interpreter (SIGFPE in the TorchScript LSTM symbolic on stanza's tagger, torch 2.13) or run without end, and
+    neither may take the caller down. The child's patches and traces never touch the caller's model.
+
+    Raises:
+        ExportError: No graph came out: the child's one line, or how it died (signal, time limit).
+    """
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return _export_graph(method, model, target, example, path, spec, names, axes, opset)
+    context = multiprocessing.get_context("fork")
+    receive, send = context.Pipe(duplex=False)
+
+    def child() -> None:
+        # The parent's OpenMP pool does not survive fork(): a parallel region in the child would wait for threads
+        # that do not exist. One thread, so no parallel region.
+        torch.set_num_threads(1)
+        try:
+            result: tuple[str, Any] = (
+                "ok",
+                _export_graph(method, model, target, example, path, spec, names, axes, opset),
+            )
+        except ExportError as err:
+            result = ("error", str(err))
+        # Anything else escaping the export is reported as a line too (the traceback cannot cross processes).
+        except BaseException as err:  # noqa: BLE001
+            result = ("error", f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}")
+        send.send(result)
+
+    process = context.Process(target=child, daemon=True)
+    process.start()
+    send.close()
+    try:
+        if not receive.poll(timeout):
+            process.kill()
+            raise ExportError(f"{method} did not finish within {timeout:.0f} s")
+        kind, value = receive.recv()
+    except EOFError:
+        process.join()
+        code = process.exitcode or 0
+        how = signal.Signals(-code).name if code < 0 else f"exit code {code}"
+        raise ExportError(f"torch.onnx crashed the exporting process ({how})") from None
+    finally:
+        process.join(5)
+        receive.close()
+    if kind == "error":
+        raise ExportError(value)
+    notes: list[str] = value
+    return notes
+
+
+def _export_graph(
     method: str,
     model: nn.Module,
     target: nn.Module,

@@ -7,7 +7,7 @@ only its computation is routed through ``_RNNLayer``, a ``torch.autograd.Functio
 packed kernel and whose ``symbolic`` is one ONNX node per layer:
 
 - ``sequence_lens`` comes from the lengths a ``PaddedPack`` carries (a real ``PackedSequence`` subclass holding the
-  padded, time-major data; made by the traceable ``pack_padded_sequence`` of module_export's patch); no
+  padded, time-major rows; made by the traceable ``pack_padded_sequence`` of module_trace's patch); no
   sort/unsort, no scatter, no Loop.
 - GRU nodes set ``linear_before_reset=1``: torch applies the reset gate after the recurrent matmul.
 - ``initial_h``/``initial_c`` are fed only when the caller passed them, so a zero state defaults to zeros of the
@@ -30,20 +30,27 @@ __all__ = [
     "PaddedPack",
     "is_padded_pack",
     "lstm_layer",
+    "unpack_padded",
     "onnx_weights",
     "register_onnx_weights",
     "rnn_kind",
 ]
 
 
-class PaddedPack(PackedSequence):
-    """A ``PackedSequence`` that keeps its rows padded so it traces: ``data`` is float (T, B, F) time-major (positions
-    past a row's length undefined) and ``batch_sizes`` holds the true lengths, int64 (B).
+# The attribute a PaddedPack's lengths tensor carries: the padded length T (a traced value while tracing). It lives
+# on the tensor object itself, so a PackedSequence user code re-builds from ``x.batch_sizes`` is still recognised.
+_STEPS = "_lstm_onnx_padded_steps"
 
-    It *is* a ``PackedSequence`` (``isinstance`` holds, ``.to()``/``.float()`` and friends work, and user code that
-    re-wraps it, ``PackedSequence(f(x.data), x.batch_sizes)``, keeps the layout: elementwise or feature-wise ``f``
-    stays exact on padded rows), so code written for torch's packed sequences runs unchanged. Only readers that
-    count packed rows (``data.shape[0]`` as a token count) would see T instead.
+
+class PaddedPack(PackedSequence):
+    """A ``PackedSequence`` whose rows stay padded so it traces: ``data`` is float (T*B, F), the padded time-major
+    (T, B, F) rows flattened (rows past an item's length undefined), and ``batch_sizes`` is the true lengths, int64
+    (B), carrying T.
+
+    It *is* a ``PackedSequence`` with (N, F) data, as torch's: ``isinstance`` holds, ``.to()``/``.float()`` work,
+    ``torch.cat([a.data, b.data], 1)`` joins features, and user code that re-wraps it,
+    ``PackedSequence(f(x.data), x.batch_sizes)``, keeps the layout (row-wise ``f`` stays exact on padded rows).
+    Only readers that count packed rows (``data.shape[0]`` as a token count) would see T*B instead.
     """
 
     def __new__(
@@ -55,22 +62,27 @@ class PaddedPack(PackedSequence):
     ) -> PaddedPack:
         return tuple.__new__(cls, (data, batch_sizes, sorted_indices, unsorted_indices))
 
-    @property
-    def padded(self) -> torch.Tensor:
-        """float (T, B, F) time-major values."""
-        return self.data
+    @classmethod
+    def of(cls, padded: torch.Tensor, lengths: torch.Tensor) -> PaddedPack:
+        """Pack (T, B, F) time-major rows with their int64 (B) lengths."""
+        setattr(lengths, _STEPS, padded.shape[0])
+        return cls(padded.reshape(-1, padded.shape[2]), lengths)
 
-    @property
-    def lengths(self) -> torch.Tensor:
-        """int64 (B) true lengths, 1 <= length <= T."""
-        assert self.batch_sizes is not None  # set by every constructor in this module
-        return self.batch_sizes
+
+def unpack_padded(value: Any) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """(padded float (T, B, F), lengths int64 (B)) of a ``PaddedPack`` or of a ``PackedSequence`` user code re-built
+    from one; ``None`` for anything else (a sequence torch itself packed)."""
+    if not isinstance(value, PackedSequence) or value.batch_sizes is None:
+        return None
+    steps = getattr(value.batch_sizes, _STEPS, None)
+    if steps is None or value.data.dim() != 2:
+        return None
+    return value.data.reshape(steps, value.batch_sizes.shape[0], -1), value.batch_sizes
 
 
 def is_padded_pack(value: Any) -> bool:
-    """A ``PaddedPack``, or a ``PackedSequence`` user code re-built from one (its ``data`` is 3-D; torch's own packed
-    data is always (N, F))."""
-    return isinstance(value, PackedSequence) and value.data.dim() == 3 and value.batch_sizes is not None
+    """A ``PaddedPack``, or a ``PackedSequence`` user code re-built from one."""
+    return unpack_padded(value) is not None
 
 
 class LoweredRNN(nn.Module):
@@ -289,19 +301,20 @@ class LoweredForward:
             ``output`` is a ``PaddedPack`` when the input was a packed sequence.
         """
         x = input
-        if isinstance(x, PackedSequence) and not is_padded_pack(x):
+        unpacked = unpack_padded(x)
+        if isinstance(x, PackedSequence) and unpacked is None:
             raise ExportError(
                 f"{self.name} ({self.kind}) was fed a PackedSequence packed where the exporter cannot reach (e.g. "
                 "pack_sequence, or pack_padded_sequence bound in a module outside the model's files)."
             )
-        if not isinstance(x, (PackedSequence, torch.Tensor)):
-            raise ExportError(f"{self.name} ({self.kind}): its input is a {type(x).__name__}.")
         self.calls += 1
         unbatched = False
         lens: torch.Tensor | None = None
-        if isinstance(x, PackedSequence):
+        if unpacked is not None:
             self.saw_packed = True
-            seq, lens = x.data, x.batch_sizes
+            seq, lens = unpacked
+        elif not isinstance(x, torch.Tensor):
+            raise ExportError(f"{self.name} ({self.kind}): its input is a {type(x).__name__}.")
         else:
             unbatched = x.dim() == 2
             seq = x.unsqueeze(1) if unbatched else (x.transpose(0, 1) if self.batch_first else x)
@@ -333,7 +346,7 @@ class LoweredForward:
         c_n = torch.cat(finals_c, dim=0) if finals_c else h_n
         out: Any
         if lens is not None:
-            out = PaddedPack(seq, lens)
+            out = PaddedPack.of(seq, lens)
         elif unbatched:
             out, h_n, c_n = seq.squeeze(1), h_n.squeeze(1), c_n.squeeze(1)
         else:
