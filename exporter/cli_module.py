@@ -11,7 +11,7 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -54,7 +54,8 @@ def load_factory(target: str) -> Factory:
     """Import ``FILE.py:FACTORY`` and call it.
 
     ``FILE.py``'s folder is put first on ``sys.path`` while it is imported and the factory runs, as ``python
-    FILE.py`` would, so a model file can import its siblings.
+    FILE.py`` would, so a model file can import its siblings. A ``make_inputs(batch, length)`` defined in the file
+    is used for inputs with coupled sizes unless the factory returns one.
 
     Returns:
         The checked result (see ``_check_made`` for the shapes accepted).
@@ -96,7 +97,12 @@ def load_factory(target: str) -> Factory:
             raise _user_error(f"{name}() in {file}", err) from err
     finally:
         sys.path.remove(folder)
-    return _check_made(name, made)
+    checked = _check_made(name, made)
+    maker = getattr(module, "make_inputs", None)
+    if checked.make_inputs is None and callable(maker):
+        # A module-level make_inputs(batch, length) beside the factory counts as returned by it.
+        checked = replace(checked, make_inputs=maker)
+    return checked
 
 
 _SHAPE = "return (model, example_inputs[, dynamic_axes][, make_inputs]) or a dict with those keys"

@@ -153,24 +153,28 @@ def _likely_cause(model: nn.Module) -> str:
             f"{cells[0]} ({type(model.get_submodule(cells[0])).__name__}) is an RNN cell stepped by a Python loop, "
             "which unrolls to the example's length (use nn.LSTM/nn.GRU over the whole sequence)"
         )
-    custom = [
-        (n, type(m).__name__)
-        for n, m in model.named_modules()
-        if not isinstance(m, (nn.RNNBase, LoweredRNN))
-        and any(k in type(m).__name__.upper() for k in ("LSTM", "GRU", "RNN"))
-        and not any(isinstance(c, (nn.RNNBase, LoweredRNN)) for c in m.modules())
-    ]
+    custom = sorted(
+        (
+            (not any(k in type(m).__name__.upper() for k in ("LSTM", "GRU")), -n.count("."), n, type(m).__name__)
+            for n, m in model.named_modules()
+            if not isinstance(m, (nn.RNNBase, LoweredRNN))
+            and any(k in type(m).__name__.upper() for k in ("LSTM", "GRU", "RNN"))
+            and not any(isinstance(c, (nn.RNNBase, LoweredRNN)) for c in m.modules())
+        )
+    )
     if custom:
+        _, _, where, kind = custom[0]
         return (
-            f"{custom[0][0] or '<root>'} ({custom[0][1]}) is a recurrent module written by hand, not nn.LSTM/nn.GRU/"
-            "nn.RNN: its Python loop over time unrolls to the example's length"
+            f"{where or '<root>'} ({kind}) is a recurrent module written by hand, not nn.LSTM/nn.GRU/nn.RNN: its "
+            "Python loop over time unrolls to the example's length"
         )
     return ""
 
 
-def _state(model: nn.Module) -> dict[str, torch.Tensor]:
-    """Every tensor a module keeps besides its parameters: buffers and plain tensor attributes, copied."""
-    state = {
+def _state(model: nn.Module) -> dict[str, torch.Tensor | None]:
+    """Every tensor a module keeps besides its parameters, copied: buffers, and plain attributes holding a tensor, a
+    tuple/list of tensors (an RNN state ``(h, c)``) or ``None`` (a state not yet set)."""
+    state: dict[str, torch.Tensor | None] = {
         f"{n}.{k}" if n else k: b.detach().clone()
         for n, m in model.named_modules()
         for k, b in m._buffers.items()
@@ -178,9 +182,22 @@ def _state(model: nn.Module) -> dict[str, torch.Tensor]:
     }
     for name, module in model.named_modules():
         for key, value in vars(module).items():
-            if isinstance(value, torch.Tensor) and not isinstance(value, nn.Parameter):
-                state[f"{name}.{key}" if name else key] = value.detach().clone()
+            where = f"{name}.{key}" if name else key
+            if key.startswith("_"):
+                continue
+            if value is None:
+                state[where] = None
+            elif isinstance(value, torch.Tensor) and not isinstance(value, nn.Parameter):
+                state[where] = value.detach().clone()
+            elif isinstance(value, (tuple, list)) and value and all(isinstance(v, torch.Tensor) for v in value):
+                state.update({f"{where}[{i}]": v.detach().clone() for i, v in enumerate(value)})
     return state
+
+
+def _same(a: torch.Tensor | None, b: torch.Tensor | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return a.shape == b.shape and torch.equal(a, b)
 
 
 def _refuse_stateful(model: nn.Module, example: Sequence[torch.Tensor]) -> Any:
@@ -191,16 +208,20 @@ def _refuse_stateful(model: nn.Module, example: Sequence[torch.Tensor]) -> Any:
     second = flatten_outputs(run_module(model, example, "the example inputs (a second call)"))
     after = _state(model)
     changed = sorted(
-        k
-        for k in before.keys() | after.keys()
-        if k not in before or k not in after or not torch.equal(before[k], after[k])
+        k for k in before.keys() | after.keys() if k not in before or k not in after or not _same(before[k], after[k])
     )
     same = all(a.shape == b.shape and torch.equal(a, b) for a, b in zip(first, second, strict=True))
-    if changed or not same:
-        where = f" (changed: {', '.join(changed[:3])})" if changed else ""
+    if changed:
         raise ExportError(
-            f"Cannot export {type(model).__name__}: it carries state between calls{where}; two calls on the same "
-            "input differ. Pass the state as an input instead."
+            f"Cannot export {type(model).__name__}: it carries state between calls (changed: "
+            f"{', '.join(changed[:3])}); two calls on the same input differ. Pass the state as an input instead."
+        )
+    if not same:
+        cause = _likely_cause(model)
+        raise ExportError(
+            f"Cannot export {type(model).__name__}: two calls on the same input give different outputs, with no state "
+            "kept: something random runs in eval mode (dropout applied with training=True, sampling)"
+            + (f"; and {cause}." if cause else ". Make forward deterministic in eval mode.")
         )
     return value
 

@@ -56,6 +56,7 @@ InputMaker = Callable[[int, int], Sequence[torch.Tensor]]
 # (B, T) of one verification case: T is the length of the primary sequence axis (other dynamic axes scale with it).
 GridPoint = tuple[int, int]
 
+_LENGTHS_NAME = re.compile(r"len|size|count|num", re.IGNORECASE)
 # make_inputs' length for the example is searched up to this.
 _MAKER_SEARCH = 4096
 # User axis names that mean "the batch" (any name containing "batch" does too).
@@ -153,7 +154,7 @@ def _made(maker: InputMaker, names: Sequence[str], batch: int, length: int) -> l
     # The user's input maker can fail in any way; one line names it.
     except Exception as err:  # noqa: BLE001
         raise ExportError(f"make_inputs({batch}, {length}) raised {type(err).__name__}: {err}") from err
-    made = (made,) if isinstance(made, torch.Tensor) else tuple(made)
+    made = (made,) if isinstance(made, torch.Tensor) else tuple(t for v in made for t in _leaves(v))
     if len(made) != len(names) or not all(isinstance(t, torch.Tensor) for t in made):
         raise ExportError(
             f"make_inputs({batch}, {length}) returned {len(made)} value(s); expected {len(names)} tensors "
@@ -162,31 +163,40 @@ def _made(maker: InputMaker, names: Sequence[str], batch: int, length: int) -> l
     return [np.ascontiguousarray(t.detach().cpu().numpy()) for t in made]
 
 
+def _leaves(value: Any) -> tuple[Any, ...]:
+    """The tensors an input stands for: itself, a tuple/list's items, nothing for ``None``."""
+    if value is None:
+        return ()
+    return tuple(value) if isinstance(value, (tuple, list)) else (value,)
+
+
 class _NestedInputs(nn.Module):
-    """Calls the user's model with nested inputs rebuilt from flat ones (flair's ``hidden=(h, c)``): ONNX inputs are
-    tensors, named ``hidden_0``, ``hidden_1`` after the parameter they come from."""
+    """Calls the user's model with its inputs rebuilt from flat tensors: a tuple (flair's ``hidden=(h, c)``) from one
+    ONNX input per tensor, named ``hidden_0``, ``hidden_1`` after its parameter, and a ``None`` placeholder
+    (speechbrain's ``forward(x, hx=None, lengths=None)`` called as ``(x, None, lengths)``) from no input at all."""
 
     def __init__(self, model: nn.Module, example: Sequence[Any]) -> None:
         super().__init__()
         self.model = model
         params = _positional_names(model, len(example))
-        self.layout = [len(v) if isinstance(v, (tuple, list)) else None for v in example]
+        # Per argument: -1 a tensor, 0 None, n > 0 a tuple/list of n tensors.
+        self.layout = [-1 if isinstance(v, torch.Tensor) else len(_leaves(v)) for v in example]
         self.kinds = [type(v) if isinstance(v, (tuple, list)) else None for v in example]
         names = [
-            n if count is None else f"{n}_{i}"
+            n if count == -1 else f"{n}_{i}"
             for n, count in zip(params, self.layout, strict=True)
-            for i in range(1 if count is None else count)
+            for i in range(1 if count == -1 else count)
         ]
 
         def forward(self: _NestedInputs, *leaves: torch.Tensor) -> Any:
             args: list[Any] = []
             at = 0
             for count, kind in zip(self.layout, self.kinds, strict=True):
-                if count is None:
+                if count == -1:
                     args.append(leaves[at])
                     at += 1
                 else:
-                    args.append(kind(leaves[at : at + count]))  # type: ignore[misc]
+                    args.append(kind(leaves[at : at + count]) if kind is not None else None)
                     at += count
             return self.model(*args)
 
@@ -197,19 +207,21 @@ class _NestedInputs(nn.Module):
 
 
 def flat_inputs(model: nn.Module, example: Sequence[Any]) -> tuple[nn.Module, tuple[Any, ...]]:
-    """The model and example unchanged, or, when an example input is a tuple/list of tensors (an RNN state ``(h, c)``),
-    a module taking the flat tensors and the flat example.
+    """The model and example unchanged, or, when an example input is a tuple/list of tensors (an RNN state ``(h, c)``)
+    or ``None`` (a skipped optional parameter), a module taking the flat tensors and the flat example.
 
     Raises:
         ExportError: A nested input holds something other than tensors.
     """
-    if not any(isinstance(v, (tuple, list)) for v in example):
+    if all(isinstance(v, torch.Tensor) for v in example):
         return model, tuple(example)
     for value in example:
-        if isinstance(value, (tuple, list)) and not all(isinstance(t, torch.Tensor) for t in value):
-            raise ExportError("A nested example input holds something other than tensors; pass tensors.")
-    flat = tuple(t for v in example for t in (v if isinstance(v, (tuple, list)) else (v,)))
-    return _NestedInputs(model, example).eval(), flat
+        if not all(isinstance(t, torch.Tensor) for t in _leaves(value)):
+            raise ExportError(
+                f"An example input is a {type(value).__name__} holding something other than tensors; pass tensors "
+                "(a tuple of tensors, or None for a skipped optional parameter)."
+            )
+    return _NestedInputs(model, example).eval(), tuple(t for v in example for t in _leaves(v))
 
 
 def _positional_names(model: nn.Module, count: int) -> list[str]:
@@ -270,7 +282,11 @@ def _lengths_like(name: str, tensor: torch.Tensor, others: dict[str, torch.Tenso
                 candidates.append((t.shape[d] != int(values.max()), distance, index, d))
     if not candidates:
         return None
-    _, _, index, axis = min(candidates)
+    inexact, _, index, axis = min(candidates)
+    # Integers that never reach a padded length are lengths only if named so: a padded batch is as long as its
+    # longest item, and a speaker or class id would otherwise be taken for lengths.
+    if not relative and inexact and not _LENGTHS_NAME.search(name):
+        return None
     return ("relative" if relative else "absolute"), index, axis
 
 
