@@ -109,6 +109,8 @@ class ModuleExport:
         attempts: Every way tried, in order.
         grid: (B, T) points the graph was checked on.
         notes: What was seen and not held against the graph (TracerWarnings, unusual ops, inferred axes).
+        fixed_batch: The batch is fixed at 1 (a Python loop over the batch): ``example`` is then one item.
+        example: The (flat) example the graph was traced with.
     """
 
     path: Path
@@ -121,6 +123,8 @@ class ModuleExport:
     attempts: tuple[Attempt, ...] = ()
     grid: tuple[GridPoint, ...] = ()
     notes: tuple[str, ...] = field(default=())
+    fixed_batch: bool = False
+    example: tuple[torch.Tensor, ...] = field(default=(), repr=False, compare=False)
 
 
 def check_opset(opset: int) -> None:
@@ -368,11 +372,22 @@ def export_module(
                 f"batch fixed at 1: with a dynamic batch no way matches PyTorch ({attempts[0].reason[:200]}); "
                 "the graph takes one item at a time"
             )
-            spec, out_axes, points = fixed, fixed_axes, fixed_points
+            spec, out_axes, points, example = fixed, fixed_axes, fixed_points, tuple(one)
     if made is not None:
         method, used = made
         return ModuleExport(
-            path, spec, names, out_axes, tuple(records), used, method, tuple(attempts), points, tuple(notes)
+            path,
+            spec,
+            names,
+            out_axes,
+            tuple(records),
+            used,
+            method,
+            tuple(attempts),
+            points,
+            tuple(notes),
+            fixed_batch=spec.batch is None and bool(attempts) and attempts[-1].method.endswith("at batch 1"),
+            example=example,
         )
     path.unlink(missing_ok=True)  # never leave an earlier graph where a caller could take it for this one
     cause = _likely_cause(model) or next((n.split(": ", 1)[1] for n in notes if "TracerWarning" in n), "")

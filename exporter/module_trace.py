@@ -249,6 +249,41 @@ def export_graph(
     return notes
 
 
+def _col2im(g: Any, input: Any, output_size: Any, kernel_size: Any, dilation: Any, padding: Any, stride: Any) -> Any:
+    """``aten::col2im`` (``F.fold``, asteroid's overlap-add) with an output size computed from the input: torch's own
+    symbolic reads the spatial rank from ``output_size``'s static type, which a traced size list has not (a
+    TypeError), so the rank comes from ``kernel_size`` and the size list becomes one int64 tensor."""
+    from torch.onnx._internal.torchscript_exporter import symbolic_helper as helper
+
+    dilation, padding, stride = (helper._maybe_get_const(v, "is") for v in (dilation, padding, stride))
+    rank = len(helper._maybe_get_const(kernel_size, "is"))
+    if helper._is_packed_list(output_size):
+        parts = [helper._unsqueeze_helper(g, g.op("Cast", v, to_i=7), [0]) for v in helper._unpack_list(output_size)]
+        output_size = g.op("Concat", *parts, axis_i=0)
+    return g.op(
+        "Col2Im",
+        input,
+        output_size,
+        kernel_size,
+        dilations_i=list(dilation) or [1] * rank,
+        pads_i=[p for pad in padding for p in (pad, pad)] or [0, 0] * rank,
+        strides_i=list(stride) or [1] * rank,
+    )
+
+
+@contextlib.contextmanager
+def _symbolic_fixes(opset: int) -> Iterator[None]:
+    """Symbolics that replace torch.onnx's own where those freeze or fail on sizes computed from the input."""
+    if opset < 18:
+        yield
+        return
+    torch.onnx.register_custom_op_symbolic("aten::col2im", _col2im, opset)  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        torch.onnx.unregister_custom_op_symbolic("aten::col2im", opset)  # type: ignore[attr-defined]
+
+
 def _export_graph(
     method: str,
     model: nn.Module,
@@ -266,7 +301,7 @@ def _export_graph(
         ExportError: No graph came out (one line: the exception's type and first line).
     """
     out = io.StringIO()
-    with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stdout(out):
+    with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stdout(out), _symbolic_fixes(opset):
         warnings.simplefilter("always")
         try:
             if method == "dynamo":

@@ -153,6 +153,8 @@ def verify(
         ExportError: The PyTorch model fails at a grid point given here (one line naming it).
     """
     model, example = flat_inputs(model, example)
+    if info.fixed_batch:
+        example = info.example  # one item: the graph takes no other batch size
     arrays = [np.ascontiguousarray(e.detach().cpu().numpy() if hasattr(e, "detach") else e) for e in example]
     points = tuple(grid) if grid is not None else info.grid
     cases, _ = make_cases(model, info.spec, arrays, points, strict=grid is not None, seed=seed)
