@@ -59,6 +59,7 @@ class BackendRecord:
         max_diff_unpadded_rows: Largest difference on rows whose length is T (no padding).
         max_diff_padded_rows: Largest difference on rows shorter than T; ``None`` without a lengths input.
         honours_padding: The engine implements ``sequence_lens`` (False: the reference evaluator, OpenVINO).
+        servable: An engine to serve with (ONNX Runtime); a failure to run on another is ``unsupported``.
         cases: Shapes run.
         criteria: The atol/rtol the ratios were measured with.
     """
@@ -73,6 +74,7 @@ class BackendRecord:
     max_diff_unpadded_rows: float = 0.0
     max_diff_padded_rows: float | None = None
     honours_padding: bool = True
+    servable: bool = True
     cases: list[GridPoint] = field(default_factory=list)
     criteria: dict[str, float | None] = field(default_factory=dict)
 
@@ -263,7 +265,11 @@ def measure_cases(
 ) -> BackendRecord:
     """Run ``backend`` on every case and record the differences (never raises for a backend failure: the record's
     status is then ``error`` with the case and the first line of the error)."""
-    record = BackendRecord(backend.name, honours_padding=getattr(backend, "honours_padding", True))
+    record = BackendRecord(
+        backend.name,
+        honours_padding=getattr(backend, "honours_padding", True),
+        servable=getattr(backend, "servable", True),
+    )
     record.criteria = {"atol": criteria.atol, "rtol": criteria.rtol}
     ok, why = backend.available()
     if not ok:

@@ -57,9 +57,10 @@ class ModuleReport:
 
     @property
     def passed(self) -> bool:
-        """Some backend passed and none failed (``ignores-padding`` and ``unavailable`` are reported, not failures)."""
+        """Some backend passed and none failed (``ignores-padding``, ``unsupported`` and ``unavailable`` are reported,
+        not failures)."""
         statuses = {r.status for r in self.backends}
-        return "passed" in statuses and statuses <= {"passed", "unavailable", "ignores-padding"}
+        return "passed" in statuses and statuses <= {"passed", "unavailable", "ignores-padding", "unsupported"}
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form (the parity report file)."""
@@ -183,6 +184,9 @@ def judge(report: ModuleReport, criteria: Criteria = FP32) -> ModuleReport:
     for record in report.backends:
         if record.status in ("unavailable",):
             continue
+        if record.status == "error" and not record.servable:
+            record.status = "unsupported"  # an independent check lacking an operator says nothing about the graph
+            continue
         failures = record.failures(criteria)
         unpadded_ok = record.max_diff_unpadded_rows <= 10 * (criteria.atol or FP32.atol or 0.0)
         if failures and record.status != "error" and not record.honours_padding and record.batch_invariant is False:
@@ -203,7 +207,7 @@ def format_table(report: ModuleReport) -> str:
     header = ("backend", "status", "max |diff|", "tol. ratio", "max rel", "labels", "padded rows", "unpadded rows")
     rows = [header]
     for r in report.backends:
-        if r.status in ("unavailable", "error"):
+        if r.status in ("unavailable", "error", "unsupported"):
             rows.append((r.name, r.status, "", "", "", "", "", r.reason[:120]))
             continue
         rows.append(

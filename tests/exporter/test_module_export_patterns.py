@@ -258,7 +258,10 @@ def test_nn_rnn_is_lowered_to_the_onnx_rnn_op(nonlinearity: str, tmp_path: Path)
     assert len(nodes) == 2
     acts = {a.name: a.strings for a in nodes[0].attribute}["activations"]
     assert acts == [nonlinearity.capitalize().encode()] * 2
-    assert assert_parity(model, info, example, backends=_ort(info)).backends[0].worst() <= 1e-5
+    report = assert_parity(model, info, example, backends=[*_ort(info), OnnxReferenceBackend(info.path)])
+    assert report.backends[0].worst() <= 1e-5
+    # The reference evaluator implements RNN with Tanh only: reported, not held against the export.
+    assert report.backends[1].status == ("passed" if nonlinearity == "tanh" else "unsupported")
 
 
 def test_the_grid_starts_at_the_shortest_length_the_model_accepts(tmp_path: Path) -> None:
