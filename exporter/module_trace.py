@@ -266,7 +266,7 @@ def _col2im(g: Any, input: Any, output_size: Any, kernel_size: Any, dilation: An
         output_size,
         kernel_size,
         dilations_i=list(dilation) or [1] * rank,
-        pads_i=[p for pad in padding for p in (pad, pad)] or [0, 0] * rank,
+        pads_i=list(padding) * 2 or [0, 0] * rank,  # ONNX: every begin, then every end (torch gives one per dim)
         strides_i=list(stride) or [1] * rank,
     )
 
