@@ -5,8 +5,11 @@ Neither imports Ray unless it is asked to run on it.
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
 import time
+from collections.abc import Iterator
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
@@ -53,7 +56,8 @@ def run_score(
         bundle, batch_size=batch_size, max_length=max_length, truncate=truncate, max_chars=max_chars
     )
     start = time.perf_counter()
-    report = score_file(predictor, file, output, engine=engine.value, workers=workers)
+    with _sigterm_like_ctrl_c():
+        report = score_file(predictor, file, output, engine=engine.value, workers=workers)
     seconds = time.perf_counter() - start
     if not quiet:
         rate = report.rows / seconds if seconds > 0 else float("inf")
@@ -62,6 +66,27 @@ def run_score(
             f"in {seconds:.1f} s ({rate:.0f} texts/s)",
             file=sys.stderr,
         )
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C raises KeyboardInterrupt, so that both unwind the same way."""
+
+
+@contextlib.contextmanager
+def _sigterm_like_ctrl_c() -> Iterator[None]:
+    """SIGTERM (``kill``, ``docker stop``, a scheduler) ends scoring as Ctrl-C does: workers stopped, the temporary
+    output removed, nothing written; the exit code is then 143 (Ctrl-C's is 130)."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise _Terminated(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    except _Terminated:
+        raise typer.Exit(128 + signal.SIGTERM) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def score_command(
