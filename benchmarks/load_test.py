@@ -5,14 +5,15 @@ attacker holding stalled connections, in one run against one server.
                                   [--attack 0,1030] [--malformed-every 0] [--out results.json] [-- SERVE OPTIONS]
 
 Starts `lstm-onnx serve BUNDLE` (its defaults, or the options after `--`) on 127.0.0.1 (a free port), and for each
-attack size and client count sends `--requests` single-review requests (stopping early after `--max-seconds`), then
-stops the server with SIGTERM. With an attack of K, an attacker keeps K connections open that each send a
-`POST /predict` head declaring a 1,000-byte body and then 12 bytes of it, opening a new one whenever the server
-drops one, for the whole phase. A prober sends `GET /health` every 0.2 s (2 s timeout) throughout. Each phase
-reports requests/s, p50/p99 latency, failed requests (wrong answer, error status or no answer), /health latency
-and failures, the mean batch size the server formed, and what the attacker's connections got. Every answer is
-checked against the in-process prediction. With `--malformed-every K`, every K-th request is malformed instead
-(bad JSON, wrong types, empty text, too many texts, oversized body): each must get a 4xx JSON error.
+attack size and client count sends `--requests` single-review requests (stopping early after `--max-seconds`; each
+request waits at most 60 s), then stops the server with SIGTERM. With an attack of K, an attacker keeps K connections
+open that each send a `POST /predict` head declaring a 1,000-byte body and then 12 bytes of it, opening a new one
+whenever the server drops one, for the whole phase. A prober sends `GET /health` every 0.2 s (2 s timeout)
+throughout. Each phase reports requests/s (correct answers only), p50/p99 latency, failed requests (wrong answer,
+error status or no answer), /health latency and failures, the mean batch size the server formed, and what the
+attacker's connections got. Every answer is checked against the in-process prediction. With `--malformed-every K`,
+every K-th request is malformed instead (bad JSON, wrong types, empty text, too many texts, oversized body): each
+must get a 4xx JSON error.
 """
 
 from __future__ import annotations
@@ -67,9 +68,19 @@ def _get(port: int, path: str, timeout: float = 30) -> Any:
         conn.close()
 
 
-def _percentile(values: list[float], q: float) -> float:
+def _counters(port: int) -> tuple[int, int] | None:
+    """``(batches, texts)`` from /health, or ``None`` when it does not answer within 10 s (a server locked out)."""
+    try:
+        health = _get(port, "/health", timeout=10)
+        return int(health["batches"]), int(health["texts"])
+    except (OSError, ValueError, KeyError, http.client.HTTPException):
+        return None
+
+
+def _percentile(values: list[float], q: float) -> float | None:
+    """The ``q`` quantile in ms; ``None`` (JSON null) when nothing was measured."""
     ordered = sorted(values)
-    return 1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+    return 1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else None
 
 
 class Attacker:
@@ -146,7 +157,7 @@ class Prober:
             "health_probes": len(self.latencies) + self.failures,
             "health_failed": self.failures,
             "health_p50_ms": _percentile(self.latencies, 0.5),
-            "health_max_ms": 1000 * max(self.latencies, default=float("nan")),
+            "health_max_ms": _percentile(self.latencies, 1.0),
         }
 
     def _run(self) -> None:
@@ -168,7 +179,7 @@ def run_phase(port: int, clients: int, work: list[tuple[bytes, Any]], max_second
     failures: list[str] = []
     refused = [0]  # malformed requests answered with a 4xx JSON error
     deadline = time.perf_counter() + max_seconds
-    before = _get(port, "/health")
+    before = _counters(port)
 
     def client() -> None:
         conn = http.client.HTTPConnection(HOST, port, timeout=60)
@@ -203,16 +214,18 @@ def run_phase(port: int, clients: int, work: list[tuple[bytes, Any]], max_second
     for t in threads:
         t.join()
     wall = time.perf_counter() - start
-    after = _get(port, "/health")
-    batches = after["batches"] - before["batches"]
-    texts = after["texts"] - before["texts"]
+    after = _counters(port)
+    batches = after[0] - before[0] if after and before else None
+    texts = after[1] - before[1] if after and before else None
+    good = len(latencies) - sum(f.startswith("good") for f in failures)
     return {
         "clients": clients,
         "requests": len(latencies),
-        "requests_per_s": len(latencies) / wall,
+        "answered_correctly": good,
+        "requests_per_s": good / wall,
         "p50_ms": _percentile(latencies, 0.5),
         "p99_ms": _percentile(latencies, 0.99),
-        "mean_batch_size": texts / batches if batches else 0.0,
+        "mean_batch_size": texts / batches if batches and texts is not None else None,
         "malformed_refused_4xx": refused[0],
         "failed": len(failures),
         "failures": failures[:5],
