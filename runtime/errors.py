@@ -21,6 +21,7 @@ __all__ = [
     "ParityError",
     "ProviderError",
     "ToolkitError",
+    "WorkerLostError",
 ]
 
 
@@ -79,6 +80,10 @@ class ParityError(ToolkitError):
 
 class ProviderError(ToolkitError):
     """An execution provider was requested that cannot be used here."""
+
+
+class WorkerLostError(ToolkitError):
+    """A process scoring part of the input died (killed, e.g. by the out-of-memory killer) before it answered."""
 
 
 class MissingDependencyError(ToolkitError, ImportError):

@@ -5,8 +5,11 @@ Neither imports Ray unless it is asked to run on it.
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
 import time
+from collections.abc import Iterator
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
@@ -53,7 +56,8 @@ def run_score(
         bundle, batch_size=batch_size, max_length=max_length, truncate=truncate, max_chars=max_chars
     )
     start = time.perf_counter()
-    report = score_file(predictor, file, output, engine=engine.value, workers=workers)
+    with _sigterm_like_ctrl_c():
+        report = score_file(predictor, file, output, engine=engine.value, workers=workers)
     seconds = time.perf_counter() - start
     if not quiet:
         rate = report.rows / seconds if seconds > 0 else float("inf")
@@ -62,6 +66,27 @@ def run_score(
             f"in {seconds:.1f} s ({rate:.0f} texts/s)",
             file=sys.stderr,
         )
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C raises KeyboardInterrupt, so that both unwind the same way."""
+
+
+@contextlib.contextmanager
+def _sigterm_like_ctrl_c() -> Iterator[None]:
+    """SIGTERM (``kill``, ``docker stop``, a scheduler) ends scoring as Ctrl-C does: workers stopped, the temporary
+    output removed, nothing written; the exit code is then 143 (Ctrl-C's is 130)."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise _Terminated(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    except _Terminated:
+        raise typer.Exit(128 + signal.SIGTERM) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def score_command(
@@ -107,8 +132,31 @@ def serve_command(
     max_body_bytes: Annotated[
         int, typer.Option("--max-body-bytes", help="Largest request body accepted, in bytes.", min=1)
     ] = 1_048_576,
+    max_request_chars: Annotated[
+        int, typer.Option("--max-request-chars", help="Most characters in all texts of one request (413).", min=1)
+    ] = 262_144,
+    max_connections: Annotated[
+        int, typer.Option("--max-connections", help="Open connections beyond which requests get 503.", min=1)
+    ] = 2_048,
+    max_in_flight: Annotated[
+        int, typer.Option("--max-in-flight", help="Requests waiting for the model at once; more get 503.", min=1)
+    ] = 64,
+    client_timeout_s: Annotated[
+        float,
+        typer.Option(
+            "--client-timeout-s", help="Time to send a request's head, then its body (408).", min=0.1, max=3600
+        ),
+    ] = 10.0,
+    request_timeout_s: Annotated[
+        float,
+        typer.Option("--request-timeout-s", help="Time the model has to answer a request (504).", min=0.1, max=3600),
+    ] = 30.0,
+    grace_s: Annotated[
+        float,
+        typer.Option("--grace-s", help="On SIGTERM, time to answer the requests received, then exit.", min=0, max=3600),
+    ] = 30.0,
 ) -> None:
-    """Serve a bundle over HTTP on Ray Serve: POST /predict, GET /health, OpenAPI at /docs."""
+    """Serve a bundle over HTTP, the model on Ray Serve: POST /predict, GET /health, OpenAPI at /docs."""
     from lstm_onnx.runtime.serve import ServeSettings, serve_forever
 
     settings = ServeSettings(
@@ -117,5 +165,11 @@ def serve_command(
         batch_wait_s=batch_wait_ms / 1000,
         max_texts=max_texts,
         max_body_bytes=max_body_bytes,
+        max_request_chars=max_request_chars,
+        max_connections=max_connections,
+        max_in_flight=max_in_flight,
+        client_timeout_s=client_timeout_s,
+        request_timeout_s=request_timeout_s,
+        grace_s=grace_s,
     )
     serve_forever(settings, host=host, port=port, announce=lambda msg: print(msg, file=sys.stderr))
