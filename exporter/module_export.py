@@ -73,6 +73,8 @@ MIN_OPSET = 14
 MAX_OPSET = 20
 _NEEDS_OPSET = re.compile(r"added in version (\d+)")
 METHODS = ("lowering", "torchscript", "dynamo")
+# Estimated eager seconds the default grid may take (each way's ONNX Runtime check costs about as much again).
+GRID_BUDGET_S = 20.0
 
 
 @dataclass(frozen=True)
@@ -322,7 +324,9 @@ def export_module(
     for value in example:
         if not isinstance(value, torch.Tensor):
             raise ExportError(f"An example input is a {type(value).__name__}; pass tensors, in forward's order.")
+    started = time.perf_counter()
     eager_value = _refuse_stateful(model, example)
+    example_seconds = (time.perf_counter() - started) / 2
     spec = infer_spec(model, example, dynamic_axes, make_inputs)
     eager = flatten_outputs(eager_value)
     names = tuple(output_names) if output_names else output_names_of(eager_value)
@@ -340,11 +344,13 @@ def export_module(
     out_axes = _output_axes(model, spec, arrays, names)
     if dynamic_axes is not None:
         out_axes = {**out_axes, **{k: dict(v) for k, v in dynamic_axes.items() if k in names}}
-    points = (
-        parse_grid(grid, spec) if isinstance(grid, str) else tuple(grid) if grid is not None else default_grid(spec)
-    )
+    over: list[str] = []
+    if grid is None:
+        points, over = _within_budget(default_grid(spec), spec, example_seconds)
+    else:
+        points = parse_grid(grid, spec) if isinstance(grid, str) else tuple(grid)
     cases, dropped = make_cases(model, spec, arrays, points, strict=grid is not None)
-    notes = [*spec.notes, *dropped]
+    notes = [*spec.notes, *over, *dropped]
     records = _rnn_records(model)
     if not records:
         notes.append("no nn.LSTM/nn.GRU/nn.RNN in the model")
@@ -396,6 +402,27 @@ def export_module(
         f"Cannot export {type(model).__name__}: no way gives a graph that matches it ({tried})"
         + (f". Likely cause: {cause}." if cause else ".")
     )
+
+
+def _within_budget(
+    points: tuple[GridPoint, ...], spec: InputSpec, example_seconds: float
+) -> tuple[tuple[GridPoint, ...], list[str]]:
+    """The default grid's points, cheapest first, while their estimated eager time (the example's, scaled by rows x
+    steps) stays within ``GRID_BUDGET_S`` (a WaveRNN step costs ~1,000x a text classifier's); the three cheapest
+    always stay, so short, long and other batch sizes are still seen."""
+    b0, t0 = spec.example_batch or 1, spec.example_length or 1
+    cost = {p: example_seconds * (p[0] if spec.batch else b0) * p[1] / (b0 * t0) for p in points}
+    kept: list[GridPoint] = []
+    total = 0.0
+    for point in sorted(points, key=lambda p: cost[p]):
+        if len(kept) < 3 or total + cost[point] <= GRID_BUDGET_S:
+            kept.append(point)
+            total += cost[point]
+    left = [p for p in points if p not in kept]
+    note = (
+        [f"grid points over the {GRID_BUDGET_S:.0f} s budget left out (pass grid= to run them): {left}"] if left else []
+    )
+    return tuple(p for p in points if p in kept), note
 
 
 def _fixed_batch(spec: InputSpec) -> InputSpec:
