@@ -3,7 +3,6 @@ criteria its variant was exported under (valid positions only; a sentence alone 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from lstm_onnx.exporter.build import CRITERIA
@@ -12,6 +11,7 @@ from lstm_onnx.exporter.variants import Variant
 from lstm_onnx.runtime.bundle import load_bundle
 from lstm_onnx.runtime.contract import MODEL_FILE
 from lstm_onnx.runtime.errors import BundleError
+from lstm_onnx.runtime.json_text import dump_json, finite_or_null
 from lstm_onnx.runtime.session import SessionConfig
 from lstm_onnx.runtime.tagging_data import read_tagged
 from lstm_onnx.trainer.tag_run import load_tag_run
@@ -64,5 +64,5 @@ def verify_tag_bundle(
         judge(report, criteria)
     finally:
         if report_path is not None:
-            report_path.write_text(json.dumps(report.summary(), indent=2) + "\n", encoding="utf-8")
+            report_path.write_text(dump_json(finite_or_null(report.summary())) + "\n", encoding="utf-8")
     return report

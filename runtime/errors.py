@@ -21,6 +21,8 @@ __all__ = [
     "ParityError",
     "ProviderError",
     "ToolkitError",
+    "TrainingError",
+    "WriteError",
 ]
 
 
@@ -79,6 +81,15 @@ class ParityError(ToolkitError):
 
 class ProviderError(ToolkitError):
     """An execution provider was requested that cannot be used here."""
+
+
+class TrainingError(ToolkitError):
+    """Training cannot go on: the loss or a recorded metric stopped being a finite number (the model diverged)."""
+
+
+class WriteError(ToolkitError):
+    """An output could not be written (a full disk, a read-only file system, no permission, no such folder);
+    nothing half-written is left in its place."""
 
 
 class MissingDependencyError(ToolkitError, ImportError):

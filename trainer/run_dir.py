@@ -18,7 +18,6 @@ Weights are safetensors: loading never executes pickled code.
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from safetensors.torch import load_file, save
 
 from lstm_onnx.runtime.contract import MANIFEST_FILE, TOKENIZER_RULES_FILE, VOCAB_FILE
 from lstm_onnx.runtime.errors import BundleError
+from lstm_onnx.runtime.json_text import dump_json
 from lstm_onnx.runtime.tokenizer import TokenizerConfig, Vocab
 from lstm_onnx.runtime.tokenizer_rules import load_rules
 from lstm_onnx.trainer.config import ModelConfig
@@ -75,8 +75,8 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 
 def atomic_write_json(path: Path, data: Any) -> None:
-    """Write pretty JSON atomically."""
-    atomic_write_bytes(path, (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+    """Write pretty JSON atomically (never NaN or Infinity: ``runtime.json_text.dump_json``)."""
+    atomic_write_bytes(path, (dump_json(data) + "\n").encode("utf-8"))
 
 
 def save_weights(path: Path, model: torch.nn.Module) -> None:

@@ -27,6 +27,7 @@ from lstm_onnx.runtime.tokenizer import PAD_ID, UNK_ID, TokenizerConfig, Vocab
 from lstm_onnx.runtime.tokenizer_rules import dump_spacy_rules, save_rules
 from lstm_onnx.trainer.checkpoint import load_state, save_state
 from lstm_onnx.trainer.config import TrainConfig
+from lstm_onnx.trainer.divergence import require_finite_loss, require_finite_record
 from lstm_onnx.trainer.embeddings import read_vectors, vector_words
 from lstm_onnx.trainer.optim import init_embedding, make_optimizer
 from lstm_onnx.trainer.progress import NullProgress, TrainProgress
@@ -235,7 +236,7 @@ def train_tagger(
         batches = batch_order(train_enc.lengths, config.batch_size, config.bucket_batches, rng)
         progress.on_epoch_start(epoch, config.epochs, len(batches))
         train_loss, train_acc = _train_epoch(
-            model, train_enc, batches, optimizer, config, model_config, device, progress
+            model, train_enc, batches, optimizer, config, model_config, device, progress, epoch
         )
         scheduler.step()
         dev_loss, dev_pred = evaluate_tagger(model, dev_enc, config.eval_batch_size, device)
@@ -250,6 +251,7 @@ def train_tagger(
             "lr": optimizer.param_groups[0]["lr"],
             "seconds": round(time.perf_counter() - epoch_started, 2),
         }
+        require_finite_record(record, f"epoch {epoch}")
         history.append(record)
         if dev_report["accuracy"] > best_acc:
             best_acc, best_epoch, bad_epochs = dev_report["accuracy"], epoch, 0
@@ -281,6 +283,7 @@ def train_tagger(
         test_enc = TagEncoder(test, words, chars, labels, width)
         _, test_pred = evaluate_tagger(best, test_enc, config.eval_batch_size, device)
         test_report = _report(test_enc, test_pred, labels)
+        require_finite_record(test_report, "the test set")
     info["total_seconds"] = round(time.perf_counter() - started, 2)
     metrics = RunMetrics(
         history, best_epoch, stopped_early, test_report, info, total_seconds=info["total_seconds"], task=TAG_TASK
@@ -298,10 +301,11 @@ def _train_epoch(
     model_config: TaggerConfig,
     device: torch.device,
     progress: TrainProgress,
+    epoch: int,
 ) -> tuple[float, float]:
     model.train()
     total_loss, correct, count = 0.0, 0, 0
-    for rows in batches:
+    for step, rows in enumerate(batches, start=1):
         batch = data.batch(rows)
         ids = batch.ids.to(device)
         if model_config.word_dropout:
@@ -320,10 +324,12 @@ def _train_epoch(
         valid = targets != IGNORE_INDEX
         n = int(valid.sum())
         hits = int((logits.argmax(dim=2) == targets)[valid].sum())
-        total_loss += float(loss.detach()) * n
+        value = float(loss.detach())
+        require_finite_loss(value, epoch, step)
+        total_loss += value * n
         correct += hits
         count += n
-        progress.on_batch(float(loss.detach()), hits / max(n, 1))
+        progress.on_batch(value, hits / max(n, 1))
     return total_loss / max(count, 1), correct / max(count, 1)
 
 

@@ -35,6 +35,7 @@ from lstm_onnx.trainer.data import (
     tokenize_texts,
 )
 from lstm_onnx.trainer.data import train_batches as make_train_batches
+from lstm_onnx.trainer.divergence import require_finite_loss, require_finite_record
 from lstm_onnx.trainer.embeddings import read_vectors
 from lstm_onnx.trainer.model import BiLSTMClassifier
 from lstm_onnx.trainer.optim import init_embedding, make_optimizer
@@ -330,6 +331,7 @@ def train(
             "val_accuracy": val_acc,
             "lr": optimizer.param_groups[0]["lr"],
         }
+        require_finite_record(record, f"epoch {epoch}")
         history.append(record)
         timing.append(round(time.perf_counter() - epoch_started, 2))
         if val_acc > best_acc:
@@ -368,6 +370,7 @@ def train(
         progress.on_stage(f"testing on {len(test_enc)} texts")
         test_loss, test_pred = evaluate_model(model, test_enc, config.eval_batch_size, device, use_amp)
         test_metrics = {"loss": test_loss, **classification_report(test_enc.targets, test_pred, labels).to_dict()}
+        require_finite_record(test_metrics, "the test set")
     info["total_seconds"] = round(time.perf_counter() - started, 2)
     _write_metrics(run_dir, history, best_epoch, test_metrics, stopped_early, info, timing)
     plot_curves(history, run_dir / CURVES_FILE)
@@ -390,7 +393,8 @@ def _train_epoch(
     total_loss, correct, seen = 0.0, 0, 0
     params = [p for p in model.parameters() if p.requires_grad]
     # The batch order depends only on (seed, epoch), so a resumed run sees the same batches.
-    for batch in make_train_batches(data, config.batch_size, config.bucket_batches, config.seed * 100_003 + epoch):
+    batches = make_train_batches(data, config.batch_size, config.bucket_batches, config.seed * 100_003 + epoch)
+    for step, batch in enumerate(batches, start=1):
         ids, lengths = _to_device(batch.ids, device), _to_device(batch.lengths, device)
         targets = _to_device(batch.targets, device)
         optimizer.zero_grad(set_to_none=True)
@@ -406,7 +410,9 @@ def _train_epoch(
         scaler.update()
         scheduler.step()
         n = len(batch.targets)
-        total_loss += float(loss.detach()) * n
+        value = float(loss.detach())  # the one sync per batch there always was
+        require_finite_loss(value, epoch, step)
+        total_loss += value * n
         correct += int((logits.detach().argmax(dim=1) == targets).sum())
         seen += n
         progress.on_batch(total_loss / seen, correct / seen)
