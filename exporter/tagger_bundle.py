@@ -18,6 +18,7 @@ from lstm_onnx.exporter.bundle_writer import (
     new_manifest,
     recover_target,
     staged_bundle,
+    with_weights,
     write_tokenizer_rules,
 )
 from lstm_onnx.exporter.config import ExportConfig
@@ -27,6 +28,7 @@ from lstm_onnx.exporter.tagger_parity import TagParity, judge, measure_tag_parit
 from lstm_onnx.exporter.variants import Variant, make_variant
 from lstm_onnx.runtime.atomic import check_target
 from lstm_onnx.runtime.bundle_format import BundleConfig, seal_manifest, write_json
+from lstm_onnx.runtime.card import weights_line
 from lstm_onnx.runtime.contract import (
     BUNDLE_CONFIG_FILE,
     CHAR_VOCAB_FILE,
@@ -103,7 +105,8 @@ def _card(run: LoadedTagRun, variant: Variant, parity: TagParity) -> str:
         "",
         "## Data and metrics",
         f"Trained on {data.get('train')} (dev {data.get('dev')}); test set {data.get('test')}: token accuracy "
-        + (f"{test['accuracy']:.4f} over {test.get('tokens')} words (PyTorch)." if test else "not measured."),
+        + (f"{test['accuracy']:.4f} over {test.get('tokens')} words (PyTorch)." if test else "not measured.")
+        + (f" {weights_line(run.weights_sha256)}" if test and run.weights_sha256 else ""),
         "",
         "## Parity with PyTorch (valid positions only)",
         f"max |Δlogit| {parity.max_abs_diff:.2g}, tag agreement {parity.tag_agreement:.4f} "
@@ -151,5 +154,6 @@ def _write(
             metrics["verify_data"] = {"accuracy": parity.accuracy, "torch_accuracy": parity.torch_accuracy}
         io = TAG_IO.to_manifest(len(run.labels))
         manifest = new_manifest(TAG_BUNDLE_NAME, config.version, info, variant.value, io)
-        seal_manifest(staging, replace(manifest, parity=parity.summary(), metrics=metrics))
+        export = with_weights(manifest.export, run.weights_sha256)
+        seal_manifest(staging, replace(manifest, export=export, parity=parity.summary(), metrics=metrics))
     return out

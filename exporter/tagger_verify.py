@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lstm_onnx.exporter.build import CRITERIA
+from lstm_onnx.exporter.build import CRITERIA, check_exported_weights
 from lstm_onnx.exporter.tagger_parity import TagParity, judge, measure_tag_parity
 from lstm_onnx.exporter.variants import Variant
 from lstm_onnx.runtime.bundle import load_bundle
@@ -41,7 +41,8 @@ def verify_tag_bundle(
         The measurement, judged.
 
     Raises:
-        BundleError: The bundle fails its load checks, or is not a tagging bundle.
+        BundleError: The bundle fails its load checks, is not a tagging bundle, was exported from other weights, or
+            the run's weights are not the ones it trained.
         ParityError: A criterion of the bundle's variant failed (every failure is named).
     """
     bundle = load_bundle(bundle_dir, SessionConfig(providers="cpu"))  # checksums, files, IO, before anything runs
@@ -54,6 +55,7 @@ def verify_tag_bundle(
             f"{bundle_dir}: unknown variant in manifest.json ({err}); run `lstm-onnx export` again."
         ) from err
     run = load_tag_run(run_dir)
+    check_exported_weights(bundle_dir, run.weights_sha256, run_dir)
     sentences = None
     if data is not None:
         sentences = read_tagged(data, "test", run.config.tagset or "upos")

@@ -138,6 +138,9 @@ class RunMetrics:
         epoch_seconds: A classifier run's seconds per epoch (``None``: key absent).
         total_seconds: A tagging run's total seconds (``None``: key absent).
         task: ``"tag"`` for a tagging run; ``None`` (key absent) for a classifier.
+        weights_sha256: sha256 of the ``model.safetensors`` these metrics describe, recorded when training wrote it
+            (``None``: key absent, a run trained before digests were recorded). Export and verify refuse a run whose
+            weights no longer have it, so another run's weights can never inherit these numbers.
         extra: Keys this toolkit does not know, kept as read.
     """
 
@@ -149,6 +152,7 @@ class RunMetrics:
     epoch_seconds: list[float] | None = None
     total_seconds: float | None = None
     task: str | None = None
+    weights_sha256: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -165,6 +169,8 @@ class RunMetrics:
             data["epoch_seconds"] = list(self.epoch_seconds)
         if self.total_seconds is not None:
             data["total_seconds"] = self.total_seconds
+        if self.weights_sha256 is not None:
+            data["weights_sha256"] = self.weights_sha256
         return {**data, **self.extra}
 
     @classmethod
@@ -185,6 +191,8 @@ class RunMetrics:
         total = own.get("total_seconds")
         _require(total is None or isinstance(total, (int, float)), source, "total_seconds", "a number", total)
         _require(own.get("task") is None or isinstance(own["task"], str), source, "task", "a string", own.get("task"))
+        digest = own.get("weights_sha256")
+        _require(digest is None or _is_sha256(digest), source, "weights_sha256", "a sha256 hex digest", digest)
         return cls(
             history=list(history),
             best_epoch=best,
@@ -194,8 +202,13 @@ class RunMetrics:
             epoch_seconds=None if seconds is None else list(seconds),
             total_seconds=total,
             task=own.get("task"),
+            weights_sha256=digest,
             extra=extra,
         )
+
+
+def _is_sha256(value: Any) -> bool:
+    return isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
 
 
 def _read_json(path: Path, run_dir: Path, what: str) -> Any:

@@ -25,14 +25,14 @@ from lstm_onnx.runtime.tagging_encode import build_char_vocab, word_key
 from lstm_onnx.runtime.tagging_eval import tag_report
 from lstm_onnx.runtime.tokenizer import PAD_ID, UNK_ID, TokenizerConfig, Vocab
 from lstm_onnx.runtime.tokenizer_rules import dump_spacy_rules, save_rules
-from lstm_onnx.trainer.checkpoint import load_state, save_state
+from lstm_onnx.trainer.checkpoint import load_state, save_state, state_path
 from lstm_onnx.trainer.config import TrainConfig
 from lstm_onnx.trainer.divergence import require_finite_loss, require_finite_record
 from lstm_onnx.trainer.embeddings import read_vectors, vector_words
 from lstm_onnx.trainer.optim import init_embedding, make_optimizer
 from lstm_onnx.trainer.progress import NullProgress, TrainProgress
 from lstm_onnx.trainer.resume import check_test_data, continues_run
-from lstm_onnx.trainer.run_dir import WEIGHTS_FILE, atomic_write_json, save_weights
+from lstm_onnx.trainer.run_dir import WEIGHTS_FILE, atomic_write_json, load_weights, save_weights
 from lstm_onnx.trainer.run_format import CONFIG_FILE, METRICS_FILE, TAG_TASK, RunConfig, RunMetrics
 from lstm_onnx.trainer.tag_batches import IGNORE_INDEX, TagEncoder, batch_order
 from lstm_onnx.trainer.tag_config import TaggerConfig
@@ -195,7 +195,9 @@ def train_tagger(
         history = list(state["history"])
         best_acc, best_epoch, bad_epochs = state["best_acc"], state["best_epoch"], state["bad_epochs"]
         start_epoch = state["epoch"] + 1
+        weights_digest = state.get("weights_sha256")  # None in checkpoints from before digests were recorded
     else:
+        weights_digest = None
         run_dir.mkdir(parents=True, exist_ok=True)
         words.save(run_dir / VOCAB_FILE)
         chars.save(run_dir / CHAR_VOCAB_FILE)
@@ -255,7 +257,7 @@ def train_tagger(
         history.append(record)
         if dev_report["accuracy"] > best_acc:
             best_acc, best_epoch, bad_epochs = dev_report["accuracy"], epoch, 0
-            save_weights(run_dir / WEIGHTS_FILE, model)
+            weights_digest = save_weights(run_dir / WEIGHTS_FILE, model)
         else:
             bad_epochs += 1
         stopped_early = bool(config.patience and bad_epochs >= config.patience and epoch < config.epochs)
@@ -271,13 +273,18 @@ def train_tagger(
                 "best_acc": best_acc,
                 "best_epoch": best_epoch,
                 "bad_epochs": bad_epochs,
+                "weights_sha256": weights_digest,
             },
         )
         progress.on_epoch_end(record)
 
-    from lstm_onnx.trainer.tag_run import load_tag_run
-
-    best = load_tag_run(run_dir).model.to(device)
+    # The kept weights are tested from the file, which must be the one this run wrote (a resumed run checks the
+    # digest its checkpoint recorded): the test metrics are recorded with that digest.
+    kept, weights_digest = load_weights(run_dir, weights_digest, f"the checkpoint {state_path(run_dir)}")
+    best = BiLSTMTagger(model_config)
+    best.load_state_dict(kept)
+    best.eval()
+    best.to(device)
     test_report = None
     if test is not None:
         test_enc = TagEncoder(test, words, chars, labels, width)
@@ -286,7 +293,14 @@ def train_tagger(
         require_finite_record(test_report, "the test set")
     info["total_seconds"] = round(time.perf_counter() - started, 2)
     metrics = RunMetrics(
-        history, best_epoch, stopped_early, test_report, info, total_seconds=info["total_seconds"], task=TAG_TASK
+        history,
+        best_epoch,
+        stopped_early,
+        test_report,
+        info,
+        total_seconds=info["total_seconds"],
+        task=TAG_TASK,
+        weights_sha256=weights_digest,
     )
     atomic_write_json(run_dir / METRICS_FILE, metrics.to_dict())
     return TagTrainResult(run_dir, history, best_epoch, test_report, stopped_early, info)

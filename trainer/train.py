@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file
 from torch import nn
 
 from lstm_onnx import __version__
@@ -23,7 +22,7 @@ from lstm_onnx.runtime.metrics import classification_report
 from lstm_onnx.runtime.provenance import data_record, describe_data
 from lstm_onnx.runtime.tokenizer import TokenizerConfig, Vocab
 from lstm_onnx.runtime.tokenizer_rules import dump_spacy_rules, load_rules, save_rules
-from lstm_onnx.trainer.checkpoint import load_state, save_state
+from lstm_onnx.trainer.checkpoint import load_state, save_state, state_path
 from lstm_onnx.trainer.config import ModelConfig, TrainConfig
 from lstm_onnx.trainer.data import (
     EncodedTexts,
@@ -42,7 +41,7 @@ from lstm_onnx.trainer.optim import init_embedding, make_optimizer
 from lstm_onnx.trainer.plot import CURVES_FILE, plot_curves
 from lstm_onnx.trainer.progress import NullProgress, TrainProgress
 from lstm_onnx.trainer.resume import check_test_data, continues_run
-from lstm_onnx.trainer.run_dir import WEIGHTS_FILE, atomic_write_json, save_weights
+from lstm_onnx.trainer.run_dir import WEIGHTS_FILE, atomic_write_json, load_weights, save_weights
 from lstm_onnx.trainer.run_format import CONFIG_FILE, METRICS_FILE, RunConfig, RunMetrics, read_run_config
 from lstm_onnx.trainer.unpacked import forward_unpacked
 
@@ -281,11 +280,13 @@ def train(
         best_acc, best_epoch, bad_epochs = state["best_acc"], state["best_epoch"], state["bad_epochs"]
         start_epoch = state["epoch"] + 1
         coverage_info = state.get("coverage")
+        weights_digest = state.get("weights_sha256")  # None in checkpoints from before digests were recorded
     else:
         run_dir.mkdir(parents=True, exist_ok=True)
         vocab.save(run_dir / VOCAB_FILE)
         save_rules(rules, run_dir / TOKENIZER_RULES_FILE)
         coverage_info = None if coverage is None else {"found": coverage.found, "total": coverage.total}
+        weights_digest = None
     run_config = RunConfig(
         model=model_config.to_dict(),
         train=_recorded_train_config(config),
@@ -336,7 +337,7 @@ def train(
         timing.append(round(time.perf_counter() - epoch_started, 2))
         if val_acc > best_acc:
             best_acc, best_epoch, bad_epochs = val_acc, epoch, 0
-            save_weights(run_dir / WEIGHTS_FILE, model)
+            weights_digest = save_weights(run_dir / WEIGHTS_FILE, model)
         else:
             bad_epochs += 1
         stopped_early = bool(config.patience and bad_epochs >= config.patience and epoch < config.epochs)
@@ -354,16 +355,18 @@ def train(
             "bad_epochs": bad_epochs,
             "data_fingerprint": fingerprint,
             "coverage": coverage_info,
+            "weights_sha256": weights_digest,
         }
         if device.type == "cuda":
             checkpoint["cuda_rng"] = torch.cuda.get_rng_state()
         save_state(run_dir, checkpoint)
-        _write_metrics(run_dir, history, best_epoch, None, stopped_early, info, timing)
+        _write_metrics(run_dir, history, best_epoch, None, stopped_early, info, timing, weights_digest)
         progress.on_epoch_end(record)
 
-    if not (run_dir / WEIGHTS_FILE).is_file():  # pragma: no cover - at least one epoch always runs
-        raise BundleError(f"{run_dir / WEIGHTS_FILE} was never written; train again.")
-    model.load_state_dict(load_file(str(run_dir / WEIGHTS_FILE)))
+    # The kept weights are tested from the file, which must be the one this run wrote (a resumed run checks the
+    # digest its checkpoint recorded): the test metrics are recorded with that digest.
+    kept, weights_digest = load_weights(run_dir, weights_digest, f"the checkpoint {state_path(run_dir)}")
+    model.load_state_dict(kept)
     model.to(device)
     test_metrics = None
     if test_enc is not None:
@@ -372,7 +375,7 @@ def train(
         test_metrics = {"loss": test_loss, **classification_report(test_enc.targets, test_pred, labels).to_dict()}
         require_finite_record(test_metrics, "the test set")
     info["total_seconds"] = round(time.perf_counter() - started, 2)
-    _write_metrics(run_dir, history, best_epoch, test_metrics, stopped_early, info, timing)
+    _write_metrics(run_dir, history, best_epoch, test_metrics, stopped_early, info, timing, weights_digest)
     plot_curves(history, run_dir / CURVES_FILE)
     return TrainResult(run_dir, history, best_epoch, test_metrics, stopped_early, info)
 
@@ -434,8 +437,11 @@ def _write_metrics(
     stopped_early: bool,
     info: dict[str, Any],
     timing: list[float],
+    weights_sha256: str | None,
 ) -> None:
-    metrics = RunMetrics(history, best_epoch, stopped_early, test, info, epoch_seconds=timing)
+    metrics = RunMetrics(
+        history, best_epoch, stopped_early, test, info, epoch_seconds=timing, weights_sha256=weights_sha256
+    )
     atomic_write_json(run_dir / METRICS_FILE, metrics.to_dict())
 
 
