@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TextIO
 import typer
 
 from lstm_onnx.runtime.errors import DataError
+from lstm_onnx.runtime.limits import MAX_BATCH_SIZE, MAX_TEXT_CHARS
 from lstm_onnx.runtime.records import PREDICTION_KEYS, failure_record, json_line, prediction_record
 from lstm_onnx.runtime.scale_cli import Engine, WorkersOpt, run_score
 
@@ -77,7 +78,9 @@ BundleArg = Annotated[Path, typer.Argument(help=_BUNDLE_HELP)]
 ProviderOpt = Annotated[
     Provider, typer.Option("--provider", help="Execution provider; `cuda` fails rather than fall back to the CPU.")
 ]
-BatchOpt = Annotated[int, typer.Option("--batch-size", help="Most texts per ONNX Runtime call.", min=1, max=65536)]
+BatchOpt = Annotated[
+    int, typer.Option("--batch-size", help="Most texts per ONNX Runtime call.", min=1, max=MAX_BATCH_SIZE)
+]
 TruncateOpt = Annotated[
     bool, typer.Option("--truncate/--no-truncate", help="Cut texts longer than max_length tokens (with a warning).")
 ]
@@ -97,7 +100,10 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 MaxCharsOpt = Annotated[
     int | None,
     typer.Option(
-        "--max-chars", help="Character limit per text, checked before tokenizing (default: the bundle's).", min=1
+        "--max-chars",
+        help="Character limit per text, checked before tokenizing (default: the bundle's).",
+        min=1,
+        max=MAX_TEXT_CHARS,
     ),
 ]
 
@@ -156,7 +162,8 @@ def predict_command(
     batch_size: BatchOpt = 32,
     truncate: TruncateOpt = False,
     max_length: Annotated[
-        int | None, typer.Option("--max-length", help="Token limit per text (default: the bundle's).", min=1)
+        int | None,
+        typer.Option("--max-length", help="Token limit per text (default: the bundle's).", min=1, max=MAX_TEXT_CHARS),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Show errors only on stderr.")] = False,
     max_chars: MaxCharsOpt = None,
@@ -349,7 +356,8 @@ def evaluate_command(
     batch_size: BatchOpt = 64,
     truncate: TruncateOpt = False,
     max_length: Annotated[
-        int | None, typer.Option("--max-length", help="Token limit per text (default: the bundle's).", min=1)
+        int | None,
+        typer.Option("--max-length", help="Token limit per text (default: the bundle's).", min=1, max=MAX_TEXT_CHARS),
     ] = None,
     max_chars: MaxCharsOpt = None,
     text_field: TextFieldOpt = None,

@@ -13,6 +13,8 @@ from typing import Annotated
 
 import typer
 
+from lstm_onnx.runtime.limits import MAX_BATCH_SIZE, MAX_TEXT_CHARS, MAX_WORKERS
+
 __all__ = ["Engine", "WorkersOpt", "run_score", "score_command", "serve_command"]
 
 
@@ -29,7 +31,7 @@ BundleArg = Annotated[
 EngineOpt = Annotated[
     Engine, typer.Option("--engine", help="local: worker processes here; ray: Ray Data (joins or starts a cluster).")
 ]
-WorkersOpt = Annotated[int, typer.Option("--workers", help="Worker processes or Ray actors.", min=1, max=1024)]
+WorkersOpt = Annotated[int, typer.Option("--workers", help="Worker processes or Ray actors.", min=1, max=MAX_WORKERS)]
 OutputOpt = Annotated[Path, typer.Option("--output", "-o", help="JSON Lines file to write (replaced atomically).")]
 
 
@@ -78,14 +80,21 @@ def score_command(
     output: OutputOpt,
     engine: EngineOpt = Engine.LOCAL,
     workers: WorkersOpt = 1,
-    batch_size: Annotated[int, typer.Option("--batch-size", help="Most texts per ONNX Runtime call.", min=1)] = 32,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", help="Most texts per ONNX Runtime call.", min=1, max=MAX_BATCH_SIZE)
+    ] = 32,
     truncate: Annotated[bool, typer.Option("--truncate/--no-truncate", help="Cut texts over max_length.")] = False,
-    max_length: Annotated[int | None, typer.Option("--max-length", help="Token limit per text.", min=1)] = None,
+    max_length: Annotated[
+        int | None, typer.Option("--max-length", help="Token limit per text.", min=1, max=MAX_TEXT_CHARS)
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Show errors only on stderr.")] = False,
     max_chars: Annotated[
         int | None,
         typer.Option(
-            "--max-chars", help="Character limit per text, checked before tokenizing (default: the bundle's).", min=1
+            "--max-chars",
+            help="Character limit per text, checked before tokenizing (default: the bundle's).",
+            min=1,
+            max=MAX_TEXT_CHARS,
         ),
     ] = None,
 ) -> None:

@@ -28,7 +28,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from lstm_onnx.runtime.contract import INPUT_IDS, LENGTHS, LOGITS
-from lstm_onnx.runtime.errors import ORT_MISSING, MissingDependencyError, ProviderError
+from lstm_onnx.runtime.errors import ORT_MISSING, ConfigError, MissingDependencyError, ProviderError
+from lstm_onnx.runtime.limits import MAX_THREADS, check_range
 
 try:
     import onnxruntime as ort
@@ -126,12 +127,13 @@ class SessionConfig:
             raise ValueError(
                 f"Unknown graph_optimization {self.graph_optimization!r}; expected one of {list(_OPTIMIZATION_LEVELS)}."
             )
-        for name in ("intra_op_threads", "inter_op_threads", "batch_threads", "batch_min_rows", "batch_min_tokens"):
+        for name in ("intra_op_threads", "inter_op_threads", "batch_threads"):
+            # ORT builds every thread it is asked for: threads=10**6 grew to 22.7 GB before it was killed.
+            check_range(name, getattr(self, name), 1, MAX_THREADS, optional=name == "batch_threads")
+        for name in ("batch_min_rows", "batch_min_tokens"):
             value = getattr(self, name)
-            if value is None and name == "batch_threads":
-                continue
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {value!r}.")
+                raise ConfigError(f"{name} must be an int >= 1, got {value!r}.")
         if self.device_id < 0 or not 0 <= self.log_severity <= 4:
             raise ValueError(
                 f"device_id must be >= 0 and log_severity in 0..4, got {self.device_id}, {self.log_severity}."
@@ -356,12 +358,15 @@ def runtime_session_config(providers: str, threads: int | None) -> SessionConfig
 
     Args:
         providers: ``"auto"``, ``"cpu"`` or ``"cuda"``.
-        threads: Intra-op threads for every call, each call run whole; ``None`` for the runtime's default: one
-            thread, and calls of at least ``BATCH_MIN_ROWS`` rows and ``BATCH_MIN_TOKENS`` padded tokens cut into
-            ``BATCH_THREADS`` (at most the CPU count) parts run concurrently.
+        threads: Intra-op threads for every call (1..``MAX_THREADS``), each call run whole; ``None`` for the
+            runtime's default: one thread, and calls of at least ``BATCH_MIN_ROWS`` rows and ``BATCH_MIN_TOKENS``
+            padded tokens cut into ``BATCH_THREADS`` (at most the CPU count) parts run concurrently.
 
     Returns:
         The ``SessionConfig``.
+
+    Raises:
+        ConfigError: ``threads`` is not an int in 1..``MAX_THREADS``.
     """
     if threads is None:
         return SessionConfig(providers=providers, intra_op_threads=1, batch_threads=BATCH_THREADS)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from lstm_onnx.runtime.contract import INPUT_IDS, MODEL_FILE
-from lstm_onnx.runtime.errors import ProviderError
+from lstm_onnx.runtime.errors import ConfigError, ProviderError
 from lstm_onnx.runtime.session import (
     _LSTM_PROBE,
     BATCH_MIN_TOKENS,
@@ -33,8 +33,15 @@ def test_session_config_rejects_unknown_provider() -> None:
     "field", ["intra_op_threads", "inter_op_threads", "batch_threads", "batch_min_rows", "batch_min_tokens"]
 )
 def test_session_config_rejects_zero_threads(field: str) -> None:
-    with pytest.raises(ValueError, match=f"{field} must be an int >= 1"):
+    with pytest.raises(ValueError, match=rf"{field} must be an int (>= 1|in 1\.\.256)"):
         SessionConfig(**{field: 0})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("field", ["intra_op_threads", "inter_op_threads", "batch_threads"])
+def test_session_config_rejects_threads_over_the_ceiling(field: str) -> None:
+    # ORT builds every thread asked for: threads=10**6 grew to 22.7 GB before it was killed.
+    with pytest.raises(ConfigError, match=rf"{field} must be an int in 1\.\.256( or None)?, got 1000000"):
+        SessionConfig(**{field: 10**6})  # type: ignore[arg-type]
 
 
 def test_create_session_cpu_runs_on_cpu(tiny_bundle_dir: Path) -> None:
