@@ -18,6 +18,7 @@ from typing import Any
 from lstm_onnx.runtime.contract import IO_SPECS, MANIFEST_FILE, IOSpec
 from lstm_onnx.runtime.errors import BundleError
 from lstm_onnx.runtime.json_text import dump_json
+from lstm_onnx.runtime.label_names import label_problem
 from lstm_onnx.runtime.tokenizer import TokenizerConfig
 
 __all__ = [
@@ -96,6 +97,9 @@ class BundleConfig:
         labels = own.get("labels")
         if not isinstance(labels, list) or len(labels) < 2 or not all(isinstance(x, str) for x in labels):
             raise BundleError(f"{source}: 'labels' must list at least 2 label strings; {_REEXPORT}.")
+        problem = label_problem(labels)
+        if problem:
+            raise BundleError(f"{source}: {problem}; {_REEXPORT}.")
         size = own.get("vocab_size")
         if not isinstance(size, int) or isinstance(size, bool):
             raise BundleError(f"{source}: 'vocab_size' must be an integer, got {size!r:.60}; {_REEXPORT}.")

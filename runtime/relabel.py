@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -22,14 +21,13 @@ from lstm_onnx.runtime.bundle_format import seal_manifest, write_json
 from lstm_onnx.runtime.card import render_card
 from lstm_onnx.runtime.contract import BUNDLE_CONFIG_FILE, MODEL_CARD_FILE
 from lstm_onnx.runtime.errors import BundleError, LabelError
+from lstm_onnx.runtime.label_names import label_problem
 from lstm_onnx.runtime.session import SessionConfig
 
 __all__ = ["LabelNames", "relabel_bundle", "rename_labels"]
 
 # Either every label in id order, or {old name: new name} for some of them.
 LabelNames = Sequence[str] | Mapping[str, str]
-# Unicode categories refused in a label name: control characters (newline, tab, ...) and line/paragraph separators.
-_LINE_BREAKING = frozenset({"Cc", "Zl", "Zp"})
 
 
 def rename_labels(current: Sequence[str], names: LabelNames) -> list[str]:
@@ -43,8 +41,8 @@ def rename_labels(current: Sequence[str], names: LabelNames) -> list[str]:
         C labels in id order.
 
     Raises:
-        LabelError: Wrong count, an unknown old label, an empty or non-string name, a name with a control character
-            or line break, or two labels with one name.
+        LabelError: Wrong count, an unknown old label, an empty or non-string name, a name with a control or
+            invisible format character or a line break, or two labels that print alike (``runtime.label_names``).
     """
     if isinstance(names, Mapping):
         unknown = [old for old in names if old not in current]
@@ -60,14 +58,10 @@ def rename_labels(current: Sequence[str], names: LabelNames) -> list[str]:
     bad = [name for name in new if not isinstance(name, str) or not name.strip()]
     if bad:
         raise LabelError(f"Label names must be non-empty strings, got {bad!r}.")
-    # A name is written into one-line places (the wheel's METADATA headers, table cells): a line break there would
-    # start a new header or row.
-    broken = [name for name in new if any(unicodedata.category(ch) in _LINE_BREAKING for ch in name)]
-    if broken:
-        raise LabelError(f"Label names must be one line without control characters, got {broken!r}.")
-    duplicates = sorted({name for name in new if new.count(name) > 1})
-    if duplicates:
-        raise LabelError(f"Labels {new} would name two classes {duplicates}; every label needs its own name.")
+    # A name is written into one-line places (the wheel's METADATA headers, table cells) and read by eye.
+    problem = label_problem(new)
+    if problem:
+        raise LabelError(f"{problem}.")
     return new
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from lstm_onnx.runtime.bundle_format import split_known
 from lstm_onnx.runtime.errors import BundleError
 from lstm_onnx.runtime.json_text import parse_json
+from lstm_onnx.runtime.label_names import label_problem
 from lstm_onnx.runtime.tokenizer import TokenizerConfig
 
 __all__ = ["CONFIG_FILE", "METRICS_FILE", "TAG_TASK", "RunConfig", "RunMetrics", "read_run_config", "read_run_metrics"]
@@ -103,6 +104,9 @@ class RunConfig:
         _require(
             isinstance(labels, list) and all(isinstance(x, str) for x in labels), source, "labels", "strings", labels
         )
+        problem = label_problem(labels)
+        if problem:
+            raise BundleError(f"{source}: {problem}; {_RETRAIN}.")
         _require(isinstance(own["model"], dict), source, "model", "a JSON object", own["model"])
         _require(isinstance(own["tokenizer"], dict), source, "tokenizer", "a JSON object", own["tokenizer"])
         for key in ("toolkit_version", "task", "tagset"):

@@ -20,6 +20,7 @@ from torch.nn import functional
 from lstm_onnx import __version__
 from lstm_onnx.runtime.contract import CHAR_VOCAB_FILE, TOKENIZER_RULES_FILE, VOCAB_FILE
 from lstm_onnx.runtime.errors import BundleError, DataError
+from lstm_onnx.runtime.label_names import label_problem
 from lstm_onnx.runtime.tagging_data import TaggedSentences
 from lstm_onnx.runtime.tagging_encode import build_char_vocab, word_key
 from lstm_onnx.runtime.tagging_eval import tag_report
@@ -165,6 +166,9 @@ def train_tagger(
         labels = train.tag_set()
         if len(labels) < 2:
             raise DataError(f"{train.source}: only the tag(s) {labels}; a tagger needs at least two.")
+        problem = label_problem(labels)
+        if problem:
+            raise DataError(f"{train.source}: {problem}; fix the tags in the data.")
         words, chars = _build_vocab(train, config, model_config), build_char_vocab(train.tokens)
         changes: dict[str, Any] = {"vocab_size": len(words), "char_vocab_size": len(chars), "num_labels": len(labels)}
         if config.embeddings:

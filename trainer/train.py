@@ -18,6 +18,7 @@ from lstm_onnx import __version__
 from lstm_onnx.runtime.contract import TOKENIZER_RULES_FILE, VOCAB_FILE
 from lstm_onnx.runtime.datasets import LabelledTexts, check_labels, stratified_split
 from lstm_onnx.runtime.errors import BundleError, DataError
+from lstm_onnx.runtime.label_names import label_problem
 from lstm_onnx.runtime.metrics import classification_report
 from lstm_onnx.runtime.provenance import data_record, describe_data
 from lstm_onnx.runtime.tokenizer import TokenizerConfig, Vocab
@@ -209,6 +210,9 @@ def train(
         labels = train_data.label_set()
         if len(labels) < 2:
             raise DataError(f"{train_data.source}: only one label {labels}; a classifier needs at least two.")
+        problem = label_problem(labels)
+        if problem:
+            raise DataError(f"{train_data.source}: {problem}; fix the labels in the data.")
     if test_data is not None:
         check_labels(test_data, labels)
 
