@@ -20,6 +20,7 @@ from lstm_onnx.runtime.contract import (
     CHAR_IDS,
     CHAR_VOCAB_FILE,
     INPUT_IDS,
+    LABELS_AXIS,
     MANIFEST_FILE,
     MODEL_FILE,
     TOKENIZER_RULES_FILE,
@@ -232,6 +233,14 @@ def check_session_io(
                 f"{model}: {tensor.name} has {len(node.shape)} axes but a {spec.task!r} model's has "
                 f"{len(tensor.dims)}; {_REEXPORT}."
             )
+        # A fixed size where the contract has a dynamic axis (a batch of 2**62 rows, say) fails every real call.
+        declared = list(node.shape or []) if node is not None else []
+        for axis, (size, axis_name) in enumerate(zip(declared, tensor.dims, strict=False)):
+            if isinstance(size, int) and isinstance(axis_name, str) and axis_name != LABELS_AXIS:
+                raise BundleError(
+                    f"{model}: {tensor.name} has the fixed size {size} on axis {axis}, where a {spec.task!r} model has "
+                    f"the dynamic axis {axis_name!r}; {_REEXPORT}."
+                )
     logits = outputs[spec.outputs[0].name]
     width = logits.shape[-1] if logits.shape else None
     if isinstance(width, int) and width != num_labels:
