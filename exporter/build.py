@@ -14,7 +14,7 @@ from lstm_onnx.exporter.export import export_onnx
 from lstm_onnx.exporter.tolerances import FP16, FP32, INT8, Criteria
 from lstm_onnx.exporter.variants import Variant, make_variant
 from lstm_onnx.exporter.verify import ParityReport, Progress, verify_parity
-from lstm_onnx.runtime.atomic import check_target
+from lstm_onnx.runtime.atomic import check_target, writing
 from lstm_onnx.runtime.bundle_format import Manifest
 from lstm_onnx.runtime.contract import BUNDLE_CONFIG_FILE, MANIFEST_FILE, MODEL_FILE, TOKENIZER_RULES_FILE, VOCAB_FILE
 from lstm_onnx.runtime.datasets import LabelledTexts, read_dataset, stratified_sample
@@ -88,6 +88,7 @@ def export_bundles(config: ExportConfig, progress: Progress | None = None) -> li
         ExportError: Export or a variant conversion failed.
         ParityError: A model failed its parity check.
         DataError: ``config.data`` could not be read.
+        WriteError: A bundle could not be written (full disk, read-only file system, ...).
     """
     variants = (Variant.FP32, *config.variants)
     for variant in variants:
@@ -97,7 +98,12 @@ def export_bundles(config: ExportConfig, progress: Progress | None = None) -> li
     data = _load_data(config.data, config.limit, config.seed, (config.text_field, config.label_field))
     built = []
     make_parent(config.out)
-    with tempfile.TemporaryDirectory(dir=config.out.parent, prefix=f".{config.out.name}.work.") as work:
+    # A full disk, a read-only file system or a parent that cannot hold files (/proc): one line; the work and staging
+    # directories are removed on the way out, so nothing half-written is left.
+    with (
+        writing(config.out),
+        tempfile.TemporaryDirectory(dir=config.out.parent, prefix=f".{config.out.name}.work.") as work,
+    ):
         fp32_path = Path(work) / MODEL_FILE
         info = export_onnx(run.model, fp32_path, opset=config.opset, seed=config.seed)
         for variant in variants:

@@ -26,7 +26,7 @@ from lstm_onnx.exporter.export import ExportInfo
 from lstm_onnx.exporter.tagger_export import export_tagger_onnx
 from lstm_onnx.exporter.tagger_parity import TagParity, judge, measure_tag_parity
 from lstm_onnx.exporter.variants import Variant, make_variant
-from lstm_onnx.runtime.atomic import check_target
+from lstm_onnx.runtime.atomic import check_target, writing
 from lstm_onnx.runtime.bundle_format import BundleConfig, seal_manifest, write_json
 from lstm_onnx.runtime.card import weights_line
 from lstm_onnx.runtime.contract import (
@@ -63,6 +63,7 @@ def export_tagger_bundles(config: ExportConfig) -> list[TagBundle]:
         ExportError: Export or a variant conversion failed.
         ParityError: A graph failed its parity check (nothing is written for it).
         DataError: ``config.data`` could not be read.
+        WriteError: A bundle could not be written (full disk, read-only file system, ...).
     """
     variants = (Variant.FP32, *config.variants)
     for variant in variants:
@@ -75,7 +76,11 @@ def export_tagger_bundles(config: ExportConfig) -> list[TagBundle]:
         data = data.head(config.limit) if config.limit is not None else data
     built = []
     make_parent(config.out)
-    with tempfile.TemporaryDirectory(dir=config.out.parent, prefix=f".{config.out.name}.work.") as work:
+    # As export_bundles: a failed write is one line, and the work and staging directories are removed on the way out.
+    with (
+        writing(config.out),
+        tempfile.TemporaryDirectory(dir=config.out.parent, prefix=f".{config.out.name}.work.") as work,
+    ):
         fp32_path = Path(work) / MODEL_FILE
         info = export_tagger_onnx(run.model, fp32_path, opset=config.opset, seed=config.seed)
         for variant in variants:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from lstm_onnx.runtime.archive import bundle_directory
-from lstm_onnx.runtime.atomic import check_target, replace_directory
+from lstm_onnx.runtime.atomic import check_target, replace_directory, writing
 from lstm_onnx.runtime.bundle import load_bundle
 from lstm_onnx.runtime.bundle_format import seal_manifest, write_json
 from lstm_onnx.runtime.card import render_card
@@ -100,6 +100,7 @@ def relabel_bundle(
         BundleError: The bundle is broken; the target exists without ``force``, is a file, is a directory that is
             not a bundle (``force`` never deletes such a folder), or sits inside the bundle.
         LabelError: As ``rename_labels``.
+        WriteError: The copy could not be written (full disk, read-only file system, ...); nothing is left of it.
     """
     source = Path(bundle)
     if out is None:
@@ -112,9 +113,16 @@ def relabel_bundle(
         raise BundleError(f"--out {target} sits inside the bundle {source}; choose a directory outside it.")
     # --force replaces only a bundle (or an empty directory), never a folder holding anything else.
     check_target(target, force)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
-    staging.chmod(0o755)
+    with writing(target):  # a full disk or read-only file system: one line; the staging directory is removed first
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
+        staging.chmod(0o755)
+        _write_relabelled(source, target, staging, names)
+    return target
+
+
+def _write_relabelled(source: Path, target: Path, staging: Path, names: LabelNames) -> None:
+    """Write the relabelled bundle into ``staging`` and swap it into ``target``; ``staging`` is removed on failure."""
     try:
         with bundle_directory(source) as root:
             loaded = load_bundle(root, SessionConfig(providers="cpu"))
@@ -139,4 +147,3 @@ def relabel_bundle(
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return target

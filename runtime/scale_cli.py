@@ -5,7 +5,10 @@ Neither imports Ray unless it is asked to run on it.
 
 from __future__ import annotations
 
+import errno
+import os
 import sys
+import tempfile
 import time
 from enum import Enum
 from pathlib import Path
@@ -13,9 +16,11 @@ from typing import Annotated
 
 import typer
 
+from lstm_onnx.runtime.atomic import write_failure
+from lstm_onnx.runtime.errors import DataError
 from lstm_onnx.runtime.limits import MAX_BATCH_SIZE, MAX_TEXT_CHARS, MAX_WORKERS
 
-__all__ = ["Engine", "WorkersOpt", "run_score", "score_command", "serve_command"]
+__all__ = ["Engine", "WorkersOpt", "check_output_file", "run_score", "score_command", "serve_command"]
 
 
 class Engine(str, Enum):
@@ -51,11 +56,17 @@ def run_score(
     from lstm_onnx.runtime.batch_predictor import BatchPredictor
     from lstm_onnx.runtime.batch_scoring import score_file
 
+    check_output_file(output)
     predictor = BatchPredictor(
         bundle, batch_size=batch_size, max_length=max_length, truncate=truncate, max_chars=max_chars
     )
     start = time.perf_counter()
-    report = score_file(predictor, file, output, engine=engine.value, workers=workers)
+    try:
+        report = score_file(predictor, file, output, engine=engine.value, workers=workers)
+    except OSError as err:
+        if err.errno not in _OUT_OF_ROOM:
+            raise
+        raise write_failure(err, output) from err  # the scorer removes its temporary file on the way out
     seconds = time.perf_counter() - start
     if not quiet:
         rate = report.rows / seconds if seconds > 0 else float("inf")
@@ -64,6 +75,30 @@ def run_score(
             f"in {seconds:.1f} s ({rate:.0f} texts/s)",
             file=sys.stderr,
         )
+
+
+# Errors only a write meets: the output ran out of room (disk, quota, file size) or its file system is read-only.
+_OUT_OF_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})
+
+
+def check_output_file(output: Path) -> None:
+    """Make sure a file can be created at ``output`` before any scoring starts.
+
+    Raises:
+        DataError: ``output`` is a folder, or its folder does not exist.
+        WriteError: No file can be created in its folder (read-only file system, no permission, /proc).
+    """
+    if output.is_dir():
+        raise DataError(f"--output {output} is a folder; give the path of the .jsonl file to write.")
+    parent = output.parent
+    if not parent.is_dir():
+        raise DataError(f"--output {output}: the folder {parent} does not exist; create it, or choose another path.")
+    try:  # the scorer writes a temporary file there and renames it: prove that can be done before scoring
+        fd, probe = tempfile.mkstemp(dir=parent, prefix=f".{output.name}.", suffix=".probe")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise write_failure(err, output) from err
 
 
 def score_command(

@@ -220,9 +220,18 @@ class Vocab:
         return [self.itos[i] for i in ids]
 
     def save(self, path: Path) -> None:
-        """Write one token per line, line number = id (UTF-8, ``\\n`` line ends)."""
-        with open(path, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write("\n".join(self.itos) + "\n")
+        """Write one token per line, line number = id (UTF-8, ``\\n`` line ends).
+
+        Written to a temporary name beside ``path``, then renamed: a full disk never leaves half a vocabulary.
+        """
+        path = Path(path)
+        tmp = path.with_name(f".{path.name}.tmp")
+        try:
+            with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
+                fh.write("\n".join(self.itos) + "\n")
+            tmp.replace(path)
+        finally:
+            tmp.unlink(missing_ok=True)
 
     @classmethod
     def load(cls, path: Path) -> Vocab:

@@ -32,7 +32,14 @@ from lstm_onnx.trainer.divergence import require_finite_loss, require_finite_rec
 from lstm_onnx.trainer.embeddings import read_vectors, vector_words
 from lstm_onnx.trainer.optim import init_embedding, make_optimizer
 from lstm_onnx.trainer.progress import NullProgress, TrainProgress
-from lstm_onnx.trainer.resume import check_test_data, continues_run
+from lstm_onnx.trainer.resume import (
+    check_settings_unedited,
+    check_test_data,
+    checkpoint_mismatch,
+    continues_run,
+    run_guard,
+    settings_record,
+)
 from lstm_onnx.trainer.run_dir import WEIGHTS_FILE, atomic_write_json, load_weights, save_weights
 from lstm_onnx.trainer.run_format import CONFIG_FILE, METRICS_FILE, TAG_TASK, RunConfig, RunMetrics
 from lstm_onnx.trainer.tag_batches import IGNORE_INDEX, TagEncoder, batch_order
@@ -137,26 +144,50 @@ def train_tagger(
         DataError: Fewer than two tags, missing vectors file, no CUDA when asked for.
         BundleError: ``out_dir`` holds a run (without ``resume``) or cannot be resumed (other settings, or not
             the test file it was started with).
+        TrainingError: The loss or a metric stopped being a finite number (the model diverged).
+        WriteError: A run file could not be written; a run that fails before its first checkpoint leaves nothing.
     """
-    started = time.perf_counter()
     progress = progress or NullProgress()
     run_dir = Path(out_dir)
+    resume = continues_run(run_dir, resume, progress)
+    with run_guard(run_dir, fresh=not resume):
+        return _train_tagger((train, dev, test), run_dir, model_config, config, tagset, resume, progress)
+
+
+def _train_tagger(
+    data: tuple[TaggedSentences, TaggedSentences, TaggedSentences | None],
+    run_dir: Path,
+    model_config: TaggerConfig,
+    config: TrainConfig,
+    tagset: str,
+    resume: bool,
+    progress: TrainProgress,
+) -> TagTrainResult:
+    """``train_tagger``'s run, once ``continues_run`` has said whether it starts at epoch 1."""
+    started = time.perf_counter()
+    train, dev, test = data
     device = resolve_device(config.device)
     if config.threads is not None:
         torch.set_num_threads(config.threads)
     state: dict[str, Any] | None = None
     coverage = None
-    resume = continues_run(run_dir, resume, progress)
     if resume:
         state = load_state(run_dir)
         saved = _read_config(run_dir)
+        check_settings_unedited(run_dir, state.get("run_settings"), saved, _RESUMABLE)
         recorded = saved.train or {}
         changed = sorted(k for k, v in config.to_dict().items() if k not in _RESUMABLE and recorded.get(k) != v)
         if changed:
             raise BundleError(f"Cannot resume {run_dir}: setting(s) {changed} differ from the saved run; use them.")
         labels = list(saved.labels)
         words, chars = Vocab.load(run_dir / VOCAB_FILE), Vocab.load(run_dir / CHAR_VOCAB_FILE)
-        model_config = TaggerConfig.from_dict(saved.model)
+        try:
+            model_config = TaggerConfig.from_dict(saved.model)
+        except (TypeError, ValueError) as err:
+            raise checkpoint_mismatch(run_dir, err) from err
+        sizes = (len(words), len(chars), len(labels))
+        if sizes != (model_config.vocab_size, model_config.char_vocab_size, model_config.num_labels):
+            raise checkpoint_mismatch(run_dir, ValueError(f"{sizes} words, characters and tags"))
         coverage_info = saved.embedding_coverage
         test_source = test.source if test is not None else None
         check_test_data(
@@ -192,9 +223,12 @@ def train_tagger(
     history: list[dict[str, Any]] = []
     best_acc, best_epoch, bad_epochs, start_epoch = -1.0, 0, 0, 1
     if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
+        try:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+        except (RuntimeError, ValueError, KeyError) as err:  # shapes that do not fit: an edited config.json
+            raise checkpoint_mismatch(run_dir, err) from err
         torch.set_rng_state(state["rng"])
         history = list(state["history"])
         best_acc, best_epoch, bad_epochs = state["best_acc"], state["best_epoch"], state["bad_epochs"]
@@ -278,6 +312,7 @@ def train_tagger(
                 "best_epoch": best_epoch,
                 "bad_epochs": bad_epochs,
                 "weights_sha256": weights_digest,
+                "run_settings": settings_record(run_config, _RESUMABLE),
             },
         )
         progress.on_epoch_end(record)

@@ -41,7 +41,14 @@ from lstm_onnx.trainer.model import BiLSTMClassifier
 from lstm_onnx.trainer.optim import init_embedding, make_optimizer
 from lstm_onnx.trainer.plot import CURVES_FILE, plot_curves
 from lstm_onnx.trainer.progress import NullProgress, TrainProgress
-from lstm_onnx.trainer.resume import check_test_data, continues_run
+from lstm_onnx.trainer.resume import (
+    check_settings_unedited,
+    check_test_data,
+    checkpoint_mismatch,
+    continues_run,
+    run_guard,
+    settings_record,
+)
 from lstm_onnx.trainer.run_dir import WEIGHTS_FILE, atomic_write_json, load_weights, save_weights
 from lstm_onnx.trainer.run_format import CONFIG_FILE, METRICS_FILE, RunConfig, RunMetrics, read_run_config
 from lstm_onnx.trainer.unpacked import forward_unpacked
@@ -179,11 +186,29 @@ def train(
         DataError: Bad data (unknown test labels, too little data, missing vectors file, no CUDA).
         BundleError: ``out_dir`` already holds a run (without ``resume``), or its checkpoint cannot be resumed
             (other settings or training data, or not the test data it was started with).
+        TrainingError: The loss or a metric stopped being a finite number (the model diverged).
+        WriteError: A run file could not be written (full disk, read-only file system, ...). A run that fails before
+            its first checkpoint leaves nothing behind; past one, ``resume`` continues it.
     """
-    started = time.perf_counter()
     progress = progress or NullProgress()
-    tokenizer_config = tokenizer_config or TokenizerConfig()
     run_dir = Path(out_dir)
+    resume = continues_run(run_dir, resume, progress)
+    with run_guard(run_dir, fresh=not resume):
+        settings = (model_config, config, tokenizer_config or TokenizerConfig())
+        return _train(train_data, run_dir, settings, test_data, resume, progress)
+
+
+def _train(
+    train_data: LabelledTexts,
+    run_dir: Path,
+    settings: tuple[ModelConfig, TrainConfig, TokenizerConfig],
+    test_data: LabelledTexts | None,
+    resume: bool,
+    progress: TrainProgress,
+) -> TrainResult:
+    """``train``'s run, once ``continues_run`` has said whether it starts at epoch 1."""
+    started = time.perf_counter()
+    model_config, config, tokenizer_config = settings
     device = resolve_device(config.device)
     use_amp = config.amp and device.type == "cuda"
     if config.threads is not None:
@@ -196,10 +221,10 @@ def train(
     state: dict[str, Any] | None = None
     fingerprint = _fingerprint(train_data)
     test_record = describe_data(test_data) if test_data is not None else None
-    resume = continues_run(run_dir, resume, progress)
     if resume:
         state = load_state(run_dir)
         saved = _read_saved_config(run_dir)
+        check_settings_unedited(run_dir, state.get("run_settings"), saved, _RESUMABLE_CHANGES)
         _check_resume_config(saved.train or {}, config, run_dir)
         tokenizer_config = saved.tokenizer
         labels = list(saved.labels)
@@ -248,7 +273,12 @@ def train(
 
     coverage = None
     if resume:
-        model_config = ModelConfig.from_dict(_read_saved_config(run_dir).model)
+        try:
+            model_config = ModelConfig.from_dict(_read_saved_config(run_dir).model)
+        except (TypeError, ValueError) as err:
+            raise checkpoint_mismatch(run_dir, err) from err
+        if (len(vocab), len(labels)) != (model_config.vocab_size, model_config.num_labels):
+            raise checkpoint_mismatch(run_dir, ValueError(f"{len(vocab)} tokens and {len(labels)} labels"))
     else:
         changes: dict[str, Any] = {"vocab_size": len(vocab), "num_labels": len(labels)}
         if config.embeddings:
@@ -273,10 +303,13 @@ def train(
     timing: list[float] = []
     best_acc, best_epoch, bad_epochs, start_epoch = -1.0, 0, 0, 1
     if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
+        try:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+            scaler.load_state_dict(state["scaler"])
+        except (RuntimeError, ValueError, KeyError) as err:  # shapes that do not fit: an edited config.json
+            raise checkpoint_mismatch(run_dir, err) from err
         torch.set_rng_state(state["rng"])
         if device.type == "cuda" and "cuda_rng" in state:
             torch.cuda.set_rng_state(state["cuda_rng"])
@@ -360,6 +393,7 @@ def train(
             "data_fingerprint": fingerprint,
             "coverage": coverage_info,
             "weights_sha256": weights_digest,
+            "run_settings": settings_record(run_config, _RESUMABLE_CHANGES),
         }
         if device.type == "cuda":
             checkpoint["cuda_rng"] = torch.cuda.get_rng_state()
