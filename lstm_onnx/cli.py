@@ -98,9 +98,9 @@ class _ResultStream:
         self._stream = stream
         self.failed = False
 
-    def write(self, text: str) -> int:
+    def write(self, text: str) -> Any:
         try:
-            return int(self._stream.write(text))
+            return self._stream.write(text)  # what the stream returns (a count; None from some replacements)
         except BrokenPipeError:
             raise
         except OSError as err:
