@@ -11,7 +11,6 @@ Backends compared with PyTorch (eager, the run's own ``BiLSTMClassifier``):
 
 from __future__ import annotations
 
-import json
 import platform
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -30,6 +29,7 @@ from lstm_onnx.exporter.tolerances import CUDA, FP32, REFERENCE, VARIANT_MAX_ACC
 from lstm_onnx.runtime.contract import INPUT_IDS, LENGTHS, LOGITS
 from lstm_onnx.runtime.datasets import LabelledTexts, check_labels
 from lstm_onnx.runtime.errors import ParityError
+from lstm_onnx.runtime.json_text import dump_json, finite_or_null
 from lstm_onnx.runtime.predictor import softmax
 from lstm_onnx.runtime.provenance import describe_data
 from lstm_onnx.runtime.session import ModelSession, SessionConfig, create_session, probe_cuda
@@ -368,7 +368,8 @@ def verify_parity(
     )
     report.shapes_checked = [list(s) for s in report.shapes_checked]
     if report_path is not None:
-        Path(report_path).write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
+        # A model returning NaN fails above; its report says so with null, never with NaN (which is not JSON).
+        Path(report_path).write_text(dump_json(finite_or_null(report.to_dict())) + "\n", encoding="utf-8")
     if failures:
         shown = "\n  ".join(failures[:20])
         more = f"\n  ... and {len(failures) - 20} more (see the report)" if len(failures) > 20 else ""

@@ -22,6 +22,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from lstm_onnx.runtime.errors import DataError, InputError
+from lstm_onnx.runtime.limits import MAX_BATCH_SIZE, MAX_TEXT_CHARS, MAX_THREADS, check_range
 
 if TYPE_CHECKING:
     from lstm_onnx.runtime.predictor import Prediction, TextClassifier
@@ -58,6 +59,11 @@ class BatchPredictor:
         truncate: bool = False,
         max_chars: int | None = None,
     ) -> None:
+        # Checked here, not when a worker first loads the model: a bad value stops the run before any worker starts.
+        check_range("threads", threads, 1, MAX_THREADS)
+        check_range("batch_size", batch_size, 1, MAX_BATCH_SIZE)
+        for name, value in (("max_length", max_length), ("max_chars", max_chars)):
+            check_range(name, value, 1, MAX_TEXT_CHARS, optional=True)
         self.bundle = str(bundle)
         self.text_column = text_column
         self.id_column = id_column

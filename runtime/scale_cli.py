@@ -6,8 +6,11 @@ Neither imports Ray unless it is asked to run on it.
 from __future__ import annotations
 
 import contextlib
+import errno
+import os
 import signal
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from enum import Enum
@@ -16,7 +19,11 @@ from typing import Annotated
 
 import typer
 
-__all__ = ["Engine", "WorkersOpt", "run_score", "score_command", "serve_command"]
+from lstm_onnx.runtime.atomic import write_failure
+from lstm_onnx.runtime.errors import DataError
+from lstm_onnx.runtime.limits import MAX_BATCH_SIZE, MAX_TEXT_CHARS, MAX_WORKERS
+
+__all__ = ["Engine", "WorkersOpt", "check_output_file", "run_score", "score_command", "serve_command"]
 
 
 class Engine(str, Enum):
@@ -32,7 +39,7 @@ BundleArg = Annotated[
 EngineOpt = Annotated[
     Engine, typer.Option("--engine", help="local: worker processes here; ray: Ray Data (joins or starts a cluster).")
 ]
-WorkersOpt = Annotated[int, typer.Option("--workers", help="Worker processes or Ray actors.", min=1, max=1024)]
+WorkersOpt = Annotated[int, typer.Option("--workers", help="Worker processes or Ray actors.", min=1, max=MAX_WORKERS)]
 OutputOpt = Annotated[Path, typer.Option("--output", "-o", help="JSON Lines file to write (replaced atomically).")]
 
 
@@ -52,12 +59,18 @@ def run_score(
     from lstm_onnx.runtime.batch_predictor import BatchPredictor
     from lstm_onnx.runtime.batch_scoring import score_file
 
+    check_output_file(output)
     predictor = BatchPredictor(
         bundle, batch_size=batch_size, max_length=max_length, truncate=truncate, max_chars=max_chars
     )
     start = time.perf_counter()
-    with _sigterm_like_ctrl_c():
-        report = score_file(predictor, file, output, engine=engine.value, workers=workers)
+    try:
+        with _sigterm_like_ctrl_c():
+            report = score_file(predictor, file, output, engine=engine.value, workers=workers)
+    except OSError as err:
+        if err.errno not in _OUT_OF_ROOM:
+            raise
+        raise write_failure(err, output) from err  # the scorer removes its temporary file on the way out
     seconds = time.perf_counter() - start
     if not quiet:
         rate = report.rows / seconds if seconds > 0 else float("inf")
@@ -89,6 +102,30 @@ def _sigterm_like_ctrl_c() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+# Errors only a write meets: the output ran out of room (disk, quota, file size) or its file system is read-only.
+_OUT_OF_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})
+
+
+def check_output_file(output: Path) -> None:
+    """Make sure a file can be created at ``output`` before any scoring starts.
+
+    Raises:
+        DataError: ``output`` is a folder, or its folder does not exist.
+        WriteError: No file can be created in its folder (read-only file system, no permission, /proc).
+    """
+    if output.is_dir():
+        raise DataError(f"--output {output} is a folder; give the path of the .jsonl file to write.")
+    parent = output.parent
+    if not parent.is_dir():
+        raise DataError(f"--output {output}: the folder {parent} does not exist; create it, or choose another path.")
+    try:  # the scorer writes a temporary file there and renames it: prove that can be done before scoring
+        fd, probe = tempfile.mkstemp(dir=parent, prefix=f".{output.name}.", suffix=".probe")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise write_failure(err, output) from err
+
+
 def score_command(
     bundle: BundleArg,
     file: Annotated[
@@ -103,14 +140,21 @@ def score_command(
     output: OutputOpt,
     engine: EngineOpt = Engine.LOCAL,
     workers: WorkersOpt = 1,
-    batch_size: Annotated[int, typer.Option("--batch-size", help="Most texts per ONNX Runtime call.", min=1)] = 32,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", help="Most texts per ONNX Runtime call.", min=1, max=MAX_BATCH_SIZE)
+    ] = 32,
     truncate: Annotated[bool, typer.Option("--truncate/--no-truncate", help="Cut texts over max_length.")] = False,
-    max_length: Annotated[int | None, typer.Option("--max-length", help="Token limit per text.", min=1)] = None,
+    max_length: Annotated[
+        int | None, typer.Option("--max-length", help="Token limit per text.", min=1, max=MAX_TEXT_CHARS)
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Show errors only on stderr.")] = False,
     max_chars: Annotated[
         int | None,
         typer.Option(
-            "--max-chars", help="Character limit per text, checked before tokenizing (default: the bundle's).", min=1
+            "--max-chars",
+            help="Character limit per text, checked before tokenizing (default: the bundle's).",
+            min=1,
+            max=MAX_TEXT_CHARS,
         ),
     ] = None,
 ) -> None:
