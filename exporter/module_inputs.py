@@ -259,8 +259,11 @@ def _lengths_like(name: str, tensor: torch.Tensor, others: dict[str, torch.Tenso
         return None
     values = tensor.detach().double()
     rows = tensor.shape[0]
-    relative = tensor.is_floating_point()
-    if relative and not (bool((values > 0).all()) and bool((values <= 1).all()) and float(values.max()) > 1 - 1e-6):
+    # Fractions in (0, 1] reaching 1 are relative lengths (speechbrain's wav_lens, all 1.0 included); whole numbers
+    # above are step counts, whatever the dtype (float lengths are as common in user code as int64 ones).
+    fractions = bool((values > 0).all()) and bool((values <= 1).all()) and float(values.max()) > 1 - 1e-6
+    relative = tensor.is_floating_point() and fractions
+    if tensor.is_floating_point() and not relative and not bool((values == values.round()).all()):
         return None
     if not relative and (tensor.dtype == torch.bool or not bool((values >= 1).all())):
         return None

@@ -339,3 +339,14 @@ def test_a_state_tuple_input_becomes_one_input_per_tensor(tmp_path: Path) -> Non
     assert info.spec.axes["hidden_0"] == {1: "batch_size"}
     report = assert_parity(model, info, example, backends=_ort(info))
     assert report.backends[0].worst() <= 1e-5
+
+
+def test_float_lengths_are_lengths(tmp_path: Path) -> None:
+    model = StanzaStyle().eval()
+    ids, lengths = _ids()
+    example = (ids, lengths.float())
+    info = export_module(model, example, tmp_path / "m.onnx", methods=FAST)
+    assert info.spec.lengths_input == "lengths" and not info.spec.lengths_relative
+    assert min(t for _, t in info.grid) == 1  # lengths drawn per case, not the example's 9 repeated
+    record = assert_parity(model, info, example, backends=_ort(info)).backends[0]
+    assert record.max_diff_padded_rows is not None and record.max_diff_padded_rows <= 1e-5
