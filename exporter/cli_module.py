@@ -238,6 +238,8 @@ def export_module_command(
         for attempt in info.attempts:
             if attempt.outcome != "passed":
                 typer.echo(f"{attempt.method} not used: {attempt.reason}", err=True)
+        for note in info.notes:
+            typer.echo(f"note: {note}", err=True)
         report = judge(verify(made.model, info, made.example))
         table = format_table(report)
         document = {**report.to_dict(), "attempts": [asdict(a) for a in info.attempts], "opset": info.opset}

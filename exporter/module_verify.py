@@ -228,6 +228,11 @@ def format_table(report: ModuleReport) -> str:
     if report.method:
         grid = ", ".join(f"{b}x{t}" for b, t in report.grid)
         lines.append(f"Graph made by: {report.method}. Grid (B x T): {grid}.")
+    for note in report.notes:
+        if note.startswith("batch fixed at 1"):
+            lines.append(
+                "BATCH FIXED AT 1: " + note.split(": ", 1)[1].split("; the graph", 1)[0] + "; one item a call."
+            )
     if report.model_batch_dependent is not None:
         verdict = "DEPENDS on its padding" if report.model_batch_dependent else "does not depend on its padding"
         lines.append(f"PyTorch model {verdict} (item alone vs in a padded batch: {report.batch_dependence_diff:.2e}).")

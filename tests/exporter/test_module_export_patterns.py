@@ -350,3 +350,23 @@ def test_float_lengths_are_lengths(tmp_path: Path) -> None:
     assert min(t for _, t in info.grid) == 1  # lengths drawn per case, not the example's 9 repeated
     record = assert_parity(model, info, example, backends=_ort(info)).backends[0]
     assert record.max_diff_padded_rows is not None and record.max_diff_padded_rows <= 1e-5
+
+
+class PerItemSlices(StanzaStyle):
+    """flair's SequenceTagger without CRF: a Python loop over the batch slices each sentence to its length."""
+
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        packed = pack_padded_sequence(self.emb(ids), lengths, batch_first=True, enforce_sorted=False)
+        out, _ = pad_packed_sequence(self.rnn(packed)[0], batch_first=True)
+        return torch.cat([feat[:length] for feat, length in zip(self.out(out), lengths, strict=True)])
+
+
+def test_a_python_loop_over_the_batch_fixes_the_batch_at_one(tmp_path: Path) -> None:
+    from lstm_onnx.exporter.module_verify import format_table
+
+    model = PerItemSlices().eval()
+    info = export_module(model, _ids(), tmp_path / "m.onnx", methods=FAST)
+    assert info.fixed_batch and info.method == "lowering" and {b for b, _ in info.grid} == {1}
+    assert info.attempts[0].outcome == "failed"  # the dynamic-batch graph, measured wrong at other batch sizes
+    report = assert_parity(model, info, _ids(), backends=_ort(info))
+    assert report.backends[0].worst() <= 1e-5 and "BATCH FIXED AT 1" in format_table(report)
