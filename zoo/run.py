@@ -268,10 +268,22 @@ def flatten_outputs(value: Any) -> list[Any]:
 # --------------------------------------------------------------------------------------------------------------------
 
 
+def _line(err: BaseException) -> str:
+    """The first meaningful line of an exception: TorchScript prefixes its message with the whole IR graph."""
+    lines = [ln.strip() for ln in str(err).strip().splitlines() if ln.strip()]
+    if lines and lines[0].startswith("Torch IR graph at exception"):
+        lines = lines[-1:]
+    return f"{type(err).__name__}: {lines[0]}" if lines else type(err).__name__
+
+
 def first_line(err: BaseException) -> str:
-    text = str(err).strip()
-    line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
-    return f"{type(err).__name__}: {line}" if line else type(err).__name__
+    """One line for an exception: its own first line, and the root cause's when it was raised from another."""
+    root = err
+    while root.__cause__ is not None and root.__cause__ is not root:
+        root = root.__cause__
+    if root is err:
+        return _line(err)
+    return f"{type(err).__name__} <- {_line(root)}"
 
 
 def compare(ref: list[Any], got: list[Any]) -> tuple[float, bool, str]:
@@ -315,6 +327,7 @@ def worker(part: str, path: Path, result_path: Path) -> None:
 
 
 def _worker(part: str, path: Path, result: dict[str, Any]) -> None:
+    import onnx
     import onnxruntime as ort
     import torch
 
@@ -361,7 +374,6 @@ def _worker(part: str, path: Path, result: dict[str, Any]) -> None:
                     input_names=names,
                     output_names=out_names,
                     dynamic_axes={**axes, **out_axes},
-                    opset_version=17,
                 )
             else:
                 dynamic_shapes = []
@@ -417,7 +429,9 @@ def _worker(part: str, path: Path, result: dict[str, Any]) -> None:
             except Exception as err:  # noqa: BLE001
                 checks.append({"shape": label, "max_abs": None, "pass": False, "note": first_line(err)})
         result["checks"] = checks
-        result["ops"] = sorted({n.op_type for n in __import__("onnx").load(str(onnx_path)).graph.node})
+        proto = onnx.load(str(onnx_path))
+        result["ops"] = sorted({n.op_type for n in proto.graph.node})
+        result["opset"] = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
     unseen = [c for c in checks if c["shape"] != "example"]
     result["status"] = "passed" if unseen and all(c["pass"] for c in unseen) else "failed"
     finite = [c["max_abs"] for c in unseen if c["max_abs"] is not None]
