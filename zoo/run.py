@@ -25,6 +25,7 @@ import inspect
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -39,7 +40,7 @@ MODELS = ZOO / "models"
 REPO = ZOO.parent
 ATOL = 1e-4
 RTOL = 1e-3
-DEFAULT_TIMEOUT = 420
+DEFAULT_TIMEOUT = 600
 PARTS = ("torchscript", "dynamo")
 
 
@@ -312,11 +313,24 @@ def compare(ref: list[Any], got: list[Any]) -> tuple[float, bool, str]:
     return worst, ok, note
 
 
+class Result(dict):  # type: ignore[type-arg]
+    """The worker's record; setting ``stage`` writes a ``.stage`` file, so a crash still says where it happened."""
+
+    def __init__(self, path: Path, **items: Any) -> None:
+        super().__init__(**items)
+        self.path = path
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        super().__setitem__(key, value)
+        if key == "stage":
+            self.path.with_suffix(".stage").write_text(str(value), encoding="utf-8")
+
+
 def worker(part: str, path: Path, result_path: Path) -> None:
-    result: dict[str, Any] = {"part": part, "status": "error"}
+    result = Result(result_path, part=part, status="error")
 
     def save() -> None:
-        result_path.write_text(json.dumps(result, indent=2, default=str), encoding="utf-8")
+        result_path.write_text(json.dumps(dict(result), indent=2, default=str), encoding="utf-8")
 
     try:
         _worker(part, path, result)
@@ -326,7 +340,7 @@ def worker(part: str, path: Path, result_path: Path) -> None:
     save()
 
 
-def _worker(part: str, path: Path, result: dict[str, Any]) -> None:
+def _worker(part: str, path: Path, result: Result) -> None:
     import onnx
     import onnxruntime as ort
     import torch
@@ -457,21 +471,58 @@ def run_part(part: str, path: Path, timeout: int) -> dict[str, Any]:
         if result_path.exists():
             result = json.loads(result_path.read_text(encoding="utf-8"))
         else:
+            stage_file = result_path.with_suffix(".stage")
+            stage = stage_file.read_text(encoding="utf-8") if stage_file.exists() else "start"
+            code = proc.returncode
+            how = f"exit {code}"
+            if code < 0:
+                try:
+                    how = f"killed by {signal.Signals(-code).name}"
+                except ValueError:
+                    how = f"killed by signal {-code}"
             tail = [ln for ln in (proc.stderr or "").splitlines() if ln.strip()]
             result = {
                 "part": part,
                 "status": "crashed",
-                "error": f"worker exit {proc.returncode}: {tail[-1] if tail else 'no output'}",
+                "stage": stage,
+                "error": f"process {how} during {stage}",
+                "stderr_tail": "\n".join(tail[-5:]),
             }
         result["wall_s"] = wall
         return result
 
 
-def run_cli(path: Path, timeout: int) -> dict[str, Any]:
+INFERRED_WRAPPER = """\
+# The zoo's {name}.py with its dynamic axes left out, so export-module infers them (written by zoo/run.py).
+import importlib.util
+import sys
+
+sys.path.insert(0, {folder!r})
+_spec = importlib.util.spec_from_file_location("zoo_model_{name}", {path!r})
+_module = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_module)
+
+
+def make():
+    made = _module.make()
+    return made[0], made[1]
+"""
+
+
+def run_cli(path: Path, timeout: int, infer_axes: bool = False) -> dict[str, Any]:
+    """``lstm-onnx export-module FILE.py:make`` as a user runs it; with ``infer_axes``, on a copy of the factory that
+    returns no dynamic axes (export-module then infers them)."""
     exe = Path(sys.executable).parent / "lstm-onnx"
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "out"
-        cmd = [str(exe), "export-module", f"{path.relative_to(REPO)}:make", "--out", str(out)]
+        target = str(path.relative_to(REPO))
+        if infer_axes:
+            wrapper = Path(tmp) / path.name
+            wrapper.write_text(
+                INFERRED_WRAPPER.format(name=path.stem, folder=str(path.parent), path=str(path)), encoding="utf-8"
+            )
+            target = str(wrapper)
+        cmd = [str(exe), "export-module", f"{target}:make", "--out", str(out)]
         start = time.perf_counter()
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=REPO)
@@ -491,8 +542,11 @@ def run_cli(path: Path, timeout: int) -> dict[str, Any]:
             result["parity"] = data
             for backend in data.get("backends", []):
                 if backend.get("name") == "ort-cpu":
+                    diffs = backend.get("max_abs_diff") or {}
                     result["ort_cpu"] = {
-                        k: backend.get(k) for k in ("status", "max_abs_diff", "reason") if k in backend
+                        "status": backend.get("status"),
+                        "reason": backend.get("reason"),
+                        "max_abs_diff": max(diffs.values()) if diffs else None,
                     }
         result["status"] = "exported" if proc.returncode == 0 else "refused"
         result["model_written"] = (out / "model.onnx").exists()
@@ -514,6 +568,8 @@ def cell(text: str, limit: int = 160) -> str:
 
 def onnx_cell(r: dict[str, Any]) -> str:
     status = r.get("status")
+    if status == "skipped":
+        return "skipped"
     if status in ("timeout", "crashed"):
         return f"**{status}**: `{cell(r.get('error', ''))}`"
     if status == "error":
@@ -534,6 +590,8 @@ def onnx_cell(r: dict[str, Any]) -> str:
 
 
 def cli_cell(r: dict[str, Any]) -> str:
+    if r.get("status") == "skipped":
+        return "skipped"
     if r.get("status") == "timeout":
         return f"**timeout**: {r.get('error')}"
     if r.get("exit_code") == 0:
@@ -545,14 +603,15 @@ def cli_cell(r: dict[str, Any]) -> str:
 
 def table(rows: list[dict[str, Any]]) -> str:
     lines = [
-        "| model | library (version) | export-module | torch.onnx TorchScript (unseen shapes) "
-        "| torch.onnx dynamo (unseen shapes) |",
-        "|---|---|---|---|---|",
+        "| model | library (version) | export-module | export-module, axes inferred "
+        "| torch.onnx TorchScript (unseen shapes) | torch.onnx dynamo (unseen shapes) |",
+        "|---|---|---|---|---|---|",
     ]
     for row in rows:
         lines.append(
-            f"| {row['model']} | {row['library']} {row['version']} | {cli_cell(row['export_module'])} | "
-            f"{onnx_cell(row['torchscript'])} | {onnx_cell(row['dynamo'])} |"
+            f"| {row['model']} | {row['library']} {row['version']} | {cli_cell(row['export_module'])} "
+            f"| {cli_cell(row['export_module_inferred'])} | {onnx_cell(row['torchscript'])} "
+            f"| {onnx_cell(row['dynamo'])} |"
         )
     return "\n".join(lines)
 
@@ -579,7 +638,12 @@ def main() -> None:
         for part in PARTS:
             row[part] = {"status": "skipped"} if part in skip else run_part(part, path, args.timeout)
         row["export_module"] = {"status": "skipped"} if "cli" in skip else run_cli(path, args.timeout)
-        summary = " / ".join(str(row[k].get("status")) for k in ("export_module", "torchscript", "dynamo"))
+        row["export_module_inferred"] = (
+            {"status": "skipped"} if "cli" in skip else run_cli(path, args.timeout, infer_axes=True)
+        )
+        summary = " / ".join(
+            str(row[k].get("status")) for k in ("export_module", "export_module_inferred", "torchscript", "dynamo")
+        )
         print(f"{path.stem}: {summary}", file=sys.stderr, flush=True)
         rows.append(row)
     print(f"torch {versions['torch']}, onnxruntime {versions['onnxruntime']}; judge |Δ| <= {ATOL:g} + {RTOL:g}·|torch|")
