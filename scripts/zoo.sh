@@ -6,6 +6,7 @@
 #   scripts/zoo.sh                        # install (idempotent) and run every model
 #   scripts/zoo.sh --only pyannote_pyannet --json zoo.json   # arguments go to zoo/run.py
 #   ZOO_SKIP_INSTALL=1 scripts/zoo.sh     # reuse .zoo-venv as it is
+#   ZOO_INSTALL_ONLY=1 scripts/zoo.sh     # build .zoo-venv and stop
 #
 # Order matters: torch==2.13.0 first (the CPU build), then the project, then the libraries, all constrained to that
 # torch so no library drags in another one.
@@ -60,4 +61,5 @@ if [ -z "${ZOO_SKIP_INSTALL:-}" ]; then
   echo "zoo environment ready in $((SECONDS - start)) s" >&2
 fi
 
+[ -z "${ZOO_INSTALL_ONLY:-}" ] || exit 0
 exec "$VENV/bin/python" zoo/run.py "$@"
