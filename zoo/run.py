@@ -25,6 +25,7 @@ import inspect
 import json
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -466,7 +467,14 @@ def run_part(part: str, path: Path, timeout: int) -> dict[str, Any]:
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=REPO)
         except subprocess.TimeoutExpired:
-            return {"part": part, "status": "timeout", "error": f"timed out after {timeout} s"}
+            stage_file = result_path.with_suffix(".stage")
+            stage = stage_file.read_text(encoding="utf-8") if stage_file.exists() else "start"
+            return {
+                "part": part,
+                "status": "timeout",
+                "stage": stage,
+                "error": f"timed out after {timeout} s in {stage}",
+            }
         wall = round(time.perf_counter() - start, 1)
         if result_path.exists():
             result = json.loads(result_path.read_text(encoding="utf-8"))
@@ -530,10 +538,22 @@ def run_cli(path: Path, timeout: int, infer_axes: bool = False) -> dict[str, Any
             return {"status": "timeout", "exit_code": None, "error": f"timed out after {timeout} s"}
         wall = round(time.perf_counter() - start, 1)
         lines = [ln.strip() for ln in proc.stderr.splitlines() if ln.strip()]
+        # export-module's own refusals are one "error: ..." line; an uncaught exception ends a (rich) traceback with
+        # "SomeError: message" that may wrap over several lines.
+        crashed = any("Traceback" in ln or ln.startswith("╭") for ln in lines)
+        start_at = next(
+            (
+                i
+                for i in range(len(lines) - 1, -1, -1)
+                if re.match(r"^(error:|[A-Za-z_.]+(Error|Exception)\b)", lines[i])
+            ),
+            len(lines) - 1,
+        )
         result: dict[str, Any] = {
             "exit_code": proc.returncode,
             "wall_s": wall,
-            "last_stderr": lines[-1] if lines else "",
+            "last_stderr": " ".join(lines[start_at:]) if lines else "",
+            "uncaught_exception": crashed,
             "stderr_tail": "\n".join(lines[-15:]),
         }
         report = out / "parity.json"
@@ -548,7 +568,7 @@ def run_cli(path: Path, timeout: int, infer_axes: bool = False) -> dict[str, Any
                         "reason": backend.get("reason"),
                         "max_abs_diff": max(diffs.values()) if diffs else None,
                     }
-        result["status"] = "exported" if proc.returncode == 0 else "refused"
+        result["status"] = "exported" if proc.returncode == 0 else "crashed" if crashed else "refused"
         result["model_written"] = (out / "model.onnx").exists()
         return result
 
@@ -598,7 +618,8 @@ def cli_cell(r: dict[str, Any]) -> str:
         ort_cpu = r.get("ort_cpu") or {}
         diff = ort_cpu.get("max_abs_diff")
         return f"exported (ort-cpu {fmt_delta(diff) if isinstance(diff, (int, float)) else 'passed'})"
-    return f"exit {r.get('exit_code')}: `{cell(r.get('last_stderr', ''))}`"
+    how = "**uncaught exception**, exit" if r.get("uncaught_exception") else "exit"
+    return f"{how} {r.get('exit_code')}: `{cell(r.get('last_stderr', ''))}`"
 
 
 def table(rows: list[dict[str, Any]]) -> str:
@@ -622,6 +643,12 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
     parser.add_argument("--timeout", type=int, default=DEFAULT_TIMEOUT, help="seconds per model and exporter")
     parser.add_argument("--skip", action="append", default=[], help="parts to skip: torchscript, dynamo, cli")
+    parser.add_argument(
+        "--reuse",
+        type=Path,
+        help="a previous --json: skipped parts are taken from it (e.g. rerun only the export-module columns with "
+        "--skip torchscript,dynamo after an exporter change; the torch.onnx columns do not depend on it)",
+    )
     parser.add_argument("--worker", nargs=3, metavar=("PART", "FILE", "RESULT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -630,17 +657,19 @@ def main() -> None:
         return
     only = [n.strip() for group in args.only or [] for n in group.split(",") if n.strip()] or None
     skip = {s for group in args.skip for s in group.split(",")}
+    reused = {}
+    if args.reuse:
+        reused = {r["model"]: r for r in json.loads(args.reuse.read_text(encoding="utf-8"))["rows"]}
     rows = []
     versions = {"torch": importlib.metadata.version("torch"), "onnxruntime": importlib.metadata.version("onnxruntime")}
     for path in model_files(only):
         dist, version = library_of(path)
         row: dict[str, Any] = {"model": path.stem, "library": dist, "version": version}
+        old = reused.get(path.stem, {})
         for part in PARTS:
-            row[part] = {"status": "skipped"} if part in skip else run_part(part, path, args.timeout)
-        row["export_module"] = {"status": "skipped"} if "cli" in skip else run_cli(path, args.timeout)
-        row["export_module_inferred"] = (
-            {"status": "skipped"} if "cli" in skip else run_cli(path, args.timeout, infer_axes=True)
-        )
+            row[part] = old.get(part, {"status": "skipped"}) if part in skip else run_part(part, path, args.timeout)
+        for key, infer in (("export_module", False), ("export_module_inferred", True)):
+            row[key] = old.get(key, {"status": "skipped"}) if "cli" in skip else run_cli(path, args.timeout, infer)
         summary = " / ".join(
             str(row[k].get("status")) for k in ("export_module", "export_module_inferred", "torchscript", "dynamo")
         )
