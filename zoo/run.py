@@ -601,12 +601,15 @@ def onnx_cell(r: dict[str, Any]) -> str:
     if status == "passed":
         return f"pass, max Δ {fmt_delta(r.get('max_abs_unseen'))}"
     bad = [c for c in unseen if not c["pass"]]
-    first = bad[0] if bad else {}
+    # A graph that ran and gave wrong numbers or a wrong shape is worse than one that raised: show it first.
+    silent = [c for c in bad if c.get("max_abs") is not None]
+    first = (silent or bad or [{}])[0]
     why = first.get("note") or f"max Δ {fmt_delta(first.get('max_abs'))}"
     ex = ""
     if example is not None:
         ex = f"; example shape {'pass' if example['pass'] else 'FAIL'} (Δ {fmt_delta(example['max_abs'])})"
-    return f"**FAIL** {len(bad)}/{len(unseen)} unseen shapes: {first.get('shape', '')}: `{cell(why, 120)}`{ex}"
+    kind = " **ran without error, wrong result**" if silent else ""
+    return f"**FAIL** {len(bad)}/{len(unseen)} unseen shapes;{kind} {first.get('shape', '')}: `{cell(why, 120)}`{ex}"
 
 
 def cli_cell(r: dict[str, Any]) -> str:
@@ -679,10 +682,8 @@ def main() -> None:
     print()
     print(table(rows))
     if args.json:
-        args.json.write_text(
-            json.dumps({"versions": versions, "atol": ATOL, "rtol": RTOL, "rows": rows}, indent=2, default=str) + "\n",
-            encoding="utf-8",
-        )
+        text = json.dumps({"versions": versions, "atol": ATOL, "rtol": RTOL, "rows": rows}, indent=2, default=str)
+        args.json.write_text(text.replace(str(REPO) + "/", "") + "\n", encoding="utf-8")  # no machine paths
 
 
 if __name__ == "__main__":
