@@ -85,21 +85,35 @@ def _traced_len(obj: Any) -> Any:
     return builtins.len(obj)
 
 
+def _foreign(module: str) -> bool:
+    """torch's own modules, this package's and builtins: never patched (torchaudio and the like are user code)."""
+    return module in ("torch", "builtins", "lstm_onnx") or module.startswith(("torch.", "lstm_onnx."))
+
+
 def _user_namespaces(model: nn.Module, everywhere: bool) -> list[dict[str, Any]]:
-    """Namespaces of the modules whose code the model runs (``everywhere``: every loaded module but torch's and this
-    package's, for functions bound by name in helper modules the model imports)."""
-    if everywhere:
-        homes = [m for k, m in list(sys.modules.items()) if not k.startswith(("torch.", "torch", "lstm_onnx."))]
-    else:
-        names = {
-            cls.__module__
-            for m in model.modules()
-            for cls in type(m).__mro__
-            if not cls.__module__.startswith(("torch", "lstm_onnx.", "builtins"))
-        }
-        homes = [sys.modules[n] for n in names if n in sys.modules]
+    """Namespaces of the code the model runs: the globals of every method its own classes define (found through the
+    functions themselves, so a model file loaded by path and never registered in ``sys.modules`` counts too), and,
+    with ``everywhere``, every loaded module but torch's and this package's (functions bound by name in helper
+    modules the model imports). A lowered module's home is left alone: its eager kernels pack for real."""
     lowered = {type(m).__module__ for m in model.modules() if isinstance(m, LoweredRNN)}
-    return [vars(h) for h in homes if isinstance(h, types.ModuleType) and h.__name__ not in lowered]
+    spaces: dict[int, dict[str, Any]] = {}
+    for module in model.modules():
+        for cls in type(module).__mro__:
+            if _foreign(cls.__module__) or cls.__module__ in lowered:
+                continue
+            for value in vars(cls).values():
+                function = getattr(value, "__func__", value)
+                if isinstance(function, types.FunctionType):
+                    spaces.setdefault(id(function.__globals__), function.__globals__)
+    if everywhere:
+        for name, home in list(sys.modules.items()):
+            if (
+                isinstance(home, types.ModuleType)
+                and not name.startswith(("torch", "lstm_onnx."))
+                and name not in lowered
+            ):
+                spaces.setdefault(id(vars(home)), vars(home))
+    return list(spaces.values())
 
 
 @contextlib.contextmanager

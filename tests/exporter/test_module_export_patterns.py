@@ -370,3 +370,32 @@ def test_a_python_loop_over_the_batch_fixes_the_batch_at_one(tmp_path: Path) -> 
     assert info.attempts[0].outcome == "failed"  # the dynamic-batch graph, measured wrong at other batch sizes
     report = assert_parity(model, info, _ids(), backends=_ort(info))
     assert report.backends[0].worst() <= 1e-5 and "BATCH FIXED AT 1" in format_table(report)
+
+
+def test_a_model_file_loaded_by_path_is_patched_too(tmp_path: Path) -> None:
+    import importlib.util
+
+    source = tmp_path / "loose_model.py"
+    source.write_text(
+        "import torch\n"
+        "from torch import nn\n"
+        "from torch.nn.utils.rnn import pack_padded_sequence as pack\n\n"
+        "class Loose(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.emb = nn.Embedding(30, 4)\n"
+        "        self.rnn = nn.LSTM(4, 3)\n\n"
+        "    def forward(self, ids, lengths):\n"
+        "        x = self.emb(ids).view(len(ids), ids.shape[1], -1).transpose(0, 1)\n"
+        "        return self.rnn(pack(x, lengths, enforce_sorted=False))[1][0][-1]\n",
+        encoding="utf-8",
+    )
+    spec = importlib.util.spec_from_file_location("never_registered_model", source)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # as a harness or notebook loads a file: not in sys.modules
+    torch.manual_seed(0)
+    model = module.Loose().eval()
+    info = export_module(model, _ids(), tmp_path / "m.onnx", methods=("lowering",))
+    record = assert_parity(model, info, _ids(), backends=_ort(info)).backends[0]
+    assert record.max_diff_padded_rows is not None and record.max_diff_padded_rows <= 1e-5
