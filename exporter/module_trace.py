@@ -145,12 +145,21 @@ def _patched(model: nn.Module, lower: bool) -> Iterator[list[LoweredForward]]:
                     if value is original:
                         patched.append((namespace, key, value))
                         namespace[key] = _STAND_INS[fn_name]
+        # torch.onnx resolves a negative unsqueeze dim from its own rank inference, which can be wrong after a
+        # squeeze (WaveRNN's waveform.squeeze(1).unsqueeze(-1) became axis 3 on a rank-2 tensor: a graph ORT will
+        # not load). The tensor's true rank is known while tracing: the traced op gets a non-negative dim.
+        for owner in (torch.Tensor, torch):
+            patched.append((vars(owner) if owner is torch else _TensorSlots, "unsqueeze", owner.unsqueeze))
+        torch.Tensor.unsqueeze = _unsqueeze  # type: ignore[method-assign,assignment]
+        torch.unsqueeze = _unsqueeze
         yield [f for _, f in forwards]
     finally:
         for param, flag in grads:
             param.requires_grad_(flag)
         for namespace, key, value in reversed(patched):
-            if value is _MISSING:
+            if namespace is _TensorSlots:
+                torch.Tensor.unsqueeze = value  # type: ignore[method-assign]
+            elif value is _MISSING:
                 namespace.pop(key, None)
             else:
                 namespace[key] = value
@@ -159,6 +168,15 @@ def _patched(model: nn.Module, lower: bool) -> Iterator[list[LoweredForward]]:
 
 
 _MISSING = object()
+_TensorSlots: dict[str, Any] = {}  # marks the torch.Tensor.unsqueeze entry among the patched namespaces
+_ORIGINAL_UNSQUEEZE = torch.Tensor.unsqueeze
+
+
+def _unsqueeze(input: torch.Tensor, dim: int) -> torch.Tensor:
+    """``Tensor.unsqueeze`` with a negative ``dim`` made non-negative from the tensor's rank (see ``_patched``)."""
+    return _ORIGINAL_UNSQUEEZE(input, dim + input.dim() + 1 if isinstance(dim, int) and dim < 0 else dim)
+
+
 _TORCH_PLEA = " Please feel free to request support or submit a pull request on PyTorch GitHub: https://github.com/pytorch/pytorch/issues"
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
