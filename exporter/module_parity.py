@@ -9,6 +9,7 @@ positions only (t < length on per-step outputs), split into padded and unpadded 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +24,9 @@ from lstm_onnx.exporter.tolerances import FP32, Criteria, tolerance_ratio
 from lstm_onnx.runtime.errors import ExportError
 
 __all__ = ["BackendRecord", "Case", "make_cases", "measure_cases"]
+
+# Source paths and C++ frames ONNX Runtime puts in its messages: they crowd out the reason in a one-line report.
+_ORT_NOISE = re.compile(r"/onnxruntime_src/\S+|onnxruntime::\S+|\[ONNXRuntimeError\] : \d+ : \w+ : ")
 
 
 @dataclass(frozen=True)
@@ -281,7 +285,8 @@ def measure_cases(
             got = backend.run(case.feed)
         # An engine can fail in any way at a shape (a size frozen into the graph, an op it lacks): one line.
         except Exception as err:  # noqa: BLE001
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            text = _ORT_NOISE.sub("", str(err)).strip()
+            first = text.splitlines()[0] if text else type(err).__name__
             shapes = {k: list(v.shape) for k, v in case.feed.items()}
             record.status = "error"
             record.reason = f"fails at B={case.shape[0]}, T={case.shape[1]} {shapes}: {first[:240]}"

@@ -152,6 +152,9 @@ def _patched(model: nn.Module, lower: bool) -> Iterator[list[LoweredForward]]:
             patched.append((vars(owner) if owner is torch else _TensorSlots, "unsqueeze", owner.unsqueeze))
         torch.Tensor.unsqueeze = _unsqueeze  # type: ignore[method-assign,assignment]
         torch.unsqueeze = _unsqueeze
+        for name in ("cat", "concat", "concatenate"):  # torch.cat(..., dim=-1) meets the same rank inference
+            patched.append((vars(torch), name, getattr(torch, name)))
+            setattr(torch, name, _cat)
         yield [f for _, f in forwards]
     finally:
         for param, flag in grads:
@@ -170,6 +173,17 @@ def _patched(model: nn.Module, lower: bool) -> Iterator[list[LoweredForward]]:
 _MISSING = object()
 _TensorSlots: dict[str, Any] = {}  # marks the torch.Tensor.unsqueeze entry among the patched namespaces
 _ORIGINAL_UNSQUEEZE = torch.Tensor.unsqueeze
+
+
+_ORIGINAL_CAT = torch.cat
+
+
+def _cat(tensors: Any, dim: Any = 0, **kwargs: Any) -> torch.Tensor:
+    """``torch.cat`` with a negative ``dim`` made non-negative from the tensors' rank (see ``_patched``)."""
+    items = list(tensors)
+    if isinstance(dim, int) and dim < 0 and items and isinstance(items[0], torch.Tensor):
+        dim += items[0].dim()
+    return _ORIGINAL_CAT(items, dim=dim, **kwargs)
 
 
 def _unsqueeze(input: torch.Tensor, dim: int) -> torch.Tensor:
