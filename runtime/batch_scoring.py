@@ -208,7 +208,13 @@ def _score_local(predictor: BatchPredictor, source: Path, workers: int, chunk_si
     pending: deque[tuple[int, int, Future[tuple[int, str]]]] = deque()  # (first row, rows, result)
     try:
         for chunk in chunks:
-            pending.append((first_row, len(chunk[1]), pool.submit(_score_chunk_in_worker, chunk, first_row)))
+            try:
+                future = pool.submit(_score_chunk_in_worker, chunk, first_row)
+            except BrokenProcessPool as err:
+                # A worker died before this chunk was handed out: the pool refuses new work at once.
+                first = pending[0][0] if pending else first_row
+                raise _worker_lost(first, first_row + len(chunk[1]) - 1, source) from err
+            pending.append((first_row, len(chunk[1]), future))
             first_row += len(chunk[1])
             if len(pending) >= 2 * workers:
                 yield _next_block(pending, source)
@@ -226,13 +232,16 @@ def _next_block(pending: deque[tuple[int, int, Future[tuple[int, str]]]], source
     try:
         block = future.result()
     except BrokenProcessPool as err:
-        last = pending[-1][0] + pending[-1][1] - 1
-        raise WorkerLostError(
-            f"A worker process died (killed, e.g. out of memory) while rows {first}-{last} of {source} were being "
-            "scored; nothing was written. Run again; if memory ran out, use fewer --workers or a smaller --batch-size."
-        ) from err
+        raise _worker_lost(first, pending[-1][0] + pending[-1][1] - 1, source) from err
     pending.popleft()
     return block
+
+
+def _worker_lost(first: int, last: int, source: Path) -> WorkerLostError:
+    return WorkerLostError(
+        f"A worker process died (killed, e.g. out of memory) while rows {first}-{last} of {source} were being "
+        "scored; nothing was written. Run again; if memory ran out, use fewer --workers or a smaller --batch-size."
+    )
 
 
 # --- Ray Data --------------------------------------------------------------------------------------------
