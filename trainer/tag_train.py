@@ -24,13 +24,13 @@ from lstm_onnx.runtime.tagging_data import TaggedSentences
 from lstm_onnx.runtime.tagging_encode import build_char_vocab, word_key
 from lstm_onnx.runtime.tagging_eval import tag_report
 from lstm_onnx.runtime.tokenizer import PAD_ID, UNK_ID, TokenizerConfig, Vocab
-from lstm_onnx.runtime.tokenizer_rules import dump_spacy_rules, save_rules
+from lstm_onnx.runtime.tokenizer_rules import save_rules
 from lstm_onnx.trainer.checkpoint import load_state, save_state
 from lstm_onnx.trainer.config import TrainConfig
 from lstm_onnx.trainer.embeddings import read_vectors, vector_words
 from lstm_onnx.trainer.optim import init_embedding, make_optimizer
 from lstm_onnx.trainer.progress import NullProgress, TrainProgress
-from lstm_onnx.trainer.resume import check_test_data, continues_run
+from lstm_onnx.trainer.resume import check_test_data, continues_run, pinned_rules
 from lstm_onnx.trainer.run_dir import WEIGHTS_FILE, atomic_write_json, save_weights
 from lstm_onnx.trainer.run_format import CONFIG_FILE, METRICS_FILE, TAG_TASK, RunConfig, RunMetrics
 from lstm_onnx.trainer.tag_batches import IGNORE_INDEX, TagEncoder, batch_order
@@ -113,6 +113,7 @@ def train_tagger(
     tagset: str = "upos",
     resume: bool = False,
     progress: TrainProgress | None = None,
+    tokenizer_rules: dict[str, Any] | None = None,
 ) -> TagTrainResult:
     """Train a BiLSTM tagger and write a complete run directory.
 
@@ -127,6 +128,8 @@ def train_tagger(
         resume: Continue from the last checkpoint in ``out_dir``; ``config.epochs`` may be larger. A run
             interrupted before its first checkpoint starts over. ``test`` must be the file it was started with.
         progress: Progress sink.
+        tokenizer_rules: Tokenizer rules to pin for raw text at serving (``load_rules`` of a ``tokenizer.json``),
+            so training needs no spaCy; ``None`` pins the installed spaCy's. A resumed run keeps its own.
 
     Returns:
         History, best epoch and test metrics.
@@ -145,6 +148,7 @@ def train_tagger(
     state: dict[str, Any] | None = None
     coverage = None
     resume = continues_run(run_dir, resume, progress)
+    rules = pinned_rules(run_dir, resume, tokenizer_rules)
     if resume:
         state = load_state(run_dir)
         saved = _read_config(run_dir)
@@ -200,7 +204,7 @@ def train_tagger(
         chars.save(run_dir / CHAR_VOCAB_FILE)
         # Training reads gold tokens; raw text at serving goes through these rules, pinned now so every bundle
         # exported from this run tokenizes alike, whatever spaCy is installed at export.
-        save_rules(dump_spacy_rules(), run_dir / TOKENIZER_RULES_FILE)
+        save_rules(rules, run_dir / TOKENIZER_RULES_FILE)
     info: dict[str, Any] = {
         "train_sentences": len(train),
         "train_tokens": train.num_tokens,

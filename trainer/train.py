@@ -22,7 +22,7 @@ from lstm_onnx.runtime.errors import BundleError, DataError
 from lstm_onnx.runtime.metrics import classification_report
 from lstm_onnx.runtime.provenance import data_record, describe_data
 from lstm_onnx.runtime.tokenizer import TokenizerConfig, Vocab
-from lstm_onnx.runtime.tokenizer_rules import dump_spacy_rules, load_rules, save_rules
+from lstm_onnx.runtime.tokenizer_rules import save_rules
 from lstm_onnx.trainer.checkpoint import load_state, save_state
 from lstm_onnx.trainer.config import ModelConfig, TrainConfig
 from lstm_onnx.trainer.data import (
@@ -40,7 +40,7 @@ from lstm_onnx.trainer.model import BiLSTMClassifier
 from lstm_onnx.trainer.optim import init_embedding, make_optimizer
 from lstm_onnx.trainer.plot import CURVES_FILE, plot_curves
 from lstm_onnx.trainer.progress import NullProgress, TrainProgress
-from lstm_onnx.trainer.resume import check_test_data, continues_run
+from lstm_onnx.trainer.resume import check_test_data, continues_run, pinned_rules
 from lstm_onnx.trainer.run_dir import WEIGHTS_FILE, atomic_write_json, save_weights
 from lstm_onnx.trainer.run_format import CONFIG_FILE, METRICS_FILE, RunConfig, RunMetrics, read_run_config
 from lstm_onnx.trainer.unpacked import forward_unpacked
@@ -153,6 +153,7 @@ def train(
     test_data: LabelledTexts | None = None,
     resume: bool = False,
     progress: TrainProgress | None = None,
+    tokenizer_rules: dict[str, Any] | None = None,
 ) -> TrainResult:
     """Train a BiLSTM classifier and write a complete run directory (see ``trainer.run_dir``).
 
@@ -170,6 +171,8 @@ def train(
         resume: Continue the run in ``out_dir`` from its last checkpoint; ``config.epochs`` may be larger. A run
             interrupted before its first checkpoint starts over. ``test_data`` must be the ones it was started with.
         progress: Progress sink (e.g. the CLI's progress bar).
+        tokenizer_rules: Tokenizer rules to pin (``load_rules`` of a run's or bundle's ``tokenizer.json``), so
+            training needs no spaCy; ``None`` pins the installed spaCy's. A resumed run keeps its own.
 
     Returns:
         The history, the best epoch and the test metrics.
@@ -218,8 +221,7 @@ def train(
     progress.on_stage(f"tokenizing {len(train_data) + (len(test_data) if test_data else 0)} texts")
     all_texts = train_part.texts + val_part.texts + (test_data.texts if test_data else [])
     # The rules are pinned here: the run keeps the ones it trained with, and every bundle copies them.
-    rules_path = run_dir / TOKENIZER_RULES_FILE
-    rules = load_rules(rules_path) if resume and rules_path.is_file() else dump_spacy_rules()
+    rules = pinned_rules(run_dir, resume, tokenizer_rules)
     tokens = tokenize_texts(all_texts, tokenizer_config, config.tokenize_workers, rules=rules)
     n_train, n_val = len(train_part), len(val_part)
     train_tokens, val_tokens, test_tokens = (
