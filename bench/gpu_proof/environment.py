@@ -19,7 +19,7 @@ _SETTINGS = ("NVIDIA_TF32_OVERRIDE", "CUDA_VISIBLE_DEVICES", "OMP_NUM_THREADS")
 _NVIDIA_SMI_FIELDS = "name,driver_version,memory.total,compute_cap,clocks.max.sm"
 
 
-def strict_fp32(torch: Any) -> dict[str, bool]:
+def strict_fp32(torch: Any) -> dict[str, Any]:
     """Turn TF32 off in this process's PyTorch (cuDNN, which runs the LSTM, allows it by default) and say what it
     was; fp32 parity with ONNX Runtime needs float32 maths on both sides."""
     before = {
@@ -28,7 +28,9 @@ def strict_fp32(torch: Any) -> dict[str, bool]:
     }
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
-    return before
+    # PyTorch 2.9+ keeps these per operation too; the settings above set them ("none": not TF32). Recorded as read.
+    rnn = getattr(getattr(torch.backends.cudnn, "rnn", None), "fp32_precision", None)
+    return {**before, "cudnn_rnn_fp32_precision_now": rnn}
 
 
 def _versions() -> dict[str, str]:
@@ -78,8 +80,8 @@ def describe_machine(device: str) -> dict[str, Any]:
     Args:
         device: ``"cuda"`` or ``"cpu"``.
 
-    Raises:
-        RuntimeError: ``cuda`` was asked for and PyTorch sees no CUDA device.
+    Returns:
+        The facts; ``gpu`` is ``None`` on the CPU, or (with ``gpu_missing`` saying why) when PyTorch sees no GPU.
     """
     import onnxruntime as ort
     import torch
@@ -95,9 +97,9 @@ def describe_machine(device: str) -> dict[str, Any]:
         "torch_tf32_defaults": strict_fp32(torch),
         "gpu": None,
     }
-    if device == "cuda":
-        if not torch.cuda.is_available():
-            raise RuntimeError(f"--device cuda, but torch {torch.__version__} sees no CUDA device")
+    if device == "cuda" and not torch.cuda.is_available():
+        facts["gpu_missing"] = f"torch {torch.__version__} sees no CUDA device"
+    elif device == "cuda":  # pragma: no cover - needs a CUDA device
         facts["gpu"] = _gpu(torch)
     return facts
 

@@ -78,7 +78,12 @@ def summary(outcome: Outcome) -> str:
     machine = outcome.machine
     versions = machine.get("versions", {})
     gpu = machine.get("gpu") or {}
-    title = gpu.get("name") or f"CPU dry run (--device {config.device}{' --tiny' if config.tiny else ''})"
+    if gpu:
+        title = str(gpu.get("name"))
+    elif config.device == "cuda":
+        title = "no GPU found (--device cuda)"
+    else:
+        title = f"CPU dry run (--device cpu{' --tiny' if config.tiny else ''})"
     lines = [
         f"# GPU proof: {title} — {'passed' if proof.passed else 'FAILED'}",
         "",

@@ -84,9 +84,12 @@ class _Loaded:
 
 
 def _environment(config: ProofConfig) -> dict[str, Any]:
-    record: dict[str, Any] = {"machine": describe_machine(config.device), "code": code_origin(Path.cwd())}
+    machine = describe_machine(config.device)
+    record: dict[str, Any] = {"machine": machine, "code": code_origin(Path.cwd())}
     differs = record["code"]["differs"]
-    if differs:
+    if config.device == "cuda" and machine["gpu"] is None:
+        record.update(passed=False, reason=f"--device cuda, but {machine['gpu_missing']}")
+    elif differs:
         record.update(
             passed=False,
             reason=f"the installed lstm_onnx is not this checkout's code ({len(differs)} file(s) differ, e.g. "
@@ -190,10 +193,13 @@ def run_proof(config: ProofConfig, progress: Progress | None = None) -> Outcome:
     for name, budget, work, needs, optional in stages:
         if name == "tagger" and config.tag_data is None:
             proof.records.append(_skipped(name, budget, "no tag data (--tag-data)"))
+            say(f"[{name}] skipped: no tag data (--tag-data)")
             continue
-        say(f"[{name}] starting ({min(budget, proof.left()):.0f} s budget, {proof.left():.0f} s left in all)")
+        if proof.skip_reason(budget, needs, optional) is None:
+            say(f"[{name}] starting ({min(budget, proof.left()):.0f} s budget, {proof.left():.0f} s left in all)")
         record = proof.run(name, budget, work, needs, optional)
-        say(f"[{name}] {record.status} in {record.seconds:.1f} s" + (f": {record.reason}" if record.reason else ""))
+        took = f" in {record.seconds:.1f} s" if record.status != "skipped" else ""
+        say(f"[{name}] {record.status}{took}" + (f": {record.reason}" if record.reason else ""))
         if name == "environment":
             outcome.machine = record.result.get("machine", {})
     outcome.files = write_results(outcome, log)

@@ -116,20 +116,25 @@ class Proof:
         Returns:
             The stage's record (also kept in ``records``).
         """
-        missing = [n for n in needs if self.status(n) != PASSED]
-        left = self.left()
-        budget = min(budget_s, left)
-        if missing:
-            record = StageRecord(stage, SKIPPED, budget_s=budget_s, reason=f"needs {', '.join(missing)}")
-        elif optional and left < budget_s:
-            reason = f"not enough time left ({left:.0f} s of the {budget_s:.0f} s it needs)"
+        reason = self.skip_reason(budget_s, needs, optional)
+        if reason is not None:
             record = StageRecord(stage, SKIPPED, budget_s=budget_s, reason=reason)
-        elif budget <= 0:
-            record = StageRecord(stage, SKIPPED, budget_s=budget_s, reason="the total budget is spent")
         else:
-            record = self._run(stage, budget, work)
+            record = self._run(stage, min(budget_s, self.left()), work)
         self.records.append(record)
         return record
+
+    def skip_reason(self, budget_s: float, needs: Sequence[str] = (), optional: bool = False) -> str | None:
+        """Why a stage with this budget and these needs would be skipped now (``None``: it would run)."""
+        missing = [n for n in needs if self.status(n) != PASSED]
+        left = self.left()
+        if missing:
+            return f"needs {', '.join(missing)}"
+        if optional and left < budget_s:
+            return f"not enough time left ({left:.0f} s of the {budget_s:.0f} s it needs)"
+        if left <= 0:
+            return "the total budget is spent"
+        return None
 
     def _run(self, stage: str, budget: float, work: Callable[[Deadline], dict[str, Any]]) -> StageRecord:
         started = self.clock()

@@ -247,3 +247,21 @@ def test_run_command_stops_a_command_at_its_budget_with_ctrl_c(tmp_path: Path) -
     assert done.interrupted and done.returncode == 130 and not done.ok
     assert done.output_tail == ["epoch 1", "saved"] and 2.0 <= done.seconds < 20.0
     assert (tmp_path / "log").read_text().splitlines()[-2:] == ["epoch 1", "saved"]
+
+
+def test_gpu_proof_on_a_machine_without_gpu_fails_at_once_and_says_why(tmp_path: Path) -> None:
+    import torch
+
+    from lstm_onnx.bench.gpu_proof.__main__ import main
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is here: the kit would run")
+
+    args = ["--device", "cuda", "--data", str(tmp_path / "no-data"), "--work-dir", str(tmp_path / "work")]
+    assert main([*args, "--results-dir", str(tmp_path / "results")]) == 1
+    (found,) = (tmp_path / "results").glob("gpu-proof-cuda-*.json")
+    stages = {s["stage"]: s for s in json.loads(found.read_text())["stages"]}
+    assert stages["environment"]["status"] == "failed" and "sees no CUDA device" in stages["environment"]["reason"]
+    assert stages["train"]["reason"] == "needs environment" and stages["speed"]["reason"] == "needs export"
+    summary = next((tmp_path / "results").glob("gpu-proof-cuda-*.md")).read_text()
+    assert summary.startswith("# GPU proof: no GPU found (--device cuda) — FAILED")
