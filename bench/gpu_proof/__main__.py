@@ -32,7 +32,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--epochs", type=int, help="epoch cap of the classifier (default: the preset's)")
     parser.add_argument("--workers", type=int, help="tokenizer processes (default: every CPU)")
     parser.add_argument("--seed", type=int, help="sampling seed (default 0)")
-    parser.add_argument("--total-budget", type=float, help="seconds for all stages (default 330; tiny 170)")
+    parser.add_argument("--budget-scale", type=float, help="multiply every stage's budget and the total (default 1)")
     return parser
 
 
@@ -55,8 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     try:
         config = ProofConfig.make(args.device, args.tiny, args.data, **given)
-        if args.total_budget is not None:
-            config = replace(config, budgets=replace(config.budgets, total=args.total_budget))
+        if args.budget_scale is not None:
+            config = replace(config, budgets=config.budgets.scaled(args.budget_scale))
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

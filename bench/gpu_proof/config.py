@@ -23,10 +23,11 @@ class Budgets:
 
     The full kit must fit one device call (10 minutes) with room to spare, and a rerun must fit the session's 15
     minutes of device time too (with the machine's start and the calls that carry the files), so the total is 5.5
-    minutes; joining the carried files and installing them come before it (about half a minute). Training gets
-    the largest share: the ``gpu`` preset's epochs are stopped (Ctrl-C, as a user would) with a quarter of its
-    budget left, and the kept weights tested, so a slow epoch costs epochs, never the later stages. The speed
-    stage includes ``torch.compile``'s compilation. The tagger runs only if its whole budget is left.
+    minutes; joining the carried files and installing them come before it (about 20 s). Training gets the
+    largest share: the ``gpu`` preset's epochs are stopped (Ctrl-C, as a user would) with 30% of its budget left,
+    and the kept weights tested, so a slow epoch costs epochs, never the later stages. The speed stage includes
+    ``torch.compile``'s compilation. The tagger runs only if its whole budget is left. ``scaled`` stretches them
+    all (``--budget-scale``).
     """
 
     environment: float = 30.0
@@ -42,6 +43,12 @@ class Budgets:
     def to_dict(self) -> dict[str, float]:
         """Plain JSON-able form."""
         return asdict(self)
+
+    def scaled(self, factor: float) -> Budgets:
+        """Every budget times ``factor`` (a slower machine, or a session with more device time)."""
+        if not factor > 0:
+            raise ValueError(f"a budget scale must be > 0, got {factor}.")
+        return Budgets(**{name: value * factor for name, value in asdict(self).items()})
 
 
 # The CPU dry run: every stage, tiny, in well under a minute on a 2-core machine.

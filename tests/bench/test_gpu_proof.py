@@ -265,3 +265,28 @@ def test_gpu_proof_on_a_machine_without_gpu_fails_at_once_and_says_why(tmp_path:
     assert stages["train"]["reason"] == "needs environment" and stages["speed"]["reason"] == "needs export"
     summary = next((tmp_path / "results").glob("gpu-proof-cuda-*.md")).read_text()
     assert summary.startswith("# GPU proof: no GPU found (--device cuda) — FAILED")
+
+
+def test_train_stopped_at_its_budget_tests_the_epochs_done(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The epochs run until the budget's reserve, then Ctrl-C, then --resume --epochs <done> tests the kept weights."""
+    import time as clock
+
+    from lstm_onnx.bench.gpu_proof import training
+    from lstm_onnx.bench.gpu_proof.stages import Deadline
+
+    monkeypatch.setattr(training, "_RESUME_MIN_S", 1.0)
+    fake = tmp_path / "fake_train.py"  # stands in for `lstm-onnx train`: two epochs, then waits for Ctrl-C
+    fake.write_text(
+        "import json, sys, time\n"
+        "run = sys.argv[sys.argv.index('--out') + 1]\n"
+        "if '--resume' in sys.argv:\n"
+        "    print('resumed', sys.argv[sys.argv.index('--epochs') + 1]); sys.exit(0)\n"
+        "import os; os.makedirs(run, exist_ok=True)\n"
+        "open(run + '/metrics.json', 'w').write(json.dumps({'history': [{}, {}]}))\n"
+        "try:\n    time.sleep(60)\nexcept KeyboardInterrupt:\n    sys.exit(130)\n"
+    )
+    argv = [sys.executable, str(fake), "--out", str(tmp_path / "run"), "--epochs", "8"]
+    commands = training._train_within(argv, tmp_path / "run", Deadline(clock.monotonic() + 4.0), tmp_path / "log", {})
+    assert [c.interrupted for c in commands] == [True, False] and commands[1].ok
+    assert commands[1].command.endswith("--resume --epochs 2") and "--epochs 8" not in commands[1].command
+    assert commands[1].output_tail == ["resumed 2"]
