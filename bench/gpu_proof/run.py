@@ -71,13 +71,23 @@ class _Loaded:
         return sample_reviews(self._test, count, seed)
 
     def encoded(self) -> tuple[list[list[int]], list[int]]:
-        """Parity and timing reviews (one sample, the larger of the two counts), encoded on every core."""
+        """Parity and timing reviews (one sample, the larger of the two counts), encoded on every core with the
+        fp32 bundle's own tokenizer and vocabulary (read from its files: no session, so a CUDA failure cannot
+        cost the CPU figures)."""
         if self._encoded is None:
             from lstm_onnx.bench.gpu_proof.texts import EncodePool
+            from lstm_onnx.runtime.bundle_format import BundleConfig
+            from lstm_onnx.runtime.json_text import parse_json
+            from lstm_onnx.runtime.tokenizer import Tokenizer, Vocab
+            from lstm_onnx.runtime.tokenizer_rules import load_rules
 
+            folder = self.config.work_dir / "bundle"
+            path = folder / "config.json"
+            settings = BundleConfig.from_dict(parse_json(path.read_text(encoding="utf-8")), path)
+            tokenizer = Tokenizer(settings.tokenizer, rules=load_rules(folder / "tokenizer.json"))
             sample = self.reviews(max(self.config.parity_texts, self.config.speed_texts), self.config.seed)
-            index = {label: i for i, label in enumerate(self.bundle.labels)}
-            with EncodePool(self.bundle.tokenizer, self.bundle.vocab, self.config.workers) as pool:
+            index = {label: i for i, label in enumerate(settings.labels)}
+            with EncodePool(tokenizer, Vocab.load(folder / "vocab.txt"), self.config.workers) as pool:
                 self._encoded = pool.encode(sample.texts)
             self._targets = [index[label] for label in sample.labels]
         return self._encoded, self._targets
@@ -125,7 +135,7 @@ def _parity(config: ProofConfig, loaded: _Loaded, deadline: Deadline) -> dict[st
         loaded.model, (INPUT_IDS, LENGTHS), name=f"torch-{config.device}", device=config.device
     )
     bundles = {"fp32": config.work_dir / "bundle", "fp16": config.work_dir / "bundle-fp16"}
-    vocab_size = len(loaded.bundle.vocab)
+    vocab_size = int(loaded.model.config.vocab_size)
     return parity_stage(config.device, deadline, reference, bundles, reviews, vocab_size, config.workers, config.seed)
 
 
