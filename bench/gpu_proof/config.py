@@ -52,16 +52,19 @@ class Budgets:
 
 
 # The CPU dry run: every stage, tiny, in well under a minute on a 2-core machine.
+# Caps, not expectations: a quiet 2-core machine runs the stages in about 40 s, one with other jobs on both cores
+# (load average 12) in up to 90 s. Training keeps 20 s back to test after a stop at its budget (training.py), and the
+# tagger 30% of its budget for its export, so those two get room.
 _TINY_BUDGETS = Budgets(
     environment=20.0,
-    train=40.0,
+    train=60.0,
     export=40.0,
     verify=30.0,
     parity=20.0,
     speed=30.0,
     end_to_end=20.0,
-    tagger=40.0,
-    total=170.0,
+    tagger=70.0,
+    total=240.0,
 )
 
 
