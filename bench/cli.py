@@ -14,6 +14,7 @@ from rich.console import Console
 from lstm_onnx.runtime.cli import LabelFieldOpt, TextFieldOpt
 from lstm_onnx.runtime.contract import BUNDLE_CONFIG_FILE
 from lstm_onnx.runtime.errors import BundleError
+from lstm_onnx.runtime.limits import MAX_THREADS
 
 __all__ = ["bench_command"]
 
@@ -63,7 +64,7 @@ def bench_command(
             "torch-compiled (torch.compile on the masked twin; compiles first, excluded from timing)."
         ),
     ] = "torch,torch-masked,torch-compiled",
-    threads: Annotated[int, typer.Option(help="Intra-op threads for ORT and torch alike.", min=1, max=256)] = 1,
+    threads: Annotated[int, typer.Option(help="Intra-op threads for ORT and torch alike.", min=1, max=MAX_THREADS)] = 1,
     idle_ms: Annotated[float, typer.Option(help="Idle gap before each timed call, ms.", min=0.0, max=10_000.0)] = 50.0,
     optimized: Annotated[
         Optional[Path],  # noqa: UP045

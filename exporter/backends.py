@@ -104,7 +104,8 @@ class OrtBackend:
     ) -> None:
         self.name = name
         self.model = Path(model)
-        self.config = config or SessionConfig(providers="cpu", graph_optimization="disable")
+        # Fatal-only logging: a backend's failure at a shape is captured in its parity record, not printed by ORT.
+        self.config = config or SessionConfig(providers="cpu", graph_optimization="disable", log_severity=4)
         self.derive = derive
         self.batch_major = batch_major
         self._session: ModelSession | None = None
@@ -149,6 +150,10 @@ class OnnxReferenceBackend:
     """``onnx.reference.ReferenceEvaluator``: the ONNX spec's own numpy implementation (slow; short inputs only)."""
 
     name = "onnx-reference"
+    # The reference implementation of LSTM/GRU/RNN ignores sequence_lens (onnx 1.16-1.23).
+    honours_padding = False
+    # A check, not an engine to serve with: an operator it lacks is reported, not held against the export.
+    servable = False
 
     def __init__(self, model: Path) -> None:
         self.model = Path(model)
@@ -172,6 +177,9 @@ class OpenVinoBackend:
     """OpenVINO's CPU runtime reading the ``.onnx`` directly (``pip install 'lstm-onnx[openvino]'``)."""
 
     name = "openvino-cpu"
+    # OpenVINO's ONNX frontend ignores sequence_lens of LSTM/GRU nodes (2024-2026 releases).
+    honours_padding = False
+    servable = False
 
     def __init__(self, model: Path) -> None:
         self.model = Path(model)

@@ -14,16 +14,17 @@ from lstm_onnx.exporter.export import export_onnx
 from lstm_onnx.exporter.tolerances import FP16, FP32, INT8, Criteria
 from lstm_onnx.exporter.variants import Variant, make_variant
 from lstm_onnx.exporter.verify import ParityReport, Progress, verify_parity
-from lstm_onnx.runtime.atomic import check_target
-from lstm_onnx.runtime.contract import BUNDLE_CONFIG_FILE, MODEL_FILE, TOKENIZER_RULES_FILE, VOCAB_FILE
+from lstm_onnx.runtime.atomic import check_target, writing
+from lstm_onnx.runtime.bundle_format import Manifest
+from lstm_onnx.runtime.contract import BUNDLE_CONFIG_FILE, MANIFEST_FILE, MODEL_FILE, TOKENIZER_RULES_FILE, VOCAB_FILE
 from lstm_onnx.runtime.datasets import LabelledTexts, read_dataset, stratified_sample
 from lstm_onnx.runtime.errors import BundleError
-from lstm_onnx.runtime.json_text import parse_json
+from lstm_onnx.runtime.json_text import MAX_JSON_FILE_BYTES, parse_json, read_text_capped
 from lstm_onnx.runtime.tokenizer import Tokenizer, TokenizerConfig, Vocab
 from lstm_onnx.runtime.tokenizer_rules import load_rules
-from lstm_onnx.trainer.run_dir import LoadedRun, load_run
+from lstm_onnx.trainer.run_dir import WEIGHTS_FILE, LoadedRun, load_run
 
-__all__ = ["CRITERIA", "BuiltBundle", "export_bundles", "verify_bundle"]
+__all__ = ["CRITERIA", "BuiltBundle", "check_exported_weights", "export_bundles", "verify_bundle"]
 
 CRITERIA: dict[Variant, Criteria] = {
     Variant.FP32: FP32,
@@ -87,6 +88,7 @@ def export_bundles(config: ExportConfig, progress: Progress | None = None) -> li
         ExportError: Export or a variant conversion failed.
         ParityError: A model failed its parity check.
         DataError: ``config.data`` could not be read.
+        WriteError: A bundle could not be written (full disk, read-only file system, ...).
     """
     variants = (Variant.FP32, *config.variants)
     for variant in variants:
@@ -96,7 +98,12 @@ def export_bundles(config: ExportConfig, progress: Progress | None = None) -> li
     data = _load_data(config.data, config.limit, config.seed, (config.text_field, config.label_field))
     built = []
     make_parent(config.out)
-    with tempfile.TemporaryDirectory(dir=config.out.parent, prefix=f".{config.out.name}.work.") as work:
+    # A full disk, a read-only file system or a parent that cannot hold files (/proc): one line; the work and staging
+    # directories are removed on the way out, so nothing half-written is left.
+    with (
+        writing(config.out),
+        tempfile.TemporaryDirectory(dir=config.out.parent, prefix=f".{config.out.name}.work.") as work,
+    ):
         fp32_path = Path(work) / MODEL_FILE
         info = export_onnx(run.model, fp32_path, opset=config.opset, seed=config.seed)
         for variant in variants:
@@ -141,6 +148,30 @@ def _bundle_tokenizer(bundle: Path, config: dict[str, Any]) -> Tokenizer:
     return Tokenizer(settings, rules=load_rules(bundle / TOKENIZER_RULES_FILE))
 
 
+def check_exported_weights(bundle: Path, weights_sha256: str | None, run_dir: Path) -> None:
+    """Require the bundle to have been exported from the run's weights, when its manifest records which.
+
+    Args:
+        bundle: The bundle directory.
+        weights_sha256: The sha256 of the run's ``model.safetensors`` (checked against its ``metrics.json``).
+        run_dir: The run, for the message.
+
+    Raises:
+        BundleError: The manifest is unreadable, or records other weights than the run's.
+    """
+    path = Path(bundle) / MANIFEST_FILE
+    try:
+        manifest = Manifest.from_dict(parse_json(read_text_capped(path, MAX_JSON_FILE_BYTES)), path)
+    except (OSError, ValueError) as err:
+        raise BundleError(f"{path} is not a readable manifest ({err}); export the bundle again.") from err
+    exported = manifest.export.get("weights_sha256")
+    if isinstance(exported, str) and weights_sha256 is not None and exported != weights_sha256:
+        raise BundleError(
+            f"{bundle} was exported from weights with sha256 {exported[:12]}…, but {Path(run_dir) / WEIGHTS_FILE} has "
+            f"sha256 {weights_sha256[:12]}…: not this run's bundle. Verify it against the run it was exported from."
+        )
+
+
 def verify_bundle(
     bundle: Path,
     run_dir: Path,
@@ -161,8 +192,8 @@ def verify_bundle(
     texts and accuracy to the generated cases.
 
     Raises:
-        BundleError: The bundle is incomplete, or does not belong to ``run_dir`` (vocabulary, labels or model
-            settings differ).
+        BundleError: The bundle is incomplete, or does not belong to ``run_dir`` (exported from other weights, or
+            vocabulary, labels or model settings differ), or the run's weights are not the ones it trained.
         ParityError: Any case failed; the report (when asked for) is written first.
     """
     bundle = Path(bundle)
@@ -178,6 +209,7 @@ def verify_bundle(
     if not model_path.is_file():
         raise BundleError(f"{model_path} is missing; export the bundle again.")
     run = load_run(run_dir)
+    check_exported_weights(bundle, run.weights_sha256, run_dir)
     if Vocab.load(bundle / VOCAB_FILE) != run.vocab:
         raise BundleError(f"{bundle / VOCAB_FILE} differs from {Path(run_dir) / VOCAB_FILE}: not this run's bundle.")
     mismatched = [

@@ -44,6 +44,7 @@ __all__ = [
     "recover_target",
     "staged_bundle",
     "toolkit_versions",
+    "with_weights",
     "write_bundle",
 ]
 
@@ -182,7 +183,13 @@ def write_bundle(
         write_json(staging / BUNDLE_CONFIG_FILE, config.to_dict())
         write_tokenizer_rules(run_dir, staging / TOKENIZER_RULES_FILE)
         manifest = new_manifest(BUNDLE_NAME, version, info, variant, CLASSIFY_IO.to_manifest(len(run.labels)))
-        manifest = replace(manifest, parity=parity, metrics=metrics, data=_recorded_data(run))
+        manifest = replace(
+            manifest,
+            export=with_weights(manifest.export, run.weights_sha256),
+            parity=parity,
+            metrics=metrics,
+            data=_recorded_data(run),
+        )
         card = render_card(manifest, config.to_dict(), out.name)
         (staging / MODEL_CARD_FILE).write_text(card, encoding="utf-8")
         seal_manifest(staging, manifest)
@@ -217,6 +224,12 @@ def new_manifest(name: str, version: str, info: ExportInfo, variant: str, io: di
         parity={},
         files={},
     )
+
+
+def with_weights(export: dict[str, Any], weights_sha256: str | None) -> dict[str, Any]:
+    """The manifest's ``export`` block with the sha256 of the run weights exported (``weights_sha256``), which the run's
+    ``metrics.json`` records too: the card's metrics and ``verify --against`` are tied to those weights."""
+    return export if weights_sha256 is None else {**export, "weights_sha256": weights_sha256}
 
 
 @contextmanager

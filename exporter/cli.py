@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from lstm_onnx.runtime.cli import LabelFieldOpt, TextFieldOpt
+from lstm_onnx.runtime.limits import MAX_THREADS
 
 if TYPE_CHECKING:
     from lstm_onnx.exporter.verify import ParityReport
@@ -102,7 +103,7 @@ def export_command(
     text_field: TextFieldOpt = None,
     label_field: LabelFieldOpt = None,
     version: Annotated[str, typer.Option(help="Semantic version written to the manifest.")] = "0.1.0",
-    threads: Annotated[int, typer.Option(help="ONNX Runtime threads for verification.", min=1, max=256)] = 1,
+    threads: Annotated[int, typer.Option(help="ONNX Runtime threads for verification.", min=1, max=MAX_THREADS)] = 1,
 ) -> None:
     """Export a training run to a verified ONNX model bundle (and optional optimized/int8/fp16 bundles)."""
     from lstm_onnx.exporter.build import export_bundles
@@ -161,7 +162,7 @@ def verify_command(
         Optional[Path],  # noqa: UP045
         typer.Option(help="Write the full per-case JSON report here (also when parity fails)."),
     ] = None,
-    threads: Annotated[int, typer.Option(help="ONNX Runtime threads.", min=1, max=256)] = 1,
+    threads: Annotated[int, typer.Option(help="ONNX Runtime threads.", min=1, max=MAX_THREADS)] = 1,
 ) -> None:
     """Check a bundle computes what the PyTorch run computes; exit 1 on any parity failure."""
     from lstm_onnx.exporter.build import verify_bundle

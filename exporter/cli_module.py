@@ -10,6 +10,8 @@ import json
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,7 +19,7 @@ import typer
 
 from lstm_onnx.runtime.errors import ExportError, ParityError
 
-__all__ = ["check_out", "export_module_command", "load_factory"]
+__all__ = ["Factory", "check_out", "export_module_command", "load_factory"]
 
 MODEL_FILE = "model.onnx"
 REPORT_JSON = "parity.json"
@@ -31,15 +33,32 @@ def _user_error(what: str, err: BaseException) -> ExportError:
     return ExportError(f"{what} raised {type(err).__name__}{': ' + first if first else ''}")
 
 
-def load_factory(target: str) -> tuple[Any, tuple[Any, ...], dict[str, dict[int, str]] | None]:
+@dataclass(frozen=True)
+class Factory:
+    """What ``FACTORY()`` returned, checked.
+
+    Attributes:
+        model: The module.
+        example: Example inputs, in ``forward``'s order.
+        dynamic_axes: ``torch.onnx.export``-style axes in the user's names, or ``None`` (measured).
+        make_inputs: ``make_inputs(batch, length)`` for inputs with coupled sizes, or ``None``.
+    """
+
+    model: Any
+    example: tuple[Any, ...]
+    dynamic_axes: dict[str, dict[int, str]] | None = None
+    make_inputs: Callable[[int, int], Any] | None = None
+
+
+def load_factory(target: str) -> Factory:
     """Import ``FILE.py:FACTORY`` and call it.
 
     ``FILE.py``'s folder is put first on ``sys.path`` while it is imported and the factory runs, as ``python
-    FILE.py`` would, so a model file can import its siblings.
+    FILE.py`` would, so a model file can import its siblings. A ``make_inputs(batch, length)`` defined in the file
+    is used for inputs with coupled sizes unless the factory returns one.
 
     Returns:
-        ``(model, example_inputs, dynamic_axes or None)``; ``example_inputs`` as a tuple (a single tensor or a list
-        is accepted).
+        The checked result (see ``_check_made`` for the shapes accepted).
 
     Raises:
         ExportError: Bad target, missing file or factory, the file failing to import or the factory raising
@@ -78,31 +97,68 @@ def load_factory(target: str) -> tuple[Any, tuple[Any, ...], dict[str, dict[int,
             raise _user_error(f"{name}() in {file}", err) from err
     finally:
         sys.path.remove(folder)
-    return _check_made(name, made)
+    checked = _check_made(name, made)
+    maker = getattr(module, "make_inputs", None)
+    if checked.make_inputs is None and callable(maker):
+        # A module-level make_inputs(batch, length) beside the factory counts as returned by it.
+        checked = replace(checked, make_inputs=maker)
+    return checked
 
 
-def _check_made(name: str, made: Any) -> tuple[Any, tuple[Any, ...], dict[str, dict[int, str]] | None]:
-    """Check the factory's result has the documented shape (types of the parts are checked by ``export_module``)."""
-    if not isinstance(made, tuple) or len(made) not in (2, 3):
+_SHAPE = "return (model, example_inputs[, dynamic_axes][, make_inputs]) or a dict with those keys"
+
+
+def _check_axes(name: str, axes: Any) -> dict[str, dict[int, str]] | None:
+    """The axes in dict form (torch.onnx's list form ``{"x": [0, 1]}`` named ``x_dim0``, ``x_dim1``)."""
+    if axes is None:
+        return None
+    if isinstance(axes, dict) and all(isinstance(k, str) for k in axes):
+        out: dict[str, dict[int, str]] = {}
+        for key, value in axes.items():
+            if isinstance(value, (list, tuple)) and all(isinstance(a, int) and not isinstance(a, bool) for a in value):
+                out[key] = {a: f"{key}_dim{a}" for a in value}
+            elif isinstance(value, dict) and all(
+                isinstance(a, int) and not isinstance(a, bool) and isinstance(n, str) and n for a, n in value.items()
+            ):
+                out[key] = dict(value)
+            else:
+                break
+        else:
+            return out
+    raise ExportError(
+        f"{name}() returned dynamic_axes {str(axes)[:80]!r}; expected {{input name: {{axis: axis name}}}}, "
+        "e.g. {'text': {0: 'batch', 1: 'seq'}, 'lengths': {0: 'batch'}}."
+    )
+
+
+def _check_made(name: str, made: Any) -> Factory:
+    """Check the factory's result has a documented shape (types of the parts are checked by ``export_module``)."""
+    if isinstance(made, dict):
+        unknown = sorted(set(made) - {"model", "example_inputs", "dynamic_axes", "make_inputs"})
+        if unknown or "model" not in made or "example_inputs" not in made:
+            raise ExportError(f"{name}() returned a dict with keys {sorted(made)}; {_SHAPE}.")
+        model, example = made["model"], made["example_inputs"]
+        axes, maker = made.get("dynamic_axes"), made.get("make_inputs")
+    elif isinstance(made, tuple) and 2 <= len(made) <= 4:
+        model, example, *rest = made
+        makers = [r for r in rest if callable(r) and not isinstance(r, dict)]
+        others = [r for r in rest if r not in makers]
+        if len(makers) > 1 or len(others) > 1:
+            raise ExportError(f"{name}() returned a {len(made)}-tuple it cannot read; {_SHAPE}.")
+        axes = others[0] if others else None
+        maker = makers[0] if makers else None
+    else:
         kind = f"a {len(made)}-tuple" if isinstance(made, tuple) else f"a {type(made).__name__}"
-        raise ExportError(f"{name}() returned {kind}; return (model, example_inputs[, dynamic_axes]).")
-    model, example, *rest = made
+        raise ExportError(f"{name}() returned {kind}; {_SHAPE}.")
     if isinstance(example, list):
         example = tuple(example)
     elif not isinstance(example, tuple):
         example = (example,)
-    axes = rest[0] if rest else None
-    if axes is not None and not (
-        isinstance(axes, dict)
-        and all(
-            isinstance(k, str) and isinstance(v, dict) and all(isinstance(a, int) for a in v) for k, v in axes.items()
-        )
-    ):
+    if maker is not None and not callable(maker):
         raise ExportError(
-            f"{name}() returned dynamic_axes of type {type(axes).__name__}; expected {{input name: {{axis: name}}}}, "
-            "e.g. {'ids': {0: 'batch_size', 1: 'sequence_length'}}."
+            f"{name}() returned make_inputs of type {type(maker).__name__}; give a function (batch, length)."
         )
-    return model, example, axes
+    return Factory(model, example, _check_axes(name, axes), maker)
 
 
 def check_out(out: Path, force: bool) -> None:
@@ -126,16 +182,39 @@ def check_out(out: Path, force: bool) -> None:
 
 
 def export_module_command(
-    target: Annotated[str, typer.Argument(help="FILE.py:FACTORY; FACTORY() returns (model, example_inputs[, axes]).")],
+    target: Annotated[
+        str,
+        typer.Argument(
+            help="FILE.py:FACTORY; FACTORY() returns (model, example_inputs[, dynamic_axes][, make_inputs])."
+        ),
+    ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory to write model.onnx and the parity report to.")],
     force: Annotated[bool, typer.Option("--force", "-f", help="Replace --out if it exists.")] = False,
+    opset: Annotated[int, typer.Option("--opset", min=14, max=23, help="ONNX opset (14 or newer).")] = 17,
+    grid: Annotated[
+        str | None,
+        typer.Option(
+            "--grid",
+            help="B:T points to prove parity on, comma-separated; T in steps or as a multiple of the example's "
+            "length (1:0.5x,8:3x,2:400). Default: around the example.",
+        ),
+    ] = None,
+    method: Annotated[
+        str,
+        typer.Option(
+            "--method",
+            help="Ways to try, in order, comma-separated: lowering (the toolkit's), torchscript, dynamo (torch.onnx).",
+        ),
+    ] = "lowering,torchscript,dynamo",
 ) -> None:
-    """Export a PyTorch RNN model (nn.LSTM/nn.GRU) to ONNX and prove parity on every backend."""
-    from lstm_onnx.exporter.module_export import export_module
+    """Export a PyTorch RNN model (nn.LSTM/nn.GRU/nn.RNN) to ONNX and prove parity on every backend."""
+    from lstm_onnx.exporter.module_export import check_opset, export_module
     from lstm_onnx.exporter.module_verify import format_table, judge, verify
 
+    check_opset(opset)
+    methods = tuple(m.strip() for m in method.split(",") if m.strip())
     check_out(out, force)
-    model, example, axes = load_factory(target)
+    made = load_factory(target)
     parent = out.resolve().parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
@@ -144,12 +223,25 @@ def export_module_command(
     with tempfile.TemporaryDirectory(dir=parent, prefix=f".{out.name}.") as tmp:
         staging = Path(tmp) / "out"
         staging.mkdir()
-        info = export_module(model, example, staging / MODEL_FILE, dynamic_axes=axes)
-        if axes is None:
-            typer.echo(f"inferred dynamic axes: inputs {info.spec.axes}, outputs {info.output_axes}", err=True)
-        report = judge(verify(model, info, example))
+        info = export_module(
+            made.model,
+            made.example,
+            staging / MODEL_FILE,
+            dynamic_axes=made.dynamic_axes,
+            opset=opset,
+            make_inputs=made.make_inputs,
+            grid=grid,
+            methods=methods,
+        )
+        if made.dynamic_axes is None:
+            typer.echo(f"measured dynamic axes: inputs {info.spec.axes}, outputs {info.output_axes}", err=True)
+        for attempt in info.attempts:
+            if attempt.outcome != "passed":
+                typer.echo(f"{attempt.method} not used: {attempt.reason}", err=True)
+        report = judge(verify(made.model, info, made.example))
         table = format_table(report)
-        (staging / REPORT_JSON).write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
+        document = {**report.to_dict(), "attempts": [asdict(a) for a in info.attempts], "opset": info.opset}
+        (staging / REPORT_JSON).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
         (staging / REPORT_TEXT).write_text(table + "\n", encoding="utf-8")
         cpu = next(r for r in report.backends if r.name == "ort-cpu")
         if cpu.status != "passed":

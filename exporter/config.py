@@ -7,6 +7,7 @@ from pathlib import Path
 
 from lstm_onnx.exporter.variants import Variant
 from lstm_onnx.runtime.errors import ConfigError
+from lstm_onnx.runtime.limits import MAX_BATCH_SIZE, MAX_THREADS, check_range
 
 __all__ = ["BUNDLE_NAME", "ExportConfig"]
 
@@ -50,10 +51,8 @@ class ExportConfig:
     def __post_init__(self) -> None:
         if self.limit is not None and self.limit < 1:
             raise ConfigError(f"limit must be >= 1, got {self.limit}.")
-        if self.batch_size < 1:
-            raise ConfigError(f"batch_size must be >= 1, got {self.batch_size}.")
-        if self.threads < 1:
-            raise ConfigError(f"threads must be >= 1, got {self.threads}.")
+        check_range("batch_size", self.batch_size, 1, MAX_BATCH_SIZE)
+        check_range("threads", self.threads, 1, MAX_THREADS)
         if Variant.FP32 in self.variants:
             raise ConfigError("fp32 is always written; variants are derived from it (optimized, int8, fp16).")
         parts = self.version.split(".")

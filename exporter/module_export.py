@@ -1,60 +1,99 @@
-"""export_module: anyone's PyTorch module built around ``nn.LSTM``/``nn.GRU`` → ``model.onnx``, or a one-line refusal.
+"""export_module: anyone's PyTorch RNN model → ``model.onnx`` that matches it on shapes the export never saw, or a
+one-line refusal with the measured reason.
 
-While ``torch.onnx.export`` traces (TorchScript, ``dynamo=False``), every ``nn.LSTM``/``nn.GRU`` in the module tree
-is swapped for an ``ExportableRNN`` (exporter/rnn_nodes.py) and ``pack_padded_sequence``/``pad_packed_sequence``
-for versions that carry (padded data, lengths) through to it, so each RNN becomes ONNX ``LSTM``/``GRU`` nodes fed
-``sequence_lens``. Everything is put back afterwards, also on failure. A ``LoweredRNN`` (a module whose forward emits
-those nodes itself, like the trainer's export twins in exporter/onnx_module.py) counts as an RNN and is left as is.
+Three ways to a graph are tried in order, and the first whose graph matches the eager model on ONNX Runtime over
+the whole grid (batch sizes and lengths around the example's, the shortest accepted length included) is kept:
 
-What cannot be exported faithfully is refused, never exported wrong: RNN cells (a Python loop unrolled to the
-example's length), ``proj_size``, ``nn.RNN``, state kept between calls, TracerWarnings (a data-dependent Python
-branch or a size turned into a Python number), and a graph that disagrees with the eager model at a second shape.
+1. ``lowering``: the toolkit's own. While ``torch.onnx.export`` traces (TorchScript), every ``nn.LSTM``/``nn.GRU``/
+   ``nn.RNN`` instance computes through ``rnn_nodes.LoweredForward`` (one ONNX node per layer, fed
+   ``sequence_lens``), ``pack_padded_sequence``/``pad_packed_sequence`` become versions that carry (padded data,
+   lengths) through to it, and ``len(tensor)`` in the model's own code stays a graph value instead of the example's
+   number. The model itself is untouched: its modules keep their class, weights and methods; everything is put
+   back afterwards, also on failure.
+2. ``torchscript``: plain ``torch.onnx.export(dynamo=False)`` (with the same ``len`` fix): torch's own RNN symbolics,
+   sort/unsort included.
+3. ``dynamo``: ``torch.onnx.export(dynamo=True)``, which captures Python sizes symbolically.
+
+Nothing is refused on suspicion: TracerWarnings and unusual ops (``If``, ``Loop``, ``TopK``) are notes in the report.
+A graph is refused only when parity disproves it; when no way passes, the line names each way's failure and, where
+one is seen, the likely cause (an RNN cell stepped by a Python loop, a recurrent module that is not a torch RNN, a
+TorchScript module).
 """
 
 from __future__ import annotations
 
-import contextlib
-import inspect
-import sys
-import types
+import re
+import time
 import warnings
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnx
-import onnxruntime as ort
 import torch
 from torch import nn
-from torch.nn.utils import rnn as rnn_utils
 
 from lstm_onnx.exporter.module_inputs import (
-    BATCH,
-    SEQUENCE,
     Axes,
+    GridPoint,
+    InputMaker,
     InputSpec,
+    default_grid,
+    flat_inputs,
     flatten_outputs,
     infer_spec,
     output_names_of,
-    resize,
+    parse_grid,
+    refuse_frozen_dims,
     run_module,
 )
-from lstm_onnx.exporter.rnn_nodes import ExportableRNN, LoweredRNN, PaddedPack
+from lstm_onnx.exporter.module_parity import Case, make_cases, measure_cases
+from lstm_onnx.exporter.module_trace import FORBIDDEN_OPS, Flat, export_graph, needs_flat
+from lstm_onnx.exporter.rnn_nodes import LoweredRNN
+from lstm_onnx.exporter.tolerances import FP32
 from lstm_onnx.runtime.errors import ExportError
 
-__all__ = ["DEFAULT_OPSET", "FORBIDDEN_OPS", "MIN_OPSET", "ModuleExport", "check_opset", "export_module"]
+__all__ = [
+    "DEFAULT_OPSET",
+    "FORBIDDEN_OPS",
+    "METHODS",
+    "MIN_OPSET",
+    "Attempt",
+    "ModuleExport",
+    "check_opset",
+    "export_module",
+]
 
 # ONNX LSTM/GRU have had layout and sequence_lens since opset 14; 17 is the lowest opset every ORT >= 1.12 serves
 # and the one ORT's quantization tools handle best.
 DEFAULT_OPSET = 17
 MIN_OPSET = 14
+# An operator that needs a newer opset than asked for raises it up to this (torch.onnx's TorchScript path tops at 20).
+MAX_OPSET = 20
+_NEEDS_OPSET = re.compile(r"added in version (\d+)")
+METHODS = ("lowering", "torchscript", "dynamo")
+# Estimated eager seconds the default grid may take (each way's ONNX Runtime check costs about as much again).
+GRID_BUDGET_S = 20.0
 
-# Ops that betray sort/unsort, per-timestep or data-dependent machinery around an RNN instead of one node per layer.
-FORBIDDEN_OPS = frozenset({"TopK", "ScatterElements", "ScatterND", "Loop", "Scan", "If", "NonZero"})
-# A second shape must match the eager model this closely before the export is accepted (verify measures properly).
-_SHAPE_CHECK_ATOL = 1e-4
+
+@dataclass(frozen=True)
+class Attempt:
+    """One way to a graph, tried.
+
+    Attributes:
+        method: ``lowering``, ``torchscript`` or ``dynamo``.
+        outcome: ``passed`` (kept), ``failed`` (a graph that parity disproved), ``error`` (no graph) or ``skipped``.
+        reason: Why it failed, in one line (empty when passed).
+        seconds: Time spent, export and parity.
+        worst: Largest |Δ| on ONNX Runtime over the grid (``None`` without a graph).
+    """
+
+    method: str
+    outcome: str
+    reason: str = ""
+    seconds: float = 0.0
+    worst: float | None = None
 
 
 @dataclass(frozen=True)
@@ -63,11 +102,17 @@ class ModuleExport:
 
     Attributes:
         path: The ``.onnx`` file.
-        spec: Input names and dynamic axes (inferred ones included).
+        spec: Input names, dynamic axes (inferred ones included), lengths, and how inputs of any shape are made.
         output_names: ONNX output names, in order.
         output_axes: Dynamic axes of every output.
-        rnn_nodes: ``(module name, ONNX op, layers)`` of every RNN exported.
+        rnn_nodes: ``(module name, kind, layers)`` of every torch RNN in the model.
         opset: ONNX opset.
+        method: The way that made the graph (see the module docstring).
+        attempts: Every way tried, in order.
+        grid: (B, T) points the graph was checked on.
+        notes: What was seen and not held against the graph (TracerWarnings, unusual ops, inferred axes).
+        fixed_batch: The batch is fixed at 1 (a Python loop over the batch): ``example`` is then one item.
+        example: The (flat) example the graph was traced with.
     """
 
     path: Path
@@ -76,32 +121,12 @@ class ModuleExport:
     output_axes: Axes
     rnn_nodes: tuple[tuple[str, str, int], ...]
     opset: int
-
-
-def _pack_padded(
-    input: torch.Tensor, lengths: Any, batch_first: bool = False, enforce_sorted: bool = True
-) -> PaddedPack:
-    """``pack_padded_sequence`` made traceable: nothing is packed, the lengths travel along (sorting is moot)."""
-    lens = lengths if isinstance(lengths, torch.Tensor) else torch.as_tensor(lengths)
-    return PaddedPack(input.transpose(0, 1) if batch_first else input, lens.to(torch.int64))  # (T, B, F)
-
-
-def _pad_packed(
-    sequence: PaddedPack, batch_first: bool = False, padding_value: float = 0.0, total_length: Any = None
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """``pad_packed_sequence`` made traceable: (T', B, F) with ``padding_value`` past each length.
-
-    T' is ``total_length`` when given, else the longest length, as torch's; both are graph values, never the
-    example's numbers (``total_length`` above the padded input's width is not supported).
-    """
-    if not isinstance(sequence, PaddedPack):
-        raise ExportError(f"pad_packed_sequence got a {type(sequence).__name__}; expected the RNN's packed output.")
-    data, lens = sequence.padded, sequence.lengths
-    steps = torch.arange(lens.max() if total_length is None else total_length)  # type: ignore[arg-type]
-    data = data.index_select(0, steps)
-    valid = (steps.view(-1, 1) < lens.view(1, -1)).unsqueeze(-1)  # (T', B, 1)
-    data = data.masked_fill(~valid, padding_value)
-    return (data.transpose(0, 1) if batch_first else data), lens
+    method: str = "lowering"
+    attempts: tuple[Attempt, ...] = ()
+    grid: tuple[GridPoint, ...] = ()
+    notes: tuple[str, ...] = field(default=())
+    fixed_batch: bool = False
+    example: tuple[torch.Tensor, ...] = field(default=(), repr=False, compare=False)
 
 
 def check_opset(opset: int) -> None:
@@ -114,44 +139,48 @@ def check_opset(opset: int) -> None:
         raise ExportError(f"Opset {opset} is too old: ONNX LSTM/GRU need layout/sequence_lens (opset >= {MIN_OPSET}).")
 
 
-# (module name, ONNX op, layers) of one RNN in the model: what the graph must hold for it.
-RNNRecord = tuple[str, str, int]
-
-
-def _refuse_unexportable(model: nn.Module) -> tuple[list[tuple[str, nn.LSTM | nn.GRU]], list[RNNRecord]]:
-    """The RNNs to swap and the record of every RNN (lowered ones included), after refusing modules that cannot be
-    exported faithfully."""
-    rnns = []
-    records: list[RNNRecord] = []
+def _rnn_records(model: nn.Module) -> list[tuple[str, str, int]]:
+    records = []
     for name, module in model.named_modules():
-        label = f"{name or '<root>'} ({type(module).__name__})"
-        if isinstance(module, LoweredRNN):
-            if module.lowered_op not in ("LSTM", "GRU") or module.lowered_layers < 1:
-                raise ExportError(
-                    f"Cannot export {label}: a LoweredRNN must emit >= 1 LSTM/GRU node, it declares "
-                    f"{module.lowered_layers} {module.lowered_op!r}."
-                )
+        if isinstance(module, nn.RNNBase):
+            records.append((name or "<root>", type(module).__name__, module.num_layers))
+        elif isinstance(module, LoweredRNN):
             records.append((name or "<root>", module.lowered_op, module.lowered_layers))
-        if isinstance(module, (nn.LSTMCell, nn.GRUCell, nn.RNNCell)):
-            raise ExportError(
-                f"Cannot export {label}: an RNN cell stepped by a Python loop unrolls to the example's length. "
-                "Use nn.LSTM/nn.GRU over the whole sequence."
-            )
-        if isinstance(module, nn.LSTM) and module.proj_size > 0:
-            raise ExportError(f"Cannot export {label}: proj_size={module.proj_size} has no ONNX LSTM equivalent.")
-        if isinstance(module, (nn.LSTM, nn.GRU)):
-            rnns.append((name, module))
-            records.append((name, type(module).__name__, module.num_layers))
-        elif isinstance(module, nn.RNNBase):
-            raise ExportError(f"Cannot export {label}: only nn.LSTM and nn.GRU are supported.")
-    if not records:
-        raise ExportError(f"{type(model).__name__} holds no nn.LSTM or nn.GRU; export_module exports RNN models.")
-    return rnns, records
+    return records
 
 
-def _state(model: nn.Module) -> dict[str, torch.Tensor]:
-    """Every tensor a module keeps besides its parameters: buffers and plain tensor attributes, copied."""
-    state = {
+def _likely_cause(model: nn.Module) -> str:
+    """What in the model explains a failure on every way: cells, a hand-written recurrence, TorchScript."""
+    if isinstance(model, torch.jit.ScriptModule) or any(isinstance(m, torch.jit.ScriptModule) for m in model.modules()):
+        return "a TorchScript module (no nn.Module source to trace; export the Python model instead)"
+    cells = [n for n, m in model.named_modules() if isinstance(m, nn.RNNCellBase)]
+    if cells:
+        return (
+            f"{cells[0]} ({type(model.get_submodule(cells[0])).__name__}) is an RNN cell stepped by a Python loop, "
+            "which unrolls to the example's length (use nn.LSTM/nn.GRU over the whole sequence)"
+        )
+    custom = sorted(
+        (
+            (not any(k in type(m).__name__.upper() for k in ("LSTM", "GRU")), -n.count("."), n, type(m).__name__)
+            for n, m in model.named_modules()
+            if not isinstance(m, (nn.RNNBase, LoweredRNN))
+            and any(k in type(m).__name__.upper() for k in ("LSTM", "GRU", "RNN"))
+            and not any(isinstance(c, (nn.RNNBase, LoweredRNN)) for c in m.modules())
+        )
+    )
+    if custom:
+        _, _, where, kind = custom[0]
+        return (
+            f"{where or '<root>'} ({kind}) is a recurrent module written by hand, not nn.LSTM/nn.GRU/nn.RNN: its "
+            "Python loop over time unrolls to the example's length"
+        )
+    return ""
+
+
+def _state(model: nn.Module) -> dict[str, torch.Tensor | None]:
+    """Every tensor a module keeps besides its parameters, copied: buffers, and plain attributes holding a tensor, a
+    tuple/list of tensors (an RNN state ``(h, c)``) or ``None`` (a state not yet set)."""
+    state: dict[str, torch.Tensor | None] = {
         f"{n}.{k}" if n else k: b.detach().clone()
         for n, m in model.named_modules()
         for k, b in m._buffers.items()
@@ -159,9 +188,22 @@ def _state(model: nn.Module) -> dict[str, torch.Tensor]:
     }
     for name, module in model.named_modules():
         for key, value in vars(module).items():
-            if isinstance(value, torch.Tensor) and not isinstance(value, nn.Parameter):
-                state[f"{name}.{key}" if name else key] = value.detach().clone()
+            where = f"{name}.{key}" if name else key
+            if key.startswith("_"):
+                continue
+            if value is None:
+                state[where] = None
+            elif isinstance(value, torch.Tensor) and not isinstance(value, nn.Parameter):
+                state[where] = value.detach().clone()
+            elif isinstance(value, (tuple, list)) and value and all(isinstance(v, torch.Tensor) for v in value):
+                state.update({f"{where}[{i}]": v.detach().clone() for i, v in enumerate(value)})
     return state
+
+
+def _same(a: torch.Tensor | None, b: torch.Tensor | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return a.shape == b.shape and torch.equal(a, b)
 
 
 def _refuse_stateful(model: nn.Module, example: Sequence[torch.Tensor]) -> Any:
@@ -172,127 +214,50 @@ def _refuse_stateful(model: nn.Module, example: Sequence[torch.Tensor]) -> Any:
     second = flatten_outputs(run_module(model, example, "the example inputs (a second call)"))
     after = _state(model)
     changed = sorted(
-        k
-        for k in before.keys() | after.keys()
-        if k not in before or k not in after or not torch.equal(before[k], after[k])
+        k for k in before.keys() | after.keys() if k not in before or k not in after or not _same(before[k], after[k])
     )
-    if changed or any(not torch.equal(a, b) for a, b in zip(first, second, strict=True)):
-        where = f" (changed: {', '.join(changed[:3])})" if changed else ""
+    same = all(a.shape == b.shape and torch.equal(a, b) for a, b in zip(first, second, strict=True))
+    if changed:
         raise ExportError(
-            f"Cannot export {type(model).__name__}: it carries state between calls{where}; two calls on the same "
-            "input differ. Pass the state as an input instead."
+            f"Cannot export {type(model).__name__}: it carries state between calls (changed: "
+            f"{', '.join(changed[:3])}); two calls on the same input differ. Pass the state as an input instead."
+        )
+    if not same:
+        cause = _likely_cause(model)
+        raise ExportError(
+            f"Cannot export {type(model).__name__}: two calls on the same input give different outputs, with no state "
+            "kept: something random runs in eval mode (dropout applied with training=True, sampling)"
+            + (f"; and {cause}." if cause else ". Make forward deterministic in eval mode.")
         )
     return value
 
 
-@contextlib.contextmanager
-def _exportable(model: nn.Module, rnns: list[tuple[str, nn.LSTM | nn.GRU]]) -> Iterator[list[ExportableRNN]]:
-    """Swap RNNs and the packing functions for traceable stand-ins; put everything back on exit."""
-    swaps: list[tuple[Any, str, Any]] = []
-    wrappers = []
-    for name, rnn in rnns:
-        parent_name, _, attr = name.rpartition(".")
-        parent = model.get_submodule(parent_name) if parent_name else model
-        wrapper = ExportableRNN(rnn, name)
-        wrappers.append(wrapper)
-        swaps.append((parent, attr, rnn))
-    originals = {
-        "pack_padded_sequence": rnn_utils.pack_padded_sequence,
-        "pad_packed_sequence": rnn_utils.pad_packed_sequence,
-    }
-    stand_ins = {"pack_padded_sequence": _pack_padded, "pad_packed_sequence": _pad_packed}
-    # User code often binds the functions by name (`from torch.nn.utils.rnn import pack_padded_sequence as pack`),
-    # in the model's file or in a helper module it imports: patch every such binding in every loaded module, as well
-    # as torch's own attribute. Only when there are RNNs to swap (nothing else takes the stand-ins' output), and never
-    # in torch's other modules, in this package (its eager kernels pack for real) or in a lowered module's home.
-    lowered_homes = {type(m).__module__ for m in model.modules() if isinstance(m, LoweredRNN)}
-    namespaces = [vars(rnn_utils)] if rnns else []
-    for module_name, home in list(sys.modules.items()) if rnns else ():
-        if (
-            isinstance(home, types.ModuleType)
-            and not module_name.startswith(("torch.", "lstm_onnx."))
-            and module_name not in lowered_homes
-        ):
-            namespaces.append(vars(home))
-    patched: list[tuple[dict[str, Any], str, Any]] = []
-    # Inference only: were parameters to require grad, the RNN Function's outputs would too, and the tracer (paused
-    # inside the Function) would try to bake them into the graph as constants.
-    grads = [(p, p.requires_grad) for p in model.parameters()]
-    try:
-        model.requires_grad_(False)
-        for (parent, attr, _), wrapper in zip(swaps, wrappers, strict=True):
-            setattr(parent, attr, wrapper)
-        for namespace in namespaces:
-            for key, value in list(namespace.items()):
-                for fn_name, original in originals.items():
-                    if value is original:
-                        patched.append((namespace, key, value))
-                        namespace[key] = stand_ins[fn_name]
-        yield wrappers
-    finally:
-        for param, flag in grads:
-            param.requires_grad_(flag)
-        for namespace, key, value in patched:
-            namespace[key] = value
-        for parent, attr, rnn in swaps:
-            setattr(parent, attr, rnn)
-
-
-def _output_axes(
-    model: nn.Module, spec: InputSpec, example: Sequence[torch.Tensor], names: Sequence[str]
-) -> tuple[Axes, list[torch.Tensor], list[np.ndarray[Any, Any]]]:
-    """Output axes found by running the eager model at a second shape: a dim that follows B is the batch axis, any
-    other dim that moves is the sequence axis. Also returns the second shape's inputs and eager outputs."""
-    arrays = [t.numpy() for t in example]
-    base_b = spec.batch_size(arrays) or 1
-    steps = max(
-        (
-            a.shape[ax]
-            for n, a in zip(spec.names, arrays, strict=True)
-            for ax, lbl in spec.axes.get(n, {}).items()
-            if lbl == SEQUENCE
-        ),
-        default=1,
-    )
-    second = resize(spec, arrays, base_b + 3, 2 * steps + 1, np.random.default_rng(0))
-    first_out = flatten_outputs(run_module(model, example, "the example inputs"))
+def _output_axes(model: nn.Module, spec: InputSpec, arrays: list[np.ndarray[Any, Any]], names: Sequence[str]) -> Axes:
+    """Output axes found by running the eager model at a second shape: a dim that follows an input dimension takes
+    its name; any other dim that moves is named ``<output>_dim<d>``."""
+    b0 = spec.example_batch or 1
+    t0 = spec.example_length or 1
+    second = spec.case(arrays, b0 + 3, max(spec.min_length, 2 * t0 + 1), np.random.default_rng(0))
+    first_out = flatten_outputs(run_module(model, [torch.from_numpy(a) for a in arrays], "the example inputs"))
     second_out = flatten_outputs(
         run_module(model, [torch.from_numpy(a) for a in second], "inputs resized to another batch size and length")
     )
+    second_sizes: dict[str, int] = {}
+    for name, array in zip(spec.names, second, strict=True):
+        for axis, label in spec.axes.get(name, {}).items():
+            second_sizes.setdefault(label, int(array.shape[axis]))
     axes: Axes = {}
     for name, a, b in zip(names, first_out, second_out, strict=True):
-        moved = {
-            d: (BATCH if b.shape[d] == base_b + 3 and spec.batch_size(arrays) is not None else SEQUENCE)
-            for d in range(a.dim())
-            if a.shape[d] != b.shape[d]
-        }
+        moved = {}
+        for d in range(a.dim()):
+            if d < b.dim() and a.shape[d] != b.shape[d]:
+                sizes = (a.shape[d], b.shape[d])
+                follows = [lbl for lbl, n in spec.sizes.items() if (n, second_sizes.get(lbl)) == sizes]
+                label = follows[0] if follows else f"{name}_dim{d}"
+                moved[d] = label
         if moved:
             axes[name] = moved
-    return axes, [torch.from_numpy(a) for a in second], [t.numpy() for t in second_out]
-
-
-def _check_graph(path: Path, records: list[RNNRecord], expected: int, packed: bool, lowered: int) -> None:
-    """Checker, no forbidden ops, ``expected`` RNN nodes (one per layer and call); every node has ``sequence_lens``
-    when an RNN was fed a packed sequence, and at least ``lowered`` nodes (a ``LoweredRNN``'s layers) have it in any
-    case."""
-    model = onnx.load(str(path))
-    try:
-        onnx.checker.check_model(model, full_check=True)
-    except onnx.checker.ValidationError as err:
-        raise ExportError(f"The exported graph is invalid: {err}") from err
-    forbidden = sorted({n.op_type for n in model.graph.node} & FORBIDDEN_OPS)
-    if forbidden:
-        raise ExportError(f"The graph holds {forbidden}: sort/unsort, loop or data-dependent machinery around an RNN.")
-    nodes = [n for n in model.graph.node if n.op_type in ("LSTM", "GRU")]
-    if len(nodes) != expected:
-        names = ", ".join(n for n, _, _ in records)
-        raise ExportError(
-            f"Expected {expected} ONNX LSTM/GRU node(s) for {names} (one per layer and call), found {len(nodes)}: "
-            "an RNN was traced in a form the exporter does not recognise."
-        )
-    with_lengths = sum(1 for n in nodes if len(n.input) >= 5 and n.input[4])
-    if (packed and with_lengths < len(nodes)) or with_lengths < lowered:
-        raise ExportError("An RNN fed a packed sequence lost its lengths (no sequence_lens); padding would leak in.")
+    return axes
 
 
 def export_module(
@@ -303,34 +268,51 @@ def export_module(
     dynamic_axes: Axes | None = None,
     output_names: Sequence[str] | None = None,
     opset: int = DEFAULT_OPSET,
+    make_inputs: InputMaker | None = None,
+    grid: Sequence[GridPoint] | str | None = None,
+    methods: Sequence[str] = METHODS,
 ) -> ModuleExport:
-    """Export a user's RNN model to ONNX, or refuse in one line.
+    """Export a user's RNN model to ONNX, proven on shapes the export never saw, or refuse in one line.
 
     Args:
-        model: Any ``nn.Module`` using ``nn.LSTM``/``nn.GRU`` or holding a ``LoweredRNN``; put in eval mode (a
-            warning says so when it was training) and otherwise left unchanged. ``forward`` may return a tensor or
-            a (nested) tuple, list or dict of tensors, and may take further parameters with defaults.
-        example_inputs: Tensors in ``forward``'s order, e.g. ids int64 (B, T) and lengths int64 (B).
+        model: Any ``nn.Module`` (put in eval mode: a warning says so when it was training; otherwise left
+            unchanged). ``forward`` may return a tensor or a (nested) tuple, list or dict of tensors, and may take
+            further parameters with defaults.
+        example_inputs: Tensors in ``forward``'s order, e.g. ids int64 (B, T) and lengths int64 (B); a tuple of
+            tensors (an RNN state ``(h, c)``) becomes one ONNX input per tensor (``hidden_0``, ``hidden_1``).
         path: Target ``.onnx`` file.
         dynamic_axes: ``torch.onnx.export``-style axes keyed by ``forward``'s parameter names (inputs and, if
-            wanted, outputs); inferred when ``None`` (see ``module_inputs.infer_spec``).
+            wanted, outputs), in the user's own names; measured when ``None`` (see ``module_inputs``).
         output_names: ONNX output names; default ``output``, or ``output_0``, ``output_1``, ... for a tuple, or a
             dict's keys.
         opset: ONNX opset (>= 14, for LSTM/GRU ``layout`` and ``sequence_lens``).
+        make_inputs: ``make_inputs(batch, length)`` → inputs in ``forward``'s order, for inputs whose sizes are
+            coupled (the example must be one of its results).
+        grid: (B, T) points to check the graph on, or their text form (``module_inputs.parse_grid``: ``"1:0.5x,8:3x"``);
+            default ``module_inputs.default_grid``. A point the eager model fails at raises.
+        methods: Ways to try, in order (see the module docstring).
 
     Returns:
-        What was written, with the inferred axes.
+        What was written, with the way that made it and every way tried.
 
     Raises:
-        ExportError: The model cannot be exported faithfully (names the module and the reason), or the graph fails
-            its checks.
+        ExportError: No way gives a graph that matches the model on the grid (each way's reason in the line), the
+            model keeps state between calls, or the inputs are not what ``forward`` takes.
     """
     check_opset(opset)
     if not isinstance(model, nn.Module):
         raise ExportError(
             f"The model is a {type(model).__name__}, not a torch.nn.Module; export_module exports modules."
         )
-    example = tuple(example_inputs)
+    unknown_methods = sorted(set(methods) - set(METHODS))
+    if unknown_methods or not methods:
+        raise ExportError(f"Unknown export method(s) {unknown_methods or list(methods)}; choose from {list(METHODS)}.")
+    for name, module in model.named_modules():
+        if isinstance(module, LoweredRNN) and (module.lowered_op not in ("LSTM", "GRU") or module.lowered_layers < 1):
+            raise ExportError(
+                f"Cannot export {name or '<root>'} ({type(module).__name__}): a LoweredRNN must emit >= 1 LSTM/GRU "
+                f"node, it declares {module.lowered_layers} {module.lowered_op!r}."
+            )
     if model.training:
         warnings.warn(
             f"{type(model).__name__} was in training mode; it is exported (and left) in eval mode: dropout off, "
@@ -338,9 +320,14 @@ def export_module(
             stacklevel=2,
         )
     model.eval()
-    rnns, records = _refuse_unexportable(model)
-    spec = infer_spec(model, example, dynamic_axes)
+    model, example = flat_inputs(model, tuple(example_inputs))
+    for value in example:
+        if not isinstance(value, torch.Tensor):
+            raise ExportError(f"An example input is a {type(value).__name__}; pass tensors, in forward's order.")
+    started = time.perf_counter()
     eager_value = _refuse_stateful(model, example)
+    example_seconds = (time.perf_counter() - started) / 2
+    spec = infer_spec(model, example, dynamic_axes, make_inputs)
     eager = flatten_outputs(eager_value)
     names = tuple(output_names) if output_names else output_names_of(eager_value)
     if len(names) != len(eager) or len(set(names)) != len(names):
@@ -351,118 +338,158 @@ def export_module(
             f"dynamic_axes names {unknown}, which is neither an input ({', '.join(spec.names)}) nor an output "
             f"({', '.join(names)})."
         )
-    out_axes, second_in, second_out = _output_axes(model, spec, example, names)
+    arrays = [np.ascontiguousarray(t.detach().cpu().numpy()) for t in example]
+    if dynamic_axes is not None:
+        refuse_frozen_dims(model, spec, arrays)
+    out_axes = _output_axes(model, spec, arrays, names)
     if dynamic_axes is not None:
         out_axes = {**out_axes, **{k: dict(v) for k, v in dynamic_axes.items() if k in names}}
-    try:
-        wrappers = _trace(model, example, eager_value, path, spec, names, {**spec.axes, **out_axes}, rnns, opset)
-        lowered = sum(layers for _, _, layers in records) - sum(r.num_layers for _, r in rnns)
-        expected = lowered + sum(w.num_layers * w.calls for w in wrappers)
-        _check_graph(path, records, expected, any(w.saw_packed for w in wrappers), lowered)
-        _check_second_shape(path, spec, second_in, second_out)
-    except ExportError:
-        # Never leave a refused graph where a caller could pick it up.
-        path.unlink(missing_ok=True)
-        raise
-    return ModuleExport(path, spec, names, out_axes, tuple(records), opset)
-
-
-class _Flat(nn.Module):
-    """Calls the user's module with exactly the example's positional inputs and returns its outputs flattened.
-
-    Only used when needed: torch.onnx's TorchScript path appends the defaults of every further ``forward`` parameter
-    (keyword-only ones included) as positional arguments, and cannot return a dict. Wrapping prefixes initializer
-    names with ``model.``, so a plain module is exported as itself.
-    """
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, *inputs: torch.Tensor) -> Any:
-        out = flatten_outputs(self.model(*inputs))
-        return out[0] if len(out) == 1 else tuple(out)
-
-
-def _needs_flat(model: nn.Module, example: Sequence[torch.Tensor], eager_value: Any) -> bool:
-    params = inspect.signature(model.forward).parameters
-    return (
-        len(params) != len(example)
-        or not isinstance(eager_value, (torch.Tensor, tuple, list))
-        or (isinstance(eager_value, (tuple, list)) and any(isinstance(v, dict) for v in eager_value))
+    over: list[str] = []
+    if grid is None:
+        points, over = _within_budget(default_grid(spec), spec, example_seconds)
+    else:
+        points = parse_grid(grid, spec) if isinstance(grid, str) else tuple(grid)
+    cases, dropped = make_cases(model, spec, arrays, points, strict=grid is not None)
+    notes = [*spec.notes, *over, *dropped]
+    records = _rnn_records(model)
+    if not records:
+        notes.append("no nn.LSTM/nn.GRU/nn.RNN in the model")
+    if any(isinstance(m, LoweredRNN) for m in model.modules()):
+        methods = ("lowering",)  # it lowers itself: the toolkit's own export twins, held to their declared nodes
+    target = Flat(model).eval() if needs_flat(model, example, eager_value) else model
+    trial = _Trial(model, target, path, names, opset)
+    attempts, made = trial.run(methods, example, spec, out_axes, cases, notes)
+    if made is None and spec.batch is not None:
+        # Every way failed with a dynamic batch: a Python loop over the batch (flair's per-sentence slicing) is right
+        # for one batch size only. One item at a time is then a graph of its own, proven on the grid at B=1.
+        fixed = _fixed_batch(spec)
+        one = [torch.from_numpy(a) for a in spec.case(arrays, 1, spec.example_length or 1, np.random.default_rng(0))]
+        fixed_points = tuple(dict.fromkeys((1, t) for _, t in points))
+        arrays_one = [t.numpy() for t in one]
+        fixed_cases, _ = make_cases(model, fixed, arrays_one, fixed_points, strict=False)
+        fixed_axes = {k: {d: n for d, n in v.items() if n != spec.batch} for k, v in out_axes.items()}
+        fixed_axes = {k: v for k, v in fixed_axes.items() if v}
+        more, made = trial.run(
+            [m for m in methods if m != "dynamo"], tuple(one), fixed, fixed_axes, fixed_cases, notes, " at batch 1"
+        )
+        attempts += more
+        if made is not None:
+            notes.append(
+                f"batch fixed at 1: with a dynamic batch no way matches PyTorch ({attempts[0].reason[:200]}); "
+                "the graph takes one item at a time"
+            )
+            spec, out_axes, points, example = fixed, fixed_axes, fixed_points, tuple(one)
+    if made is not None:
+        method, used = made
+        return ModuleExport(
+            path,
+            spec,
+            names,
+            out_axes,
+            tuple(records),
+            used,
+            method,
+            tuple(attempts),
+            points,
+            tuple(notes),
+            fixed_batch=spec.batch is None and bool(attempts) and attempts[-1].method.endswith("at batch 1"),
+            example=example,
+        )
+    path.unlink(missing_ok=True)  # never leave an earlier graph where a caller could take it for this one
+    cause = _likely_cause(model) or next((n.split(": ", 1)[1] for n in notes if "TracerWarning" in n), "")
+    tried = "; ".join(f"{a.method}: {a.reason}" for a in attempts)
+    raise ExportError(
+        f"Cannot export {type(model).__name__}: no way gives a graph that matches it ({tried})"
+        + (f". Likely cause: {cause}." if cause else ".")
     )
 
 
-def _trace(
-    model: nn.Module,
-    example: tuple[torch.Tensor, ...],
-    eager_value: Any,
-    path: Path,
-    spec: InputSpec,
-    names: Sequence[str],
-    axes: Axes,
-    rnns: list[tuple[str, nn.LSTM | nn.GRU]],
-    opset: int,
-) -> list[ExportableRNN]:
-    """``torch.onnx.export`` with the RNNs swapped; any failure or TracerWarning becomes one ``ExportError`` line.
-
-    Returns:
-        The stand-ins used (their call counts and whether they were fed a packed sequence).
-    """
-    # eval(): torch.onnx.export puts the exported module back in its own mode afterwards, recursively; a fresh
-    # wrapper in training mode would leave the user's model training (dropout on) for verify.
-    target = _Flat(model).eval() if _needs_flat(model, example, eager_value) else model
-    with warnings.catch_warnings(record=True) as caught, _exportable(model, rnns) as wrappers:
-        warnings.simplefilter("always")
-        try:
-            torch.onnx.export(
-                target,
-                example,
-                str(path),
-                dynamo=False,
-                opset_version=opset,
-                input_names=list(spec.names),
-                output_names=list(names),
-                dynamic_axes=axes,
-                do_constant_folding=True,
-                keep_initializers_as_inputs=False,
-            )
-        except ExportError:
-            raise
-        # The eager model ran on this input already, so whatever fails here failed in the export machinery (or in
-        # user code the stand-ins reached); one line names it, the traceback stays chained.
-        except Exception as err:  # noqa: BLE001
-            first = str(err).splitlines()[0] if str(err) else ""
-            raise ExportError(
-                f"torch.onnx.export failed for {type(model).__name__}: {type(err).__name__}: {first}"
-            ) from err
-    tracer_warning: type[Warning] = torch.jit.TracerWarning  # type: ignore[attr-defined]
-    tracer = [w for w in caught if issubclass(w.category, tracer_warning)]
-    if tracer:
-        raise ExportError(
-            f"Cannot export {type(model).__name__}: tracing hit Python that depends on the data or freezes a size "
-            f"({str(tracer[0].message).splitlines()[0]} at {Path(tracer[0].filename).name}:{tracer[0].lineno})."
-        )
-    return wrappers
+def _within_budget(
+    points: tuple[GridPoint, ...], spec: InputSpec, example_seconds: float
+) -> tuple[tuple[GridPoint, ...], list[str]]:
+    """The default grid's points, cheapest first, while their estimated eager time (the example's, scaled by rows x
+    steps) stays within ``GRID_BUDGET_S`` (a WaveRNN step costs ~1,000x a text classifier's); the three cheapest
+    always stay, so short, long and other batch sizes are still seen."""
+    b0, t0 = spec.example_batch or 1, spec.example_length or 1
+    cost = {p: example_seconds * (p[0] if spec.batch else b0) * p[1] / (b0 * t0) for p in points}
+    kept: list[GridPoint] = []
+    total = 0.0
+    for point in sorted(points, key=lambda p: cost[p]):
+        if len(kept) < 3 or total + cost[point] <= GRID_BUDGET_S:
+            kept.append(point)
+            total += cost[point]
+    left = [p for p in points if p not in kept]
+    note = (
+        [f"grid points over the {GRID_BUDGET_S:.0f} s budget left out (pass grid= to run them): {left}"] if left else []
+    )
+    return tuple(p for p in points if p in kept), note
 
 
-def _check_second_shape(
-    path: Path, spec: InputSpec, inputs: list[torch.Tensor], want: list[np.ndarray[Any, Any]]
-) -> None:
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    wanted = {i.name for i in session.get_inputs()}  # an input the model never reads is dropped from the graph
-    feed = {n: t.numpy() for n, t in zip(spec.names, inputs, strict=True) if n in wanted}
-    shape = {n: list(a.shape) for n, a in feed.items()}
-    try:
-        got = session.run(None, feed)
-    except (ort.capi.onnxruntime_pybind11_state.Fail, ort.capi.onnxruntime_pybind11_state.InvalidArgument) as err:
-        raise ExportError(
-            f"The graph fails at a shape the export did not see ({shape}): a size was frozen into it. "
-            f"{str(err).splitlines()[0]}"
-        ) from err
-    for index, (g, w) in enumerate(zip(got, want, strict=True)):
-        if g.shape != w.shape or not np.allclose(g, w, atol=_SHAPE_CHECK_ATOL, rtol=1e-3):
-            raise ExportError(
-                f"The graph disagrees with the eager model at a shape the export did not see ({shape}), "
-                f"output {index}: a data-dependent Python branch or a size frozen into the graph."
-            )
+def _fixed_batch(spec: InputSpec) -> InputSpec:
+    """The spec with the batch axis made static (B = 1)."""
+    axes = {k: {d: n for d, n in v.items() if n != spec.batch} for k, v in spec.axes.items()}
+    sizes = {k: v for k, v in spec.sizes.items() if k != spec.batch}
+    return replace(spec, axes={k: v for k, v in axes.items() if v}, batch=None, sizes=sizes)
+
+
+class _Trial:
+    """Tries ways to a graph in order and keeps the first that ONNX Runtime proves on the cases."""
+
+    def __init__(self, model: nn.Module, target: nn.Module, path: Path, names: Sequence[str], opset: int) -> None:
+        self.model, self.target, self.path, self.names, self.opset = model, target, path, names, opset
+
+    def run(
+        self,
+        methods: Sequence[str],
+        example: tuple[torch.Tensor, ...],
+        spec: InputSpec,
+        out_axes: Axes,
+        cases: list[Case],
+        notes: list[str],
+        suffix: str = "",
+    ) -> tuple[list[Attempt], tuple[str, int] | None]:
+        """Every attempt, and ``(method, opset)`` of the graph kept at ``path`` (``None``: none passed)."""
+        attempts: list[Attempt] = []
+        axes = {**spec.axes, **out_axes}
+        for method in methods:
+            started = time.perf_counter()
+            trial = self.path.with_name(f".{self.path.name}.{method}.tmp")
+            used = self.opset
+            try:
+                try:
+                    seen = export_graph(method, self.model, self.target, example, trial, spec, self.names, axes, used)
+                except ExportError as err:
+                    # torch.onnx names the opset an operator needs (asteroid's DPRNN: aten::col2im, opset 18).
+                    needed = _NEEDS_OPSET.search(str(err))
+                    if needed is None or not self.opset < int(needed.group(1)) <= MAX_OPSET:
+                        raise
+                    used = int(needed.group(1))
+                    seen = export_graph(method, self.model, self.target, example, trial, spec, self.names, axes, used)
+                    seen.append(f"opset {used} used: {str(err)[:120]}")
+                notes.extend(f"{method}{suffix}: {n}" for n in seen)
+                worst, reason = _parity(trial, spec, self.names, out_axes, cases)
+            except ExportError as err:
+                attempts.append(Attempt(method + suffix, "error", str(err), time.perf_counter() - started))
+                trial.unlink(missing_ok=True)
+                continue
+            if reason:
+                attempts.append(Attempt(method + suffix, "failed", reason, time.perf_counter() - started, worst))
+                trial.unlink(missing_ok=True)
+                continue
+            attempts.append(Attempt(method + suffix, "passed", "", time.perf_counter() - started, worst))
+            trial.replace(self.path)
+            return attempts, (method, used)
+        return attempts, None
+
+
+def _parity(
+    path: Path, spec: InputSpec, names: Sequence[str], out_axes: Axes, cases: list[Case]
+) -> tuple[float | None, str]:
+    """ONNX Runtime CPU against the eager outputs over every case: (largest |Δ|, why it fails or "")."""
+    from lstm_onnx.exporter.backends import OrtBackend
+
+    record = measure_cases(OrtBackend("ort-cpu", path), cases, spec, names, out_axes)
+    if record.status == "error":
+        return None, record.reason
+    failures = record.failures(FP32)
+    return record.worst(), "; ".join(failures)

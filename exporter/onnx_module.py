@@ -9,82 +9,22 @@ Neither exporter maps that to ONNX ``LSTM``'s ``sequence_lens``:
   https://github.com/pytorch/pytorch/issues/41774, https://github.com/microsoft/onnxruntime/issues/11830).
 - dynamo does not trace ``pack_padded_sequence`` at all (https://github.com/pytorch/pytorch/issues/112044).
 
-So each layer goes through ``OnnxLSTM``, a ``torch.autograd.Function`` that computes in eager torch exactly what
-the trained model computes (a packed ``nn.LSTM`` pass) and whose ``symbolic`` emits one ONNX ``LSTM`` node with
-``sequence_lens`` (TorchScript exporter, ``dynamo=False``). Weights are buffers already in ONNX layout (gate order
-iofc, bias = concat(Wb, Rb)), so they land in the graph as constant initializers.
+So each layer goes through ``rnn_nodes.lstm_layer``, the one RNN lowering (users' models use it too): a
+``torch.autograd.Function`` that computes in eager torch exactly what the trained model computes (a packed
+``nn.LSTM`` pass) and whose ``symbolic`` emits one ONNX ``LSTM`` node with ``sequence_lens`` (TorchScript exporter,
+``dynamo=False``). Weights are buffers already in ONNX layout (gate order iofc, bias = concat(Wb, Rb)), so they land
+in the graph as constant initializers.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from lstm_onnx.exporter.rnn_nodes import LoweredRNN
+from lstm_onnx.exporter.rnn_nodes import LoweredRNN, lstm_layer, register_onnx_weights
 from lstm_onnx.trainer.model import BiLSTMClassifier
 
-__all__ = ["OnnxExportClassifier", "OnnxLSTM", "onnx_gate_order", "register_lstm_weights", "torch_gate_order"]
-
-
-def onnx_gate_order(weight: torch.Tensor) -> torch.Tensor:
-    """Reorder stacked gate rows from torch's (i, f, g, o) to ONNX's (i, o, f, c).
-
-    Args:
-        weight: float (4H, ...) or (4H) torch gate-stacked tensor.
-
-    Returns:
-        The same rows in ONNX order.
-    """
-    i, f, g, o = weight.chunk(4, dim=0)
-    return torch.cat([i, o, f, g], dim=0)
-
-
-def torch_gate_order(weight: torch.Tensor) -> torch.Tensor:
-    """Inverse of ``onnx_gate_order``: rows (i, o, f, c) back to torch's (i, f, g, o)."""
-    i, o, f, c = weight.chunk(4, dim=0)
-    return torch.cat([i, f, c, o], dim=0)
-
-
-def _eager_lstm(
-    x: torch.Tensor,
-    seq_lens: torch.Tensor,
-    w: torch.Tensor,
-    r: torch.Tensor,
-    b: torch.Tensor,
-    input_size: int,
-    hidden_size: int,
-    num_directions: int,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """ONNX ``LSTM`` semantics (layout 0, zero initial state) computed by torch's packed LSTM kernel.
-
-    Args:
-        x: float (T, B, In) time-major inputs.
-        seq_lens: int32 (B) true lengths, 1 <= length <= T.
-        w: float (D, 4H, In), r: float (D, 4H, H), b: float (D, 8H), ONNX layout.
-        input_size: In (a Python int: under tracing, tensor sizes are traced values).
-        hidden_size: H.
-        num_directions: D, 2 for bidirectional, else 1 (a Python int, for the same reason).
-
-    Returns:
-        ``y`` float (T, D, B, H) with zeros past each length (as ORT writes them) and ``y_h`` float (D, B, H):
-        forward at position length-1, backward at position 0.
-    """
-    d = num_directions
-    lstm = nn.LSTM(input_size, hidden_size, num_layers=1, bidirectional=d == 2).to(x.dtype)
-    with torch.no_grad():
-        for k, suffix in enumerate(["", "_reverse"][:d]):
-            getattr(lstm, f"weight_ih_l0{suffix}").copy_(torch_gate_order(w[k]))
-            getattr(lstm, f"weight_hh_l0{suffix}").copy_(torch_gate_order(r[k]))
-            wb, rb = b[k].chunk(2)
-            getattr(lstm, f"bias_ih_l0{suffix}").copy_(torch_gate_order(wb))
-            getattr(lstm, f"bias_hh_l0{suffix}").copy_(torch_gate_order(rb))
-        packed = pack_padded_sequence(x, seq_lens.cpu().long(), enforce_sorted=False)
-        out, (h_n, _) = lstm(packed)
-        y, _ = pad_packed_sequence(out, total_length=x.shape[0])  # (T, B, D*H), zero padded
-    return y.view(y.shape[0], y.shape[1], d, hidden_size).permute(0, 2, 1, 3).contiguous(), h_n
+__all__ = ["OnnxExportClassifier"]
 
 
 def _time_major_pool(
@@ -128,76 +68,6 @@ def _time_major_pool(
     return torch.cat(parts, dim=1)
 
 
-class OnnxLSTM(torch.autograd.Function):
-    """One LSTM layer: packed torch LSTM in eager mode, one ONNX ``LSTM`` node with ``sequence_lens`` on export."""
-
-    @staticmethod
-    def forward(
-        ctx: Any,
-        x: torch.Tensor,
-        seq_lens: torch.Tensor,
-        w: torch.Tensor,
-        r: torch.Tensor,
-        b: torch.Tensor,
-        input_size: int,
-        hidden_size: int,
-        num_directions: int,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        # While torch.onnx traces, the body of a Function with a symbolic is replaced by the symbolic anyway; tracing
-        # through it would only raise TracerWarnings (sizes turned into Python ints). Pause the tracer here.
-        state = torch._C._get_tracing_state()
-        torch._C._set_tracing_state(None)  # type: ignore[attr-defined]
-        try:
-            return _eager_lstm(x, seq_lens, w, r, b, input_size, hidden_size, num_directions)
-        finally:
-            torch._C._set_tracing_state(state)  # type: ignore[attr-defined]
-
-    @staticmethod
-    def symbolic(
-        g: Any, x: Any, seq_lens: Any, w: Any, r: Any, b: Any, input_size: int, hidden_size: int, num_directions: int
-    ) -> tuple[Any, Any]:  # pragma: no cover - exercised through torch.onnx.export
-        direction = "bidirectional" if num_directions == 2 else "forward"
-        # No initial_h/initial_c: ONNX defaults them to zeros of the *runtime* batch size. Building them from a
-        # Python batch size would freeze the example's batch into the graph (onnxruntime#11830).
-        y, y_h, _ = g.op(
-            "LSTM",
-            x,
-            w,
-            r,
-            b,
-            seq_lens,
-            hidden_size_i=hidden_size,
-            direction_s=direction,
-            layout_i=0,
-            outputs=3,
-        )
-        return y, y_h
-
-
-def register_lstm_weights(module: nn.Module, lstm: nn.LSTM, num_layers: int, num_directions: int) -> None:
-    """Register ``lstm``'s weights on ``module`` in ONNX ``LSTM`` layout, as buffers ``lstm{layer}_W/_R/_B``.
-
-    W: (D, 4H, In), R: (D, 4H, H), B: (D, 8H) = concat(Wb, Rb); gates reordered from torch's ifgo to ONNX's iofc.
-    Copies: the trained model is not modified.
-    """
-    suffixes = ["", "_reverse"][:num_directions]
-    for layer in range(num_layers):
-        w = [onnx_gate_order(getattr(lstm, f"weight_ih_l{layer}{s}").detach()) for s in suffixes]
-        r = [onnx_gate_order(getattr(lstm, f"weight_hh_l{layer}{s}").detach()) for s in suffixes]
-        b = [
-            torch.cat(
-                [
-                    onnx_gate_order(getattr(lstm, f"bias_ih_l{layer}{s}").detach()),
-                    onnx_gate_order(getattr(lstm, f"bias_hh_l{layer}{s}").detach()),
-                ]
-            )
-            for s in suffixes
-        ]
-        module.register_buffer(f"lstm{layer}_W", torch.stack(w).contiguous())  # (D, 4H, In)
-        module.register_buffer(f"lstm{layer}_R", torch.stack(r).contiguous())  # (D, 4H, H)
-        module.register_buffer(f"lstm{layer}_B", torch.stack(b).contiguous())  # (D, 8H)
-
-
 class OnnxExportClassifier(LoweredRNN):
     """Computes what a trained ``BiLSTMClassifier`` computes, in an exportable form.
 
@@ -218,7 +88,7 @@ class OnnxExportClassifier(LoweredRNN):
         self.embedding.load_state_dict(model.embedding.state_dict())
         self.head = nn.Linear(config.features, config.num_labels)
         self.head.load_state_dict(model.head.state_dict())
-        register_lstm_weights(self, model.lstm, config.num_layers, config.num_directions)
+        register_onnx_weights(self, model.lstm, "lstm")
         # Inference only. Without this the Function's outputs require grad (via the embedding), and the tracer,
         # paused inside the Function, would try to bake them into the graph as constants.
         self.requires_grad_(False)
@@ -248,15 +118,12 @@ class OnnxExportClassifier(LoweredRNN):
                 # them. A Reshape alone cannot do this (D sits between T and B), so the Transpose stays here.
                 # Shapes come from the tensor at run time (traced as Shape ops), never from the example.
                 x = y.transpose(1, 2).reshape(y.shape[0], y.shape[2], -1)
-            y, h_n = OnnxLSTM.apply(  # type: ignore[no-untyped-call]
+            y, h_n = lstm_layer(
                 x,
                 seq_lens,
                 getattr(self, f"lstm{layer}_W"),
                 getattr(self, f"lstm{layer}_R"),
                 getattr(self, f"lstm{layer}_B"),
-                config.embedding_dim if layer == 0 else config.num_directions * config.hidden_size,
-                config.hidden_size,
-                config.num_directions,
             )
         pooled = _time_major_pool(y, lengths, h_n, config.pooling)
         logits: torch.Tensor = self.head(pooled).float()

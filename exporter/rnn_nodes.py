@@ -1,11 +1,14 @@
-"""Any ``nn.LSTM``/``nn.GRU`` as ONNX ``LSTM``/``GRU`` nodes with ``sequence_lens`` (for module export).
+"""Any ``nn.LSTM``/``nn.GRU``/``nn.RNN`` as ONNX ``LSTM``/``GRU``/``RNN`` nodes with ``sequence_lens`` (module export).
 
-``ExportableRNN`` stands in for a user's RNN while ``torch.onnx.export`` traces (TorchScript, ``dynamo=False``; see
-exporter/onnx_module.py for the upstream issues behind that choice). Each layer goes through ``_RNNLayer``, a
-``torch.autograd.Function`` whose eager body is torch's own packed kernel and whose ``symbolic`` is one ONNX node:
+While ``torch.onnx.export`` traces (TorchScript, ``dynamo=False``; see exporter/onnx_module.py for the upstream
+issues behind that choice), the ``forward`` of every RNN *instance* is replaced by ``LoweredForward``: the module
+stays the user's own ``nn.LSTM`` (its class, weights, ``flatten_parameters``, ``isinstance`` all answer as before),
+only its computation is routed through ``_RNNLayer``, a ``torch.autograd.Function`` whose eager body is torch's own
+packed kernel and whose ``symbolic`` is one ONNX node per layer:
 
-- ``sequence_lens`` comes from the lengths a ``PaddedPack`` carries (the traced stand-in of a ``PackedSequence``,
-  made by ``pack_padded`` in module_export's patch); no sort/unsort, no scatter, no Loop.
+- ``sequence_lens`` comes from the lengths a ``PaddedPack`` carries (a real ``PackedSequence`` subclass holding the
+  padded, time-major rows; made by the traceable ``pack_padded_sequence`` of module_trace's patch); no
+  sort/unsort, no scatter, no Loop.
 - GRU nodes set ``linear_before_reset=1``: torch applies the reset gate after the recurrent matmul.
 - ``initial_h``/``initial_c`` are fed only when the caller passed them, so a zero state defaults to zeros of the
   *runtime* batch (onnxruntime#11830), and a state computed from the input stays a graph value.
@@ -13,7 +16,6 @@ exporter/onnx_module.py for the upstream issues behind that choice). Each layer 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -22,41 +24,70 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 
 from lstm_onnx.runtime.errors import ExportError
 
-__all__ = ["ExportableRNN", "LoweredRNN", "PaddedPack", "onnx_weights"]
+__all__ = [
+    "LoweredForward",
+    "LoweredRNN",
+    "PaddedPack",
+    "is_padded_pack",
+    "lstm_layer",
+    "unpack_padded",
+    "onnx_weights",
+    "register_onnx_weights",
+    "rnn_kind",
+]
 
 
-@dataclass
-class PaddedPack:
-    """What a ``PackedSequence`` holds, kept padded so it traces: time-major data and the true lengths.
+# The attribute a PaddedPack's lengths tensor carries: the padded length T (a traced value while tracing). It lives
+# on the tensor object itself, so a PackedSequence user code re-builds from ``x.batch_sizes`` is still recognised.
+_STEPS = "_lstm_onnx_padded_steps"
 
-    Only ``nn.LSTM``/``nn.GRU`` and ``pad_packed_sequence`` may consume one. Its fields are named unlike a
-    ``PackedSequence``'s on purpose: a model reading ``.data`` (packed rows, (N, F)) or ``.batch_sizes`` would get
-    something else here, so those raise ``ExportError`` instead of tracing a different computation.
 
-    Attributes:
-        padded: float (T, B, F) time-major values; positions past a row's length are undefined.
-        lengths: int64 (B) true lengths, 1 <= length <= T.
-        source: Where it came from (for messages): ``pack_padded_sequence`` or an RNN's name.
+class PaddedPack(PackedSequence):
+    """A ``PackedSequence`` whose rows stay padded so it traces: ``data`` is float (T*B, F), the padded time-major
+    (T, B, F) rows flattened (rows past an item's length undefined), and ``batch_sizes`` is the true lengths, int64
+    (B), carrying T.
+
+    It *is* a ``PackedSequence`` with (N, F) data, as torch's: ``isinstance`` holds, ``.to()``/``.float()`` work,
+    ``torch.cat([a.data, b.data], 1)`` joins features, and user code that re-wraps it,
+    ``PackedSequence(f(x.data), x.batch_sizes)``, keeps the layout (row-wise ``f`` stays exact on padded rows).
+    Only readers that count packed rows (``data.shape[0]`` as a token count) would see T*B instead.
     """
 
-    padded: torch.Tensor
-    lengths: torch.Tensor
-    source: str = "pack_padded_sequence"
+    def __new__(
+        cls,
+        data: torch.Tensor,
+        batch_sizes: torch.Tensor | None = None,
+        sorted_indices: torch.Tensor | None = None,
+        unsorted_indices: torch.Tensor | None = None,
+    ) -> PaddedPack:
+        return tuple.__new__(cls, (data, batch_sizes, sorted_indices, unsorted_indices))
 
-    def __getattr__(self, name: str) -> Any:
-        # Only called for attributes a dataclass instance lacks: PackedSequence's own fields and methods.
-        if name.startswith("__"):
-            raise AttributeError(name)
-        raise ExportError(
-            f"Cannot export: the model reads PackedSequence.{name} of the output of {self.source}; only nn.LSTM, "
-            "nn.GRU and pad_packed_sequence may consume a packed sequence here. Unpack it with pad_packed_sequence "
-            "first."
-        )
+    @classmethod
+    def of(cls, padded: torch.Tensor, lengths: torch.Tensor) -> PaddedPack:
+        """Pack (T, B, F) time-major rows with their int64 (B) lengths."""
+        setattr(lengths, _STEPS, padded.shape[0])
+        return cls(padded.reshape(-1, padded.shape[2]), lengths)
+
+
+def unpack_padded(value: Any) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """(padded float (T, B, F), lengths int64 (B)) of a ``PaddedPack`` or of a ``PackedSequence`` user code re-built
+    from one; ``None`` for anything else (a sequence torch itself packed)."""
+    if not isinstance(value, PackedSequence) or value.batch_sizes is None:
+        return None
+    steps = getattr(value.batch_sizes, _STEPS, None)
+    if steps is None or value.data.dim() != 2:
+        return None
+    return value.data.reshape(steps, value.batch_sizes.shape[0], -1), value.batch_sizes
+
+
+def is_padded_pack(value: Any) -> bool:
+    """A ``PaddedPack``, or a ``PackedSequence`` user code re-built from one."""
+    return unpack_padded(value) is not None
 
 
 class LoweredRNN(nn.Module):
     """Base of a module whose RNN layers are already lowered: its ``forward`` itself emits ONNX ``LSTM``/``GRU`` nodes
-    fed ``sequence_lens`` (e.g. through ``onnx_module.OnnxLSTM``), so ``export_module`` has nothing to swap in it.
+    fed ``sequence_lens`` (through ``lstm_layer``), so ``export_module`` has nothing to patch in it.
 
     ``export_module`` counts it as an RNN for its refusal check and expects exactly ``lowered_layers`` nodes of type
     ``lowered_op``, each with ``sequence_lens``, in the graph.
@@ -70,8 +101,14 @@ class LoweredRNN(nn.Module):
     lowered_layers: int = 0
 
 
-# Gate blocks in ONNX order as indices into torch's: LSTM (i, f, g, o) -> (i, o, f, c); GRU (r, z, n) -> (z, r, h).
-_ONNX_FROM_TORCH = {"LSTM": (0, 3, 1, 2), "GRU": (1, 0, 2)}
+# Gate blocks in ONNX order as indices into torch's: LSTM (i, f, g, o) -> (i, o, f, c); GRU (r, z, n) -> (z, r, h);
+# a plain RNN has one block.
+_ONNX_FROM_TORCH = {"LSTM": (0, 3, 1, 2), "GRU": (1, 0, 2), "RNN": (0,)}
+
+
+def rnn_kind(rnn: nn.RNNBase) -> str:
+    """``"LSTM"``, ``"GRU"`` or ``"RNN"`` (tanh or relu) for a torch RNN module."""
+    return "LSTM" if isinstance(rnn, nn.LSTM) else "GRU" if isinstance(rnn, nn.GRU) else "RNN"
 
 
 def _onnx_gates(weight: torch.Tensor, kind: str, inverse: bool = False) -> torch.Tensor:
@@ -83,7 +120,7 @@ def _onnx_gates(weight: torch.Tensor, kind: str, inverse: bool = False) -> torch
     return torch.cat([blocks[k] for k in order], dim=0)
 
 
-def onnx_weights(rnn: nn.LSTM | nn.GRU, layer: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def onnx_weights(rnn: nn.RNNBase, layer: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """One layer's weights in ONNX layout.
 
     Args:
@@ -91,9 +128,9 @@ def onnx_weights(rnn: nn.LSTM | nn.GRU, layer: int) -> tuple[torch.Tensor, torch
         layer: Layer index.
 
     Returns:
-        W float (D, G*H, In), R float (D, G*H, H), B float (D, 2*G*H); G = 4 (LSTM) or 3 (GRU).
+        W float (D, G*H, In), R float (D, G*H, H), B float (D, 2*G*H); G = 4 (LSTM), 3 (GRU) or 1 (RNN).
     """
-    kind = "GRU" if isinstance(rnn, nn.GRU) else "LSTM"
+    kind = rnn_kind(rnn)
     ws, rs, bs = [], [], []
     for suffix in ["", "_reverse"][: 2 if rnn.bidirectional else 1]:
         w = getattr(rnn, f"weight_ih_l{layer}{suffix}").detach()
@@ -118,22 +155,28 @@ def _eager_layer(
     b: torch.Tensor,
     h0: torch.Tensor | None,
     c0: torch.Tensor | None,
+    nonlinearity: str = "tanh",
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """ONNX ``LSTM``/``GRU`` semantics (layout 0) computed by torch's packed kernel.
+    """ONNX ``LSTM``/``GRU``/``RNN`` semantics (layout 0) computed by torch's packed kernel.
 
     Args:
-        kind: ``"LSTM"`` or ``"GRU"``.
+        kind: ``"LSTM"``, ``"GRU"`` or ``"RNN"``.
         x: float (T, B, In).
         seq_lens: int (B) lengths, or ``None`` for every row running all T steps.
         w, r, b: ONNX-layout weights (see ``onnx_weights``).
         h0, c0: float (D, B, H) initial states, or ``None`` for zeros.
+        nonlinearity: A plain RNN's ``tanh`` or ``relu``.
 
     Returns:
         Y float (T, D, B, H) zero past each length, Y_h float (D, B, H), Y_c (LSTM's final cell, else Y_h).
     """
     d, hidden = w.shape[0], r.shape[2]
-    cls = nn.LSTM if kind == "LSTM" else nn.GRU
-    rnn = cls(x.shape[2], hidden, num_layers=1, bidirectional=d == 2).to(x.dtype)
+    rnn: nn.RNNBase
+    if kind == "RNN":
+        rnn = nn.RNN(x.shape[2], hidden, num_layers=1, bidirectional=d == 2, nonlinearity=nonlinearity)
+    else:
+        rnn = (nn.LSTM if kind == "LSTM" else nn.GRU)(x.shape[2], hidden, num_layers=1, bidirectional=d == 2)
+    rnn = rnn.to(x.dtype)
     with torch.no_grad():
         for k, suffix in enumerate(["", "_reverse"][:d]):
             getattr(rnn, f"weight_ih_l0{suffix}").copy_(_onnx_gates(w[k], kind, inverse=True))
@@ -161,7 +204,9 @@ def _absent(g: Any) -> Any:
 
 
 class _RNNLayer(torch.autograd.Function):
-    """One RNN layer: torch's kernel in eager mode, one ONNX ``LSTM``/``GRU`` node on export.
+    """One RNN layer: torch's kernel in eager mode, one ONNX ``LSTM``/``GRU``/``RNN`` node on export.
+
+    ``kind`` is ``"LSTM"``, ``"GRU"``, ``"RNN:tanh"`` or ``"RNN:relu"``.
 
     Optional inputs travel as flags plus only the tensors present: a ``None`` argument breaks TorchScript's graph
     passes (an internal assert in dead-code elimination, torch 2.13).
@@ -173,11 +218,12 @@ class _RNNLayer(torch.autograd.Function):
     ) -> tuple[torch.Tensor, ...]:
         w, r, b, *rest = tensors
         seq_lens, h0, c0 = (rest.pop(0) if flag else None for flag in present)
+        kind, _, nonlinearity = kind.partition(":")
         # The tracer replaces this body by the symbolic anyway; tracing through it would only raise TracerWarnings.
         state = torch._C._get_tracing_state()
         torch._C._set_tracing_state(None)  # type: ignore[attr-defined]
         try:
-            y, y_h, y_c = _eager_layer(kind, x, seq_lens, w, r, b, h0, c0)
+            y, y_h, y_c = _eager_layer(kind, x, seq_lens, w, r, b, h0, c0, nonlinearity or "tanh")
             # GRU has no cell state: one output fewer (a value returned twice breaks TorchScript's graph passes).
             return (y, y_h, y_c) if kind == "LSTM" else (y, y_h)
         finally:
@@ -189,9 +235,15 @@ class _RNNLayer(torch.autograd.Function):
     ) -> tuple[Any, ...]:  # pragma: no cover - exercised through torch.onnx.export
         w, r, b, *rest = tensors
         seq_lens, h0, c0 = (rest.pop(0) if flag else None for flag in present)
-        hidden = w.type().sizes()[1] // (4 if kind == "LSTM" else 3)
+        kind, _, nonlinearity = kind.partition(":")
+        hidden = w.type().sizes()[1] // len(_ONNX_FROM_TORCH[kind])
         directions = w.type().sizes()[0]
-        lens = _absent(g) if seq_lens is None else g.op("Cast", seq_lens, to_i=torch.onnx.TensorProtoDataType.INT32)
+        if seq_lens is None:
+            lens = _absent(g)
+        elif seq_lens.type().scalarType() == "Int":  # already int32 (the export twins cast once, before layer 0)
+            lens = seq_lens
+        else:
+            lens = g.op("Cast", seq_lens, to_i=torch.onnx.TensorProtoDataType.INT32)
         inputs = [x, w, r, b, lens, _absent(g) if h0 is None else h0]
         attrs: dict[str, Any] = {
             "hidden_size_i": hidden,
@@ -202,78 +254,88 @@ class _RNNLayer(torch.autograd.Function):
             inputs.append(_absent(g) if c0 is None else c0)
             y, y_h, y_c = g.op("LSTM", *inputs, outputs=3, **attrs)
             return y, y_h, y_c
+        if kind == "RNN":
+            activation = "Relu" if nonlinearity == "relu" else "Tanh"
+            y, y_h = g.op("RNN", *inputs, outputs=2, activations_s=[activation] * directions, **attrs)
+            return y, y_h
         y, y_h = g.op("GRU", *inputs, outputs=2, linear_before_reset_i=1, **attrs)
         return y, y_h
 
 
-class ExportableRNN(nn.Module):
-    """Takes what a user's ``nn.LSTM``/``nn.GRU`` takes and returns what it returns, in an exportable form.
+class LoweredForward:
+    """The ``forward`` an RNN instance gets while it is exported: takes what ``nn.LSTM``/``nn.GRU``/``nn.RNN`` take and
+    returns what they return, every layer as one ONNX node.
 
-    Accepts a ``PaddedPack`` (what ``pack_padded_sequence`` becomes during export), a padded (B, T, F) or
-    (T, B, F) tensor, or an unbatched (T, F) tensor; optional ``h0`` (LSTM: ``(h0, c0)``) of shape (L*D, B, H).
+    Accepts a ``PaddedPack`` (what ``pack_padded_sequence`` becomes during export, or a ``PackedSequence`` re-built
+    from one), a padded (B, T, F) or (T, B, F) tensor, or an unbatched (T, F) tensor; optional ``hx`` (LSTM:
+    ``(h0, c0)``) of shape (L*D, B, H).
 
     Args:
-        rnn: The module it stands in for (its weights are copied; it is not modified).
+        rnn: The module it computes for (its weights are read once, in ONNX layout; the module is not modified).
         name: Its dotted name in the model (for messages).
+
+    Raises:
+        ExportError: At construction for what has no ONNX equivalent (``proj_size``); at call time for a
+            ``PackedSequence`` packed where the export could not reach (its rows are already packed).
     """
 
-    def __init__(self, rnn: nn.LSTM | nn.GRU, name: str) -> None:
-        super().__init__()
-        self.kind = "GRU" if isinstance(rnn, nn.GRU) else "LSTM"
+    def __init__(self, rnn: nn.RNNBase, name: str) -> None:
+        self.kind = rnn_kind(rnn)
         self.name = name
+        label = f"{name or '<root>'} ({type(rnn).__name__})"
+        if isinstance(rnn, nn.LSTM) and rnn.proj_size > 0:
+            raise ExportError(f"{label}: proj_size={rnn.proj_size} has no ONNX LSTM equivalent.")
+        self.op = f"RNN:{rnn.nonlinearity}" if self.kind == "RNN" else self.kind
         self.batch_first = rnn.batch_first
         self.num_layers = rnn.num_layers
         self.directions = 2 if rnn.bidirectional else 1
         self.saw_packed = False  # set when fed a PaddedPack: its nodes must then carry sequence_lens
-        self.calls = 0  # forward calls while tracing: each emits num_layers nodes (a shared encoder runs twice)
-        for layer in range(rnn.num_layers):
-            w, r, b = onnx_weights(rnn, layer)
-            self.register_buffer(f"w{layer}", w)
-            self.register_buffer(f"r{layer}", r)
-            self.register_buffer(f"b{layer}", b)
+        self.calls = 0  # calls while tracing: each emits num_layers nodes (a shared encoder runs twice)
+        self.weights = [tuple(t.detach().clone() for t in onnx_weights(rnn, layer)) for layer in range(rnn.num_layers)]
 
-    def forward(self, x: Any, state: Any = None) -> tuple[Any, Any]:
+    def __call__(self, input: Any, hx: Any = None) -> tuple[Any, Any]:
         """Run every layer; see the class docstring for the accepted inputs.
 
         Returns:
-            ``(output, h_n)`` (GRU) or ``(output, (h_n, c_n))`` (LSTM), shaped as torch returns them; ``output`` is
-            a ``PaddedPack`` when the input was one.
+            ``(output, h_n)`` (GRU, RNN) or ``(output, (h_n, c_n))`` (LSTM), shaped as torch returns them;
+            ``output`` is a ``PaddedPack`` when the input was a packed sequence.
         """
-        if isinstance(x, PackedSequence):
+        x = input
+        unpacked = unpack_padded(x)
+        if isinstance(x, PackedSequence) and unpacked is None:
             raise ExportError(
-                f"Cannot export {self.name} ({self.kind}): it was fed a PackedSequence packed where the exporter "
-                "cannot reach (e.g. a pack_padded_sequence bound under another name in a module outside the model's "
-                "files). Call torch.nn.utils.rnn.pack_padded_sequence in the model's own module."
+                f"{self.name} ({self.kind}) was fed a PackedSequence packed where the exporter cannot reach (e.g. "
+                "pack_sequence, or pack_padded_sequence bound in a module outside the model's files)."
             )
-        if not isinstance(x, (PaddedPack, torch.Tensor)):
-            raise ExportError(f"Cannot export {self.name} ({self.kind}): its input is a {type(x).__name__}.")
         self.calls += 1
         unbatched = False
         lens: torch.Tensor | None = None
-        if isinstance(x, PaddedPack):
+        if unpacked is not None:
             self.saw_packed = True
-            seq, lens = x.padded, x.lengths
+            seq, lens = unpacked
+        elif not isinstance(x, torch.Tensor):
+            raise ExportError(f"{self.name} ({self.kind}): its input is a {type(x).__name__}.")
         else:
             unbatched = x.dim() == 2
             seq = x.unsqueeze(1) if unbatched else (x.transpose(0, 1) if self.batch_first else x)
         h0 = c0 = None
-        if state is not None:
-            h0, c0 = state if self.kind == "LSTM" else (state, None)
+        if hx is not None:
+            h0, c0 = hx if self.kind == "LSTM" else (hx, None)
             if unbatched:
                 h0 = h0.unsqueeze(1)
                 c0 = None if c0 is None else c0.unsqueeze(1)
         finals_h, finals_c = [], []
         d = self.directions
-        for layer in range(self.num_layers):
+        for layer, (w, r, b) in enumerate(self.weights):
             part = slice(layer * d, (layer + 1) * d)
             optional = [lens, None if h0 is None else h0[part], None if c0 is None else c0[part]]
             y, y_h, *y_c = _RNNLayer.apply(  # type: ignore[no-untyped-call]
-                self.kind,
+                self.op,
                 tuple(t is not None for t in optional),
                 seq,
-                getattr(self, f"w{layer}"),
-                getattr(self, f"r{layer}"),
-                getattr(self, f"b{layer}"),
+                w.to(seq.dtype),
+                r.to(seq.dtype),
+                b.to(seq.dtype),
                 *(t for t in optional if t is not None),
             )
             # Y (T, D, B, H) -> (T, B, D*H): directions side by side, as torch concatenates them.
@@ -284,9 +346,36 @@ class ExportableRNN(nn.Module):
         c_n = torch.cat(finals_c, dim=0) if finals_c else h_n
         out: Any
         if lens is not None:
-            out = PaddedPack(seq, lens, f"{self.name} ({self.kind})")
+            out = PaddedPack.of(seq, lens)
         elif unbatched:
             out, h_n, c_n = seq.squeeze(1), h_n.squeeze(1), c_n.squeeze(1)
         else:
             out = seq.transpose(0, 1) if self.batch_first else seq
         return out, ((h_n, c_n) if self.kind == "LSTM" else h_n)
+
+
+def lstm_layer(
+    x: torch.Tensor, seq_lens: torch.Tensor, w: torch.Tensor, r: torch.Tensor, b: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One LSTM layer with a zero initial state, for modules that lower themselves (the export twins).
+
+    Args:
+        x: float (T, B, In) time-major inputs.
+        seq_lens: int (B) true lengths, 1 <= length <= T (int32 saves the graph a Cast per layer).
+        w, r, b: ONNX-layout weights (``onnx_weights``).
+
+    Returns:
+        ``y`` float (T, D, B, H), zeros past each length, and ``y_h`` float (D, B, H).
+    """
+    y, y_h, _ = _RNNLayer.apply("LSTM", (True, False, False), x, w, r, b, seq_lens)  # type: ignore[no-untyped-call]
+    return y, y_h
+
+
+def register_onnx_weights(module: nn.Module, rnn: nn.RNNBase, prefix: str) -> None:
+    """Register ``rnn``'s weights on ``module`` in ONNX layout as buffers ``{prefix}{layer}_W/_R/_B`` (copies; the
+    trained model is not modified): W (D, G*H, In), R (D, G*H, H), B (D, 2*G*H)."""
+    for layer in range(rnn.num_layers):
+        w, r, b = onnx_weights(rnn, layer)
+        module.register_buffer(f"{prefix}{layer}_W", w)
+        module.register_buffer(f"{prefix}{layer}_R", r)
+        module.register_buffer(f"{prefix}{layer}_B", b)

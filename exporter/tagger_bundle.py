@@ -18,6 +18,7 @@ from lstm_onnx.exporter.bundle_writer import (
     new_manifest,
     recover_target,
     staged_bundle,
+    with_weights,
     write_tokenizer_rules,
 )
 from lstm_onnx.exporter.config import ExportConfig
@@ -25,8 +26,9 @@ from lstm_onnx.exporter.export import ExportInfo
 from lstm_onnx.exporter.tagger_export import export_tagger_onnx
 from lstm_onnx.exporter.tagger_parity import TagParity, judge, measure_tag_parity
 from lstm_onnx.exporter.variants import Variant, make_variant
-from lstm_onnx.runtime.atomic import check_target
+from lstm_onnx.runtime.atomic import check_target, writing
 from lstm_onnx.runtime.bundle_format import BundleConfig, seal_manifest, write_json
+from lstm_onnx.runtime.card import weights_line
 from lstm_onnx.runtime.contract import (
     BUNDLE_CONFIG_FILE,
     CHAR_VOCAB_FILE,
@@ -61,6 +63,7 @@ def export_tagger_bundles(config: ExportConfig) -> list[TagBundle]:
         ExportError: Export or a variant conversion failed.
         ParityError: A graph failed its parity check (nothing is written for it).
         DataError: ``config.data`` could not be read.
+        WriteError: A bundle could not be written (full disk, read-only file system, ...).
     """
     variants = (Variant.FP32, *config.variants)
     for variant in variants:
@@ -73,7 +76,11 @@ def export_tagger_bundles(config: ExportConfig) -> list[TagBundle]:
         data = data.head(config.limit) if config.limit is not None else data
     built = []
     make_parent(config.out)
-    with tempfile.TemporaryDirectory(dir=config.out.parent, prefix=f".{config.out.name}.work.") as work:
+    # As export_bundles: a failed write is one line, and the work and staging directories are removed on the way out.
+    with (
+        writing(config.out),
+        tempfile.TemporaryDirectory(dir=config.out.parent, prefix=f".{config.out.name}.work.") as work,
+    ):
         fp32_path = Path(work) / MODEL_FILE
         info = export_tagger_onnx(run.model, fp32_path, opset=config.opset, seed=config.seed)
         for variant in variants:
@@ -103,7 +110,8 @@ def _card(run: LoadedTagRun, variant: Variant, parity: TagParity) -> str:
         "",
         "## Data and metrics",
         f"Trained on {data.get('train')} (dev {data.get('dev')}); test set {data.get('test')}: token accuracy "
-        + (f"{test['accuracy']:.4f} over {test.get('tokens')} words (PyTorch)." if test else "not measured."),
+        + (f"{test['accuracy']:.4f} over {test.get('tokens')} words (PyTorch)." if test else "not measured.")
+        + (f" {weights_line(run.weights_sha256)}" if test and run.weights_sha256 else ""),
         "",
         "## Parity with PyTorch (valid positions only)",
         f"max |Δlogit| {parity.max_abs_diff:.2g}, tag agreement {parity.tag_agreement:.4f} "
@@ -151,5 +159,6 @@ def _write(
             metrics["verify_data"] = {"accuracy": parity.accuracy, "torch_accuracy": parity.torch_accuracy}
         io = TAG_IO.to_manifest(len(run.labels))
         manifest = new_manifest(TAG_BUNDLE_NAME, config.version, info, variant.value, io)
-        seal_manifest(staging, replace(manifest, parity=parity.summary(), metrics=metrics))
+        export = with_weights(manifest.export, run.weights_sha256)
+        seal_manifest(staging, replace(manifest, export=export, parity=parity.summary(), metrics=metrics))
     return out

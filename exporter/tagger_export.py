@@ -2,8 +2,8 @@
 
 Exported through ``export_module`` (by ``export.export_twin``, like the classifier). Per-token logits keep a dynamic
 sequence axis on the output as well as the inputs. The sentence LSTM exports as one ONNX ``LSTM`` node per layer fed
-``sequence_lens`` (the classifier's ``OnnxLSTM`` Function: see exporter/onnx_module.py for why the packed model
-cannot be exported directly), so padding never reaches a valid position. The character CNN is plain
+``sequence_lens`` (``rnn_nodes.lstm_layer``, the one RNN lowering: see exporter/onnx_module.py for why the packed
+model is not traced as it is), so padding never reaches a valid position. The character CNN is plain
 Gather/Conv/Relu/Mul/ReduceMax over (T*B, W), every shape read at run time.
 """
 
@@ -15,8 +15,7 @@ import torch
 
 from lstm_onnx.exporter.export import EXPORTER_MODE, ExportInfo, export_twin
 from lstm_onnx.exporter.module_export import DEFAULT_OPSET, check_opset
-from lstm_onnx.exporter.onnx_module import OnnxLSTM, register_lstm_weights
-from lstm_onnx.exporter.rnn_nodes import LoweredRNN
+from lstm_onnx.exporter.rnn_nodes import LoweredRNN, lstm_layer, register_onnx_weights
 from lstm_onnx.runtime.contract import TAG_IO
 from lstm_onnx.trainer.tagger_model import BiLSTMTagger, char_features
 
@@ -44,7 +43,7 @@ class OnnxExportTagger(LoweredRNN):
         self.char_embedding = model.char_embedding
         self.char_conv = model.char_conv
         self.head = model.head
-        register_lstm_weights(self, model.lstm, self.config.num_layers, 2)
+        register_onnx_weights(self, model.lstm, "lstm")
         # Inference only: the tracer (paused inside the LSTM Function) must not see outputs that require grad.
         self.requires_grad_(False)
         self.eval()
@@ -63,15 +62,12 @@ class OnnxExportTagger(LoweredRNN):
         for layer in range(config.num_layers):
             if layer > 0:
                 x = y.transpose(1, 2).reshape(y.shape[0], y.shape[2], -1)  # (T, D, B, H) -> (T, B, 2H)
-            y, _ = OnnxLSTM.apply(  # type: ignore[no-untyped-call]
+            y, _ = lstm_layer(
                 x,
                 seq_lens,
                 getattr(self, f"lstm{layer}_W"),
                 getattr(self, f"lstm{layer}_R"),
                 getattr(self, f"lstm{layer}_B"),
-                config.embedding_dim + config.char_filters if layer == 0 else 2 * config.hidden_size,
-                config.hidden_size,
-                2,
             )
         # Y (T, 2, B, H) -> (B, T, 2H): forward and backward features side by side, as torch concatenates them.
         out = y.permute(2, 0, 1, 3).reshape(y.shape[2], y.shape[0], -1)

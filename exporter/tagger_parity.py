@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from lstm_onnx.exporter.tolerances import VARIANT_MAX_ACCURACY_DROP, Criteria
+from lstm_onnx.exporter.tolerances import VARIANT_MAX_ACCURACY_DROP, Criteria, within
 from lstm_onnx.runtime.contract import CHAR_IDS, INPUT_IDS, LENGTHS, LOGITS
 from lstm_onnx.runtime.errors import ParityError
 from lstm_onnx.runtime.predictor import softmax
@@ -142,7 +142,7 @@ def measure_tag_parity(
             diffs.append(np.abs(r - o).max(axis=1))
             prob_diffs.append(np.abs(softmax(r) - softmax(o)).max(axis=1))
             agree += int(np.sum(r.argmax(1) == o.argmax(1)))
-            inside += int(np.sum(np.all(np.abs(o - r) <= atol + rtol * np.abs(r), axis=1)))
+            inside += int(np.sum(np.all(within(o, r, atol, rtol), axis=1)))
             refs.append(r)
             outs.append(o)
         report.sentences += len(sentences)

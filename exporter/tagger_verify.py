@@ -3,15 +3,15 @@ criteria its variant was exported under (valid positions only; a sentence alone 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from lstm_onnx.exporter.build import CRITERIA
+from lstm_onnx.exporter.build import CRITERIA, check_exported_weights
 from lstm_onnx.exporter.tagger_parity import TagParity, judge, measure_tag_parity
 from lstm_onnx.exporter.variants import Variant
 from lstm_onnx.runtime.bundle import load_bundle
 from lstm_onnx.runtime.contract import MODEL_FILE
 from lstm_onnx.runtime.errors import BundleError
+from lstm_onnx.runtime.json_text import dump_json, finite_or_null
 from lstm_onnx.runtime.session import SessionConfig
 from lstm_onnx.runtime.tagging_data import read_tagged
 from lstm_onnx.trainer.tag_run import load_tag_run
@@ -41,7 +41,8 @@ def verify_tag_bundle(
         The measurement, judged.
 
     Raises:
-        BundleError: The bundle fails its load checks, or is not a tagging bundle.
+        BundleError: The bundle fails its load checks, is not a tagging bundle, was exported from other weights, or
+            the run's weights are not the ones it trained.
         ParityError: A criterion of the bundle's variant failed (every failure is named).
     """
     bundle = load_bundle(bundle_dir, SessionConfig(providers="cpu"))  # checksums, files, IO, before anything runs
@@ -54,6 +55,7 @@ def verify_tag_bundle(
             f"{bundle_dir}: unknown variant in manifest.json ({err}); run `lstm-onnx export` again."
         ) from err
     run = load_tag_run(run_dir)
+    check_exported_weights(bundle_dir, run.weights_sha256, run_dir)
     sentences = None
     if data is not None:
         sentences = read_tagged(data, "test", run.config.tagset or "upos")
@@ -64,5 +66,5 @@ def verify_tag_bundle(
         judge(report, criteria)
     finally:
         if report_path is not None:
-            report_path.write_text(json.dumps(report.summary(), indent=2) + "\n", encoding="utf-8")
+            report_path.write_text(dump_json(finite_or_null(report.summary())) + "\n", encoding="utf-8")
     return report

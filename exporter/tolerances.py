@@ -1,11 +1,16 @@
 """Parity tolerances, shared by ``verify`` and the tests. Loosen one only with a comment citing the measured diff.
 
-A case passes a logits check when ``|onnx - torch| <= atol + rtol * |torch|`` element-wise (numpy ``allclose``).
+One judge everywhere (the toolkit's bundles, the tagger, users' models): a value passes when
+``|onnx - torch| <= atol + rtol * |torch|`` element-wise (numpy ``allclose``), ``within`` below.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
 
 __all__ = [
     "CUDA",
@@ -15,6 +20,8 @@ __all__ = [
     "VARIANT_MAX_ACCURACY_DROP",
     "REFERENCE",
     "Criteria",
+    "tolerance_ratio",
+    "within",
 ]
 
 
@@ -57,3 +64,20 @@ FP16 = Criteria(atol=None, rtol=None, min_label_agreement=0.99, max_prob_diff=0.
 # A derived variant (int8, fp16, optimized) may cost at most this many accuracy points on real labelled data, vs
 # the fp32 model (the issue's int8 target; fp16 held to the same budget).
 VARIANT_MAX_ACCURACY_DROP = 0.3
+
+
+def tolerance_ratio(got: NDArray[Any], want: NDArray[Any], atol: float, rtol: float) -> NDArray[np.float64]:
+    """Element-wise ``|got - want| / (atol + rtol * |want|)``: <= 1 inside the tolerance (0 where both are the same
+    non-finite value, inf where only one is)."""
+    g, w = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
+    same = (g == w) | (np.isnan(g) & np.isnan(w))
+    with np.errstate(invalid="ignore", over="ignore"):
+        ratio = np.abs(g - w) / np.maximum(atol + rtol * np.abs(w), np.finfo(np.float64).tiny)
+    out: NDArray[np.float64] = np.where(same, 0.0, np.where(np.isfinite(ratio), ratio, np.inf))
+    return out
+
+
+def within(got: NDArray[Any], want: NDArray[Any], atol: float, rtol: float) -> NDArray[np.bool_]:
+    """The one judge, element-wise: ``|got - want| <= atol + rtol * |want|`` (equal non-finite values pass)."""
+    inside: NDArray[np.bool_] = tolerance_ratio(got, want, atol, rtol) <= 1.0
+    return inside

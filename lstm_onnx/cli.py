@@ -23,7 +23,7 @@ from lstm_onnx.exporter.cli import export_command, verify_command
 from lstm_onnx.exporter.cli_module import export_module_command
 from lstm_onnx.runtime.bundle_cli import package_command, relabel_command
 from lstm_onnx.runtime.cli import evaluate_command, info_command, predict_command
-from lstm_onnx.runtime.errors import ORT_MISSING, MissingDependencyError, ToolkitError
+from lstm_onnx.runtime.errors import ORT_MISSING, MissingDependencyError, ToolkitError, WriteError
 from lstm_onnx.runtime.scale_cli import score_command, serve_command
 from lstm_onnx.trainer.cli import train_command
 
@@ -88,6 +88,55 @@ def _end_on_closed_output() -> None:
     raise typer.Exit(CLOSED_OUTPUT_EXIT)
 
 
+class _ResultStream:
+    """``sys.stdout`` while a command runs: a write of its results the system refuses (a full disk under
+    ``> file``, a quota, a read-only file system) is one ``WriteError`` line instead of a traceback. A reader that
+    closed the pipe stays a ``BrokenPipeError`` (exit 141, ``_end_on_closed_output``). Everything else is the stream's.
+    """
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self.failed = False
+
+    def write(self, text: str) -> Any:
+        try:
+            return self._stream.write(text)  # what the stream returns (a count; None from some replacements)
+        except BrokenPipeError:
+            raise
+        except OSError as err:
+            raise self._failure(err) from err
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as err:
+            raise self._failure(err) from err
+
+    def _failure(self, err: OSError) -> WriteError:
+        self.failed = True
+        return WriteError(
+            f"Cannot write the results to standard output: {err.strerror or err}; free some space where it goes, or "
+            "send it elsewhere. The output is incomplete."
+        )
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def _drop_buffered_output() -> None:
+    """After stdout refused a write: discard what is still buffered, so Python's flush at exit does not meet the
+    same error and print a second report."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # an in-memory stream (tests, embedding apps): nothing to drop
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
+
+
 def _handles_toolkit_errors(func: F, name: str, extra: str | None) -> F:
     """Turn a ToolkitError into one line on stderr and exit code 1; anything else keeps its traceback.
 
@@ -99,10 +148,13 @@ def _handles_toolkit_errors(func: F, name: str, extra: str | None) -> F:
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         warnings.showwarning = _show_warning
+        stdout = sys.stdout
+        results = _ResultStream(stdout)
+        sys.stdout = results
         try:
             try:
                 result = func(*args, **kwargs)
-                sys.stdout.flush()  # output still buffered meets a closed pipe here, where it is handled
+                sys.stdout.flush()  # output still buffered meets a closed pipe or a full disk here, where it is handled
                 return result
             except ModuleNotFoundError as err:
                 missing = (err.name or "").split(".")[0]
@@ -115,11 +167,17 @@ def _handles_toolkit_errors(func: F, name: str, extra: str | None) -> F:
                     f"Install the extra: pip install torch==2.13.0 && pip install 'lstm-onnx[{extra}]'."
                 ) from err
         except ToolkitError as err:
+            sys.stdout = stdout
+            if results.failed:
+                _drop_buffered_output()
             typer.echo(f"error: {err}", err=True)
             raise typer.Exit(1) from err
         except BrokenPipeError:
+            sys.stdout = stdout
             _end_on_closed_output()
             raise
+        finally:
+            sys.stdout = stdout
 
     return wrapper  # type: ignore[return-value]
 

@@ -27,6 +27,8 @@ from lstm_onnx.runtime.errors import (
     ParityError,
     ProviderError,
     ToolkitError,
+    TrainingError,
+    WriteError,
 )
 from lstm_onnx.runtime.tokenizer import Tokenizer, TokenizerConfig, Vocab, batch_encode, normalize
 
@@ -76,7 +78,9 @@ __all__ = [
     "Tokenizer",
     "TokenizerConfig",
     "ToolkitError",
+    "TrainingError",
     "Vocab",
+    "WriteError",
     "batch_encode",
     "load",
     "load_bundle",

@@ -7,6 +7,7 @@ may lie at the archive's top level or inside one top-level folder.
 
 from __future__ import annotations
 
+import os
 import stat
 import tarfile
 import tempfile
@@ -18,6 +19,7 @@ from typing import IO
 
 from lstm_onnx.runtime.contract import MANIFEST_FILE
 from lstm_onnx.runtime.errors import BundleError
+from lstm_onnx.runtime.leftovers import sweep
 
 __all__ = ["ARCHIVE_SUFFIXES", "MAX_MEMBERS", "MAX_UNPACKED_BYTES", "bundle_directory", "is_archive"]
 
@@ -27,6 +29,8 @@ MAX_MEMBERS = 64
 # ONNX keeps a model in one protobuf, capped at 2 GiB; a bundle is that plus small text files.
 MAX_UNPACKED_BYTES = 2 * 1024**3 + 256 * 1024**2
 _BLOCK = 1 << 20
+# Extraction folders in the system's temporary directory: EXTRACT_PREFIX, the process id, '-', a random part.
+EXTRACT_PREFIX = "lstm-onnx-bundle-"
 
 
 def is_archive(path: Path) -> bool:
@@ -173,7 +177,9 @@ def bundle_directory(
         raise BundleError(
             f"{path} is a file, not a bundle: give a bundle directory or a {'/'.join(ARCHIVE_SUFFIXES)} of one."
         )
-    with tempfile.TemporaryDirectory(prefix="lstm-onnx-bundle-") as tmp:
+    # The process id in the name lets a later run remove what a run killed outright (kill -9) left extracted.
+    sweep(Path(tempfile.gettempdir()), EXTRACT_PREFIX)
+    with tempfile.TemporaryDirectory(prefix=f"{EXTRACT_PREFIX}{os.getpid()}-") as tmp:
         into = Path(tmp)
         budget = _Budget(path, max_members, max_unpacked_bytes)
         try:

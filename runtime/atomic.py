@@ -1,21 +1,70 @@
 """Put a fully written directory in place in one step, so readers never meet a half-written one, and never over
-anything but a bundle."""
+anything but a bundle; and say in one line why an output could not be written (``write_failure``, ``writing``)."""
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import errno
 import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from lstm_onnx.runtime.contract import MANIFEST_FILE
-from lstm_onnx.runtime.errors import BundleError
+from lstm_onnx.runtime.errors import BundleError, WriteError
 from lstm_onnx.runtime.json_text import MAX_JSON_FILE_BYTES, parse_json, read_text_capped
 
-__all__ = ["check_target", "replace_directory"]
+__all__ = ["check_target", "replace_directory", "write_failure", "writing"]
+
+# What to do about the usual reasons an output cannot be written.
+_WRITE_HINTS = {
+    errno.ENOSPC: "free some space there, or choose another place",
+    errno.EDQUOT: "the disk quota is used up; free some space there, or choose another place",
+    errno.EFBIG: "the file system cannot hold a file that large; choose another place",
+    errno.EROFS: "the file system is read-only; choose a writable place",
+    errno.EACCES: "no permission to write there; choose a writable place",
+    errno.EPERM: "no permission to write there; choose a writable place",
+    errno.ENOENT: "a folder on the way is missing or cannot hold files (as /proc cannot); choose a writable place",
+    errno.ENOTDIR: "a file stands where a folder is needed on the way; choose another place",
+    errno.EISDIR: "a folder stands where the file would go; choose another place",
+}
+
+
+def write_failure(err: OSError, target: Path | str) -> WriteError:
+    """The one-line ``WriteError`` for an ``OSError`` met while writing ``target``.
+
+    Args:
+        err: What the system said.
+        target: The output being written (a file, or the directory of a bundle or run).
+
+    Returns:
+        The error to raise (``raise write_failure(err, out) from err``): what failed, the system's reason, and the fix.
+    """
+    reason = err.strerror or str(err) or type(err).__name__
+    file = err.filename2 or err.filename  # a copy names its source first and the file it was writing second
+    where = f" ({file})" if file and str(file) != str(target) else ""
+    hint = _WRITE_HINTS.get(err.errno or 0, "choose another place")
+    return WriteError(f"Cannot write {target}: {reason}{where}; {hint}.")
+
+
+@contextmanager
+def writing(target: Path | str) -> Iterator[None]:
+    """Turn an ``OSError`` raised while writing ``target`` into its one-line ``WriteError`` (``write_failure``).
+
+    The block must clean up what it wrote itself (staging directories, temporary files) before the error leaves it.
+
+    Raises:
+        WriteError: The block raised an ``OSError``.
+    """
+    try:
+        yield
+    except OSError as err:
+        raise write_failure(err, target) from err
+
 
 # renameat2(2) flag: swap two paths atomically (Linux 3.15+, glibc 2.28+).
 _RENAME_EXCHANGE = 2

@@ -13,6 +13,7 @@ predictor pickles the same before and after use, so an engine can ship it to any
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from lstm_onnx.runtime.errors import DataError, InputError
+from lstm_onnx.runtime.limits import MAX_BATCH_SIZE, MAX_TEXT_CHARS, MAX_THREADS, check_range
 
 if TYPE_CHECKING:
     from lstm_onnx.runtime.predictor import Prediction, TextClassifier
@@ -57,6 +59,11 @@ class BatchPredictor:
         truncate: bool = False,
         max_chars: int | None = None,
     ) -> None:
+        # Checked here, not when a worker first loads the model: a bad value stops the run before any worker starts.
+        check_range("threads", threads, 1, MAX_THREADS)
+        check_range("batch_size", batch_size, 1, MAX_BATCH_SIZE)
+        for name, value in (("max_length", max_length), ("max_chars", max_chars)):
+            check_range(name, value, 1, MAX_TEXT_CHARS, optional=True)
         self.bundle = str(bundle)
         self.text_column = text_column
         self.id_column = id_column
@@ -116,22 +123,29 @@ class BatchPredictor:
             DataError: The text column is missing or a row's text is not a string (names the row's id).
             EmptyInputError, InputTooLongError: A text breaks the input rules (names the row's id).
         """
+        return self.call(batch)
+
+    def call(self, batch: dict[str, NDArray[Any]], first_row: int | None = None) -> dict[str, NDArray[Any]]:
+        """``__call__`` for a batch whose first row is ``first_row`` of the whole input (named in error messages)."""
         if self.text_column not in batch:
             raise DataError(
                 f"Batch has no {self.text_column!r} column (columns: {sorted(batch)}); "
                 "name the text column with text_column=."
             )
-        ids = batch.get(self.id_column)
         out = dict(batch)
-        out.update(self.predict_texts(batch[self.text_column], ids))
+        out.update(self.predict_texts(batch[self.text_column], batch.get(self.id_column), first_row))
         return out
 
-    def predict_texts(self, texts: NDArray[Any], ids: NDArray[Any] | None = None) -> dict[str, NDArray[Any]]:
+    def predict_texts(
+        self, texts: NDArray[Any], ids: NDArray[Any] | None = None, first_row: int | None = None
+    ) -> dict[str, NDArray[Any]]:
         """Classify a column of texts (Spark's ``predict_batch_udf`` contract: one input column, dict out).
 
         Args:
             texts: (B,) texts.
             ids: (B,) identifiers for error messages (``None``: positions in this batch).
+            first_row: The position of the batch's first row in the whole input, when the caller knows it: error
+                messages then name the row (``Row 15000 (id=...)``), not a position in the batch.
 
         Returns:
             ``label`` object (B,), ``score`` float32 (B,), ``probabilities`` float32 (B, C), ``truncated`` bool (B,).
@@ -139,14 +153,17 @@ class BatchPredictor:
         Raises:
             DataError, EmptyInputError, InputTooLongError: As ``__call__``.
         """
-        items = [_as_text(t, _row_name(ids, i)) for i, t in enumerate(np.asarray(texts, dtype=object).ravel())]
+        items = [
+            _as_text(t, _row_name(ids, i, first_row)) for i, t in enumerate(np.asarray(texts, dtype=object).ravel())
+        ]
         model = self.model
         try:
             preds = model.predict(items)
         except InputError as err:
             if err.position is None:
                 raise
-            raise type(err)(f"{err} (row {_row_name(ids, err.position)})", err.position) from err
+            where = _row_name(ids, err.position, first_row)
+            raise type(err)(f"Row {where}: {_without_position(err)}", err.position) from err
         return {
             "label": np.array([p.label for p in preds], dtype=object),
             "score": np.array([p.score for p in preds], dtype=np.float32),
@@ -176,8 +193,19 @@ def predictions_from_columns(columns: dict[str, NDArray[Any]], labels: list[str]
         yield Prediction(str(label), float(score), dict(zip(labels, map(float, probs), strict=True)), bool(cut))
 
 
-def _row_name(ids: NDArray[Any] | None, i: int) -> str:
+def _row_name(ids: NDArray[Any] | None, i: int, first_row: int | None = None) -> str:
+    """``15000 (id='r7')`` when the row's place in the input is known, else ``id='r7'`` or ``at batch position 3``."""
+    if first_row is not None:
+        return f"{first_row + i}" + ("" if ids is None else f" (id={_plain(ids[i])!r})")
     return f"at batch position {i}" if ids is None else f"id={_plain(ids[i])!r}"
+
+
+# "Text at position 664 has ...": the model counts among the texts of one call, which means nothing to the user.
+_POSITION = re.compile(r" at position(?:\(s\)|s)? (?:\[[^\]]*\]|\d+)")
+
+
+def _without_position(err: InputError) -> str:
+    return _POSITION.sub("", str(err), count=1)
 
 
 def _plain(value: Any) -> Any:

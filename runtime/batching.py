@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from lstm_onnx.runtime.limits import MAX_CHUNK_SIZE, check_range
+
 __all__ = ["length_buckets", "text_chunks"]
 
 
@@ -62,12 +64,11 @@ def text_chunks(texts: Iterable[Any], chunk_size: int) -> Iterator[tuple[int, li
 
     Raises:
         TypeError: ``texts`` is one string (an iterable of characters), not texts.
-        ValueError: ``chunk_size`` < 1.
+        ConfigError: ``chunk_size`` is not in 1..``MAX_CHUNK_SIZE`` (a ``ValueError``).
     """
     if isinstance(texts, str):
         raise TypeError("texts must be an iterable of str, got one str; wrap it in a list: [text].")
-    if chunk_size < 1:
-        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}.")
+    check_range("chunk_size", chunk_size, 1, MAX_CHUNK_SIZE)
     iterator = iter(texts)
     offset = 0
     while chunk := list(itertools.islice(iterator, chunk_size)):

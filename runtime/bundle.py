@@ -17,8 +17,10 @@ from lstm_onnx.runtime.bundle_format import BundleConfig, Manifest, bundle_task,
 from lstm_onnx.runtime.contract import (
     BUNDLE_CONFIG_FILE,
     BUNDLE_FORMAT_VERSION,
+    CHAR_IDS,
     CHAR_VOCAB_FILE,
     INPUT_IDS,
+    LABELS_AXIS,
     MANIFEST_FILE,
     MODEL_FILE,
     TOKENIZER_RULES_FILE,
@@ -26,7 +28,7 @@ from lstm_onnx.runtime.contract import (
 )
 from lstm_onnx.runtime.errors import BundleError
 from lstm_onnx.runtime.json_text import MAX_JSON_FILE_BYTES, parse_json, read_text_capped
-from lstm_onnx.runtime.onnx_graph import embedding_rows
+from lstm_onnx.runtime.onnx_graph import UNTRACEABLE, lookup_tables
 from lstm_onnx.runtime.session import ModelSession, SessionConfig, create_session
 from lstm_onnx.runtime.tokenizer import Tokenizer, Vocab
 from lstm_onnx.runtime.tokenizer_rules import load_rules
@@ -138,12 +140,8 @@ def load_bundle(path: Path | str, session_config: SessionConfig | None = None) -
                 f"{root / VOCAB_FILE} has {len(vocab)} tokens but {where} is {size}; "
                 f"the files come from different runs, {_REEXPORT}."
             )
-    rows = embedding_rows((root / MODEL_FILE).read_bytes(), INPUT_IDS)
-    if rows is not None and rows != len(vocab):
-        raise BundleError(
-            f"{root / VOCAB_FILE} has {len(vocab)} tokens but the embedding table of {root / MODEL_FILE} has {rows} "
-            f"rows; the files come from different runs, {_REEXPORT}."
-        )
+    graph = (root / MODEL_FILE).read_bytes()
+    _check_lookup_tables(graph, INPUT_IDS, root / VOCAB_FILE, len(vocab))
     try:
         tokenizer = Tokenizer(config.tokenizer, rules=load_rules(root / TOKENIZER_RULES_FILE))
     except ValueError as err:
@@ -153,7 +151,33 @@ def load_bundle(path: Path | str, session_config: SessionConfig | None = None) -
     # Everything is read now: an archive's temporary directory is gone once this returns.
     task = bundle_task(manifest, config.task, root / MANIFEST_FILE).task  # the one the session was checked for
     chars = Vocab.load(root / CHAR_VOCAB_FILE) if task == "tag" else None
+    if chars is not None:
+        _check_lookup_tables(graph, CHAR_IDS, root / CHAR_VOCAB_FILE, len(chars))
     return Bundle(root, manifest, list(labels), vocab, tokenizer, config, session, chars)
+
+
+def _check_lookup_tables(graph: bytes, ids_input: str, vocab_file: Path, size: int) -> None:
+    """Require every table the graph looks ``ids_input`` up in to hold exactly one row per vocabulary entry.
+
+    A shorter table makes ONNX Runtime fail on every text holding a high id; a table the graph computes instead of
+    storing (it cannot be measured here) is refused rather than trusted.
+
+    Raises:
+        BundleError: A table has another size, or is computed; names both files.
+    """
+    model = vocab_file.parent / MODEL_FILE
+    table, what = ("embedding table", "tokens") if ids_input == INPUT_IDS else ("character table", "characters")
+    for rows in lookup_tables(graph, ids_input) or []:
+        if rows == UNTRACEABLE:
+            raise BundleError(
+                f"The {table} of {model} ({ids_input}) is computed by the graph instead of stored (no initializer "
+                f"or Constant behind its Gather), so its size cannot be checked against {vocab_file}; {_REEXPORT}."
+            )
+        if rows != size:
+            raise BundleError(
+                f"{vocab_file} has {size} {what} but the {table} of {model} has {rows} rows; the files come from "
+                f"different runs, {_REEXPORT}."
+            )
 
 
 def _load_archive(archive: Path, session_config: SessionConfig | None) -> Bundle:
@@ -209,6 +233,14 @@ def check_session_io(
                 f"{model}: {tensor.name} has {len(node.shape)} axes but a {spec.task!r} model's has "
                 f"{len(tensor.dims)}; {_REEXPORT}."
             )
+        # A fixed size where the contract has a dynamic axis (a batch of 2**62 rows, say) fails every real call.
+        declared = list(node.shape or []) if node is not None else []
+        for axis, (size, axis_name) in enumerate(zip(declared, tensor.dims, strict=False)):
+            if isinstance(size, int) and isinstance(axis_name, str) and axis_name != LABELS_AXIS:
+                raise BundleError(
+                    f"{model}: {tensor.name} has the fixed size {size} on axis {axis}, where a {spec.task!r} model has "
+                    f"the dynamic axis {axis_name!r}; {_REEXPORT}."
+                )
     logits = outputs[spec.outputs[0].name]
     width = logits.shape[-1] if logits.shape else None
     if isinstance(width, int) and width != num_labels:

@@ -11,13 +11,14 @@ never drops them; nothing else reads them.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from lstm_onnx.runtime.contract import IO_SPECS, MANIFEST_FILE, IOSpec
 from lstm_onnx.runtime.errors import BundleError
+from lstm_onnx.runtime.json_text import dump_json
+from lstm_onnx.runtime.label_names import label_problem
 from lstm_onnx.runtime.tokenizer import TokenizerConfig
 
 __all__ = [
@@ -96,6 +97,9 @@ class BundleConfig:
         labels = own.get("labels")
         if not isinstance(labels, list) or len(labels) < 2 or not all(isinstance(x, str) for x in labels):
             raise BundleError(f"{source}: 'labels' must list at least 2 label strings; {_REEXPORT}.")
+        problem = label_problem(labels)
+        if problem:
+            raise BundleError(f"{source}: {problem}; {_REEXPORT}.")
         size = own.get("vocab_size")
         if not isinstance(size, int) or isinstance(size, bool):
             raise BundleError(f"{source}: 'vocab_size' must be an integer, got {size!r:.60}; {_REEXPORT}.")
@@ -248,8 +252,9 @@ def file_digest(path: Path) -> dict[str, Any]:
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
-    """Pretty JSON with a final newline; bundle files are written into a staging directory renamed whole."""
-    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    """Pretty JSON with a final newline, never NaN or Infinity; bundle files are written into a staging directory
+    renamed whole."""
+    path.write_text(dump_json(data) + "\n", encoding="utf-8")
 
 
 def seal_manifest(staging: Path, manifest: Manifest) -> Manifest:

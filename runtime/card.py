@@ -14,7 +14,7 @@ from typing import Any
 
 from lstm_onnx.runtime.bundle import Manifest
 
-__all__ = ["IMDB_CITATION", "render_card"]
+__all__ = ["IMDB_CITATION", "render_card", "weights_line"]
 
 IMDB_CITATION = """@inproceedings{maas-etal-2011-learning,
   title = {Learning Word Vectors for Sentiment Analysis},
@@ -110,6 +110,9 @@ def _metrics_table(manifest: Manifest, labels: list[str]) -> list[str]:
         )
     if len(rows) == 2:
         return ["No test metrics were recorded."]
+    digest = manifest.export.get("weights_sha256")
+    if test and isinstance(digest, str):
+        rows += ["", weights_line(digest)]
     matrix = (test or {}).get("confusion_matrix")
     if matrix and len(matrix) == len(labels):
         rows += ["", "Confusion matrix of the run's test set (rows: true, columns: predicted):", ""]
@@ -117,6 +120,14 @@ def _metrics_table(manifest: Manifest, labels: list[str]) -> list[str]:
         pairs = zip(labels, matrix, strict=True)
         rows += [f"| {label} | " + " | ".join(str(v) for v in row) + " |" for label, row in pairs]
     return rows
+
+
+def weights_line(weights_sha256: str) -> str:
+    """The card's sentence tying the run's test metrics to the weights exported (their sha256, checked at export)."""
+    return (
+        f"The run's test metrics are those of the weights exported here (`model.safetensors` sha256 "
+        f"`{weights_sha256[:12]}…`, as recorded when training wrote them and checked at export)."
+    )
 
 
 def _criteria(parity: dict[str, Any]) -> str:

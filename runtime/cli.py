@@ -9,6 +9,7 @@ import csv
 import json
 import re
 import sys
+import unicodedata
 import warnings
 from collections.abc import Iterable, Iterator
 from enum import Enum
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TextIO
 import typer
 
 from lstm_onnx.runtime.errors import DataError
+from lstm_onnx.runtime.limits import MAX_BATCH_SIZE, MAX_TEXT_CHARS
 from lstm_onnx.runtime.records import PREDICTION_KEYS, failure_record, json_line, prediction_record
 from lstm_onnx.runtime.scale_cli import Engine, WorkersOpt, run_score
 
@@ -25,7 +27,7 @@ if TYPE_CHECKING:
     from lstm_onnx.runtime.line_inputs import Item
     from lstm_onnx.runtime.predictor import Prediction
 
-__all__ = ["LabelFieldOpt", "TextFieldOpt", "evaluate_command", "info_command", "predict_command"]
+__all__ = ["LabelFieldOpt", "TextFieldOpt", "escaped", "evaluate_command", "info_command", "predict_command"]
 
 _BUNDLE_HELP = (
     "Bundle directory written by `lstm-onnx export`, a .zip/.tar.gz of one, or the name of an installed model package."
@@ -77,7 +79,9 @@ BundleArg = Annotated[Path, typer.Argument(help=_BUNDLE_HELP)]
 ProviderOpt = Annotated[
     Provider, typer.Option("--provider", help="Execution provider; `cuda` fails rather than fall back to the CPU.")
 ]
-BatchOpt = Annotated[int, typer.Option("--batch-size", help="Most texts per ONNX Runtime call.", min=1, max=65536)]
+BatchOpt = Annotated[
+    int, typer.Option("--batch-size", help="Most texts per ONNX Runtime call.", min=1, max=MAX_BATCH_SIZE)
+]
 TruncateOpt = Annotated[
     bool, typer.Option("--truncate/--no-truncate", help="Cut texts longer than max_length tokens (with a warning).")
 ]
@@ -97,7 +101,10 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 MaxCharsOpt = Annotated[
     int | None,
     typer.Option(
-        "--max-chars", help="Character limit per text, checked before tokenizing (default: the bundle's).", min=1
+        "--max-chars",
+        help="Character limit per text, checked before tokenizing (default: the bundle's).",
+        min=1,
+        max=MAX_TEXT_CHARS,
     ),
 ]
 
@@ -105,6 +112,23 @@ MaxCharsOpt = Annotated[
 def _printable(text: str) -> str:
     """Text safe for any UTF-8 terminal: lone surrogates become escapes, control characters become spaces."""
     return _CONTROL.sub(" ", text.encode("utf-8", "backslashreplace").decode("utf-8"))
+
+
+# What a terminal must never receive from a file it did not write: control characters (ESC starts escape sequences
+# that retitle the window, clear the screen or rewrite lines), invisible format characters (bidi overrides reorder
+# what is shown), line separators and lone surrogates.
+_UNSHOWABLE = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+
+
+def escaped(text: str) -> str:
+    """A value read from a bundle, shown as plain text: every unshowable character written as its escape (``\\x1b``,
+    ``\\u202e``), so the terminal shows what the file holds instead of obeying it."""
+    return "".join(
+        (f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}")
+        if unicodedata.category(ch) in _UNSHOWABLE
+        else ch
+        for ch in text
+    )
 
 
 def _csv_cell(text: str) -> str:
@@ -156,7 +180,8 @@ def predict_command(
     batch_size: BatchOpt = 32,
     truncate: TruncateOpt = False,
     max_length: Annotated[
-        int | None, typer.Option("--max-length", help="Token limit per text (default: the bundle's).", min=1)
+        int | None,
+        typer.Option("--max-length", help="Token limit per text (default: the bundle's).", min=1, max=MAX_TEXT_CHARS),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Show errors only on stderr.")] = False,
     max_chars: MaxCharsOpt = None,
@@ -320,7 +345,7 @@ def _render_table(
 
     table = Table()
     for column in (*(["id"] if with_ids else []), "text", "label", "score", *labels):
-        table.add_column(column, overflow="fold" if column == "text" else "ellipsis")
+        table.add_column(Text(column), overflow="fold" if column == "text" else "ellipsis")
     for item, pred, error in rows:
         shown = _printable(" ".join((item.text or "").split()))
         shown = shown if len(shown) <= 80 else shown[:79] + "…"
@@ -329,7 +354,11 @@ def _render_table(
             table.add_row(*ident, Text(shown), "error", Text(_printable(error or "")[:60]), *("" for _ in labels))
             continue
         table.add_row(
-            *ident, Text(shown), pred.label, f"{pred.score:.4f}", *(f"{pred.probabilities[lb]:.4f}" for lb in labels)
+            *ident,
+            Text(shown),
+            Text(pred.label),
+            f"{pred.score:.4f}",
+            *(f"{pred.probabilities[lb]:.4f}" for lb in labels),
         )
     console = Console(file=out, width=None if out.isatty() else 160)
     console.print(table)
@@ -349,7 +378,8 @@ def evaluate_command(
     batch_size: BatchOpt = 64,
     truncate: TruncateOpt = False,
     max_length: Annotated[
-        int | None, typer.Option("--max-length", help="Token limit per text (default: the bundle's).", min=1)
+        int | None,
+        typer.Option("--max-length", help="Token limit per text (default: the bundle's).", min=1, max=MAX_TEXT_CHARS),
     ] = None,
     max_chars: MaxCharsOpt = None,
     text_field: TextFieldOpt = None,
@@ -379,6 +409,7 @@ def evaluate_command(
         return
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     labels = report["labels"]
     summary = Table(title=f"{report['n']} texts · {model.provider}")
@@ -388,9 +419,9 @@ def evaluate_command(
     matrix = Table(title="confusion matrix", caption="rows: true label · columns: predicted")
     matrix.add_column("")
     for label in labels:
-        matrix.add_column(label)
+        matrix.add_column(Text(label))
     for label, row in zip(labels, report["confusion_matrix"], strict=True):
-        matrix.add_row(label, *(str(c) for c in row))
+        matrix.add_row(Text(label), *(str(c) for c in row))
     console = Console()
     console.print(summary)
     console.print(matrix)
@@ -413,8 +444,11 @@ def info_command(
         return
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
-    table = Table(title=f"{info['name']} {info['version']} ({info['variant']})", show_header=False)
+    # Every value comes from the bundle's files: shown as plain text (never rich markup), its escapes escaped.
+    title = Text(escaped(f"{info['name']} {info['version']} ({info['variant']})"))
+    table = Table(title=title, show_header=False)
     table.add_column("key", style="bold")
     table.add_column("value", overflow="fold")
     parity = info["parity"]
@@ -435,5 +469,5 @@ def info_command(
         ("cuda", ("usable: " if info["providers"]["cuda_usable"] else "not usable: ") + info["providers"]["cuda_note"]),
     ]
     for key, value in rows:
-        table.add_row(key, value)
+        table.add_row(Text(escaped(key)), Text(escaped(str(value))))
     Console(width=None if sys.stdout.isatty() else 160).print(table)

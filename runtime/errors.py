@@ -21,6 +21,9 @@ __all__ = [
     "ParityError",
     "ProviderError",
     "ToolkitError",
+    "TrainingError",
+    "WorkerLostError",
+    "WriteError",
 ]
 
 
@@ -79,6 +82,19 @@ class ParityError(ToolkitError):
 
 class ProviderError(ToolkitError):
     """An execution provider was requested that cannot be used here."""
+
+
+class WorkerLostError(ToolkitError):
+    """A process scoring part of the input died (killed, e.g. by the out-of-memory killer) before it answered."""
+
+
+class TrainingError(ToolkitError):
+    """Training cannot go on: the loss or a recorded metric stopped being a finite number (the model diverged)."""
+
+
+class WriteError(ToolkitError):
+    """An output could not be written (a full disk, a read-only file system, no permission, no such folder);
+    nothing half-written is left in its place."""
 
 
 class MissingDependencyError(ToolkitError, ImportError):

@@ -6,15 +6,27 @@ only the first let the others out as tracebacks (or HTTP 500s); ``parse_json`` t
 
 A file read whole is checked against a size cap first (``read_text_capped``): a hostile bundle's 300 MB manifest cost
 650 MB of memory before anything looked at it.
+
+JSON this toolkit writes goes through ``dump_json``: ``json.dumps`` writes NaN and Infinity by default, which no JSON
+parser but Python's accepts, so a file holding one is not JSON at all; ``dump_json`` refuses them instead.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
-__all__ = ["MAX_JSON_FILE_BYTES", "MAX_VOCAB_FILE_BYTES", "parse_json", "read_text_capped"]
+__all__ = [
+    "MAX_JSON_FILE_BYTES",
+    "MAX_VOCAB_FILE_BYTES",
+    "dump_json",
+    "finite_or_null",
+    "non_finite_numbers",
+    "parse_json",
+    "read_text_capped",
+]
 
 # manifest.json, config.json and tokenizer.json are kilobytes (spaCy's English rules ~100 KB).
 MAX_JSON_FILE_BYTES = 16 * 1024**2
@@ -52,3 +64,39 @@ def read_text_capped(path: Path, max_bytes: int, encoding: str = "utf-8") -> str
     if len(data) > max_bytes:
         raise ValueError(f"{path} is larger than {max_bytes:,} bytes, far more than such a file ever holds")
     return data.decode(encoding)
+
+
+def non_finite_numbers(data: Any, where: str = "") -> list[str]:
+    """Where ``data`` holds NaN or an infinity, as paths like ``history[0].val_loss`` (empty: none)."""
+    if isinstance(data, float):
+        return [] if math.isfinite(data) else [where or "value"]
+    if isinstance(data, dict):
+        return [p for key, value in data.items() for p in non_finite_numbers(value, f"{where}.{key}".lstrip("."))]
+    if isinstance(data, (list, tuple)):
+        return [p for i, value in enumerate(data) for p in non_finite_numbers(value, f"{where}[{i}]")]
+    return []
+
+
+def dump_json(data: Any, indent: int | None = 2, ensure_ascii: bool = False) -> str:
+    """``json.dumps`` that never writes NaN or Infinity (which make a file that is not JSON).
+
+    Raises:
+        ValueError: ``data`` holds a non-finite number; the message names where.
+    """
+    try:
+        return json.dumps(data, indent=indent, ensure_ascii=ensure_ascii, allow_nan=False)
+    except ValueError as err:
+        bad = non_finite_numbers(data)
+        raise ValueError(f"non-finite number(s) at {bad[:5]} cannot be written as JSON") from err
+
+
+def finite_or_null(data: Any) -> Any:
+    """``data`` with every NaN or infinity replaced by ``None`` (JSON ``null``), for reports that must be written even
+    when what they measure failed (a parity report of a model that returns NaN)."""
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {key: finite_or_null(value) for key, value in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [finite_or_null(value) for value in data]
+    return data

@@ -35,6 +35,7 @@ from lstm_onnx.runtime.batching import length_buckets, text_chunks
 from lstm_onnx.runtime.bundle import Bundle, load_bundle
 from lstm_onnx.runtime.bundle_format import CLASSIFY_TASK
 from lstm_onnx.runtime.errors import BundleError, InputError, InputTooLongError, NonFiniteOutputError
+from lstm_onnx.runtime.limits import MAX_BATCH_SIZE, MAX_BATCH_TOKENS, MAX_TEXT_CHARS, check_range
 from lstm_onnx.runtime.relabel import LabelNames, rename_labels
 from lstm_onnx.runtime.session import runtime_session_config
 from lstm_onnx.runtime.tokenizer import batch_encode, limit_chars, require_tokens
@@ -127,11 +128,10 @@ class TextClassifier:
                 f"{bundle.path} is a tagging bundle (task {bundle.task!r}), not a classifier; score, serve and "
                 "TextClassifier classify texts. Tag with `lstm-onnx predict`/`evaluate`, or lstm_onnx.load() in Python."
             )
-        if batch_size < 1 or max_batch_tokens < 1:
-            raise ValueError(f"batch_size and max_batch_tokens must be >= 1, got {batch_size}, {max_batch_tokens}.")
+        check_range("batch_size", batch_size, 1, MAX_BATCH_SIZE)
+        check_range("max_batch_tokens", max_batch_tokens, 1, MAX_BATCH_TOKENS)
         for name, value in (("max_length", max_length), ("max_chars", max_chars)):
-            if value is not None and value < 1:
-                raise ValueError(f"{name} must be >= 1 or None, got {value}.")
+            check_range(name, value, 1, MAX_TEXT_CHARS, optional=True)
         self.bundle = bundle
         self.batch_size = batch_size
         self.max_length = max_length if max_length is not None else bundle.max_length

@@ -9,27 +9,25 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from lstm_onnx.runtime.archive import bundle_directory
-from lstm_onnx.runtime.atomic import check_target, replace_directory
+from lstm_onnx.runtime.atomic import check_target, replace_directory, writing
 from lstm_onnx.runtime.bundle import load_bundle
 from lstm_onnx.runtime.bundle_format import seal_manifest, write_json
 from lstm_onnx.runtime.card import render_card
 from lstm_onnx.runtime.contract import BUNDLE_CONFIG_FILE, MODEL_CARD_FILE
 from lstm_onnx.runtime.errors import BundleError, LabelError
+from lstm_onnx.runtime.label_names import label_problem
 from lstm_onnx.runtime.session import SessionConfig
 
 __all__ = ["LabelNames", "relabel_bundle", "rename_labels"]
 
 # Either every label in id order, or {old name: new name} for some of them.
 LabelNames = Sequence[str] | Mapping[str, str]
-# Unicode categories refused in a label name: control characters (newline, tab, ...) and line/paragraph separators.
-_LINE_BREAKING = frozenset({"Cc", "Zl", "Zp"})
 
 
 def rename_labels(current: Sequence[str], names: LabelNames) -> list[str]:
@@ -43,8 +41,8 @@ def rename_labels(current: Sequence[str], names: LabelNames) -> list[str]:
         C labels in id order.
 
     Raises:
-        LabelError: Wrong count, an unknown old label, an empty or non-string name, a name with a control character
-            or line break, or two labels with one name.
+        LabelError: Wrong count, an unknown old label, an empty or non-string name, a name with a control or
+            invisible format character or a line break, or two labels that print alike (``runtime.label_names``).
     """
     if isinstance(names, Mapping):
         unknown = [old for old in names if old not in current]
@@ -60,14 +58,10 @@ def rename_labels(current: Sequence[str], names: LabelNames) -> list[str]:
     bad = [name for name in new if not isinstance(name, str) or not name.strip()]
     if bad:
         raise LabelError(f"Label names must be non-empty strings, got {bad!r}.")
-    # A name is written into one-line places (the wheel's METADATA headers, table cells): a line break there would
-    # start a new header or row.
-    broken = [name for name in new if any(unicodedata.category(ch) in _LINE_BREAKING for ch in name)]
-    if broken:
-        raise LabelError(f"Label names must be one line without control characters, got {broken!r}.")
-    duplicates = sorted({name for name in new if new.count(name) > 1})
-    if duplicates:
-        raise LabelError(f"Labels {new} would name two classes {duplicates}; every label needs its own name.")
+    # A name is written into one-line places (the wheel's METADATA headers, table cells) and read by eye.
+    problem = label_problem(new)
+    if problem:
+        raise LabelError(f"{problem}.")
     return new
 
 
@@ -106,6 +100,7 @@ def relabel_bundle(
         BundleError: The bundle is broken; the target exists without ``force``, is a file, is a directory that is
             not a bundle (``force`` never deletes such a folder), or sits inside the bundle.
         LabelError: As ``rename_labels``.
+        WriteError: The copy could not be written (full disk, read-only file system, ...); nothing is left of it.
     """
     source = Path(bundle)
     if out is None:
@@ -118,9 +113,16 @@ def relabel_bundle(
         raise BundleError(f"--out {target} sits inside the bundle {source}; choose a directory outside it.")
     # --force replaces only a bundle (or an empty directory), never a folder holding anything else.
     check_target(target, force)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
-    staging.chmod(0o755)
+    with writing(target):  # a full disk or read-only file system: one line; the staging directory is removed first
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
+        staging.chmod(0o755)
+        _write_relabelled(source, target, staging, names)
+    return target
+
+
+def _write_relabelled(source: Path, target: Path, staging: Path, names: LabelNames) -> None:
+    """Write the relabelled bundle into ``staging`` and swap it into ``target``; ``staging`` is removed on failure."""
     try:
         with bundle_directory(source) as root:
             loaded = load_bundle(root, SessionConfig(providers="cpu"))
@@ -145,4 +147,3 @@ def relabel_bundle(
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return target

@@ -5,8 +5,13 @@ with one ``prediction_record`` per text, in order. Every bad request gets a 4xx 
 
 - 400: the body is not JSON, not an object, has neither or both of ``text``/``texts``, other keys, or a text
   that is not a string; ``texts`` is empty.
-- 413: the body is over ``max_body_bytes``, or ``texts`` holds more than ``max_texts`` items.
+- 413: the body is over ``max_body_bytes``, ``texts`` holds more than ``max_texts`` items, or the texts hold more
+  than ``max_request_chars`` characters together (what one request may cost the model is bounded, not only each text).
 - 422: a text breaks the model's input rules (no tokens, over ``max_length``); the message names its position.
+
+The HTTP front (``runtime.serve_front``) adds the answers about time and load: 408 (the body did not arrive within
+``client_timeout_s``), 503 (``max_in_flight`` requests already wait for the model, or it is unreachable) and 504 (the
+model did not answer within ``request_timeout_s``).
 """
 
 from __future__ import annotations
@@ -35,6 +40,12 @@ class ServeSettings:
         batch_wait_s: How long a batch waits to fill up.
         max_texts: Most texts in one request.
         max_body_bytes: Largest request body.
+        max_request_chars: Most characters in all the texts of one request together.
+        max_connections: Open connections (and requests being answered) beyond which a request gets 503.
+        max_in_flight: ``POST /predict`` requests waiting for the model at once; one more gets 503 at once.
+        client_timeout_s: Time a client has to send a request's head, and then its body (else 408).
+        request_timeout_s: Time the model has to answer a request once it is received (else 504).
+        grace_s: On SIGTERM, how long requests already received may take to be answered before the server exits.
     """
 
     bundle: str
@@ -42,13 +53,19 @@ class ServeSettings:
     batch_wait_s: float = 0.005
     max_texts: int = 256
     max_body_bytes: int = 1_048_576
+    max_request_chars: int = 262_144
+    max_connections: int = 2_048
+    max_in_flight: int = 64
+    client_timeout_s: float = 10.0
+    request_timeout_s: float = 30.0
+    grace_s: float = 30.0
 
 
 class RequestError(Exception):
     """A request the server refuses; ``status`` is the 4xx code to answer with.
 
     Args:
-        status: HTTP status code (400, 413 or 422).
+        status: HTTP status code (400, 408, 413, 422, 503 or 504).
         message: What is wrong and how to fix it.
     """
 
@@ -90,6 +107,13 @@ def parse_predict_body(body: bytes, settings: ServeSettings) -> list[str]:
     for i, text in enumerate(texts):
         if not isinstance(text, str):
             raise RequestError(400, f"Text at position {i} is {type(text).__name__}, not a string.")
+    chars = sum(map(len, texts))
+    if chars > settings.max_request_chars:
+        raise RequestError(
+            413,
+            f"{chars} characters in one request; the limit is {settings.max_request_chars}: "
+            "send fewer or shorter texts per request.",
+        )
     return list(texts)
 
 
@@ -116,25 +140,26 @@ def classify_batch(model: TextClassifier, texts: Sequence[str]) -> list[Predicti
 
 
 async def answer_predict(
-    body: bytes, classify_one: Callable[[str], Awaitable[Prediction | InputError]], settings: ServeSettings
+    body: bytes,
+    classify: Callable[[list[str]], Awaitable[Sequence[Prediction | InputError]]],
+    settings: ServeSettings,
 ) -> tuple[int, dict[str, Any]]:
     """Status and JSON answer of ``POST /predict``.
 
     Args:
         body: The raw request body.
-        classify_one: Classifies one text (the server batches these calls across requests).
+        classify: Classifies a request's texts (the server batches them across requests); per text its
+            ``Prediction`` or ``InputError``. It may raise ``RequestError`` (busy, timed out) to answer with it.
         settings: Limits.
 
     Returns:
-        ``(200, {"predictions": [...]})`` or ``(4xx, {"error": message})``.
+        ``(200, {"predictions": [...]})`` or ``(4xx/5xx, {"error": message})``.
     """
-    import asyncio
-
     try:
         texts = parse_predict_body(body, settings)
+        outcomes = await classify(texts)
     except RequestError as err:
         return err.status, {"error": str(err)}
-    outcomes = await asyncio.gather(*(classify_one(text) for text in texts))
     records = []
     for i, (text, outcome) in enumerate(zip(texts, outcomes, strict=True)):
         if isinstance(outcome, InputError):

@@ -34,10 +34,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from lstm_onnx.runtime.contract import INPUT_IDS, LENGTHS, LOGITS
-from lstm_onnx.runtime.errors import ORT_MISSING, MissingDependencyError, ProviderError
+from lstm_onnx.runtime.errors import ORT_MISSING, BundleError, ConfigError, MissingDependencyError, ProviderError
+from lstm_onnx.runtime.limits import MAX_THREADS, check_range
 
 try:
     import onnxruntime as ort
+    from onnxruntime.capi import onnxruntime_pybind11_state as _ort_state
 except ModuleNotFoundError as err:  # the base install leaves the ONNX Runtime build to the [cpu]/[gpu] extras
     raise MissingDependencyError(ORT_MISSING) from err
 
@@ -50,6 +52,7 @@ __all__ = [
     "PROVIDER_CHOICES",
     "ModelSession",
     "SessionConfig",
+    "ORT_ERRORS",
     "create_session",
     "probe_cuda",
     "runtime_session_config",
@@ -81,6 +84,13 @@ _OPTIMIZATION_LEVELS = {
 # only print ONNX Runtime's library-loading errors. The /proc file is the usual sign; a sandboxed machine (e.g.
 # gVisor's GPU proxy) may offer only the device node, which the driver's user-space libraries open.
 _NVIDIA_DRIVER = (Path("/proc/driver/nvidia/version"), Path("/dev/nvidiactl"))
+# The exceptions ONNX Runtime raises for its own load and run failures (Fail, InvalidProtobuf, InvalidArgument,
+# NotImplemented, RuntimeException, ...): each one is a ``BundleError`` line here, never a traceback. A model that
+# loads and passed the bundle's checks still meets them on a graph made to fail (an out-of-bounds Gather, a
+# dimension ORT cannot allocate).
+ORT_ERRORS: tuple[type[Exception], ...] = tuple(
+    value for value in vars(_ort_state).values() if isinstance(value, type) and issubclass(value, Exception)
+)
 # A one-node ONNX graph (opset 17, IR 8): LSTM, hidden 2, X float (T=3, B=1, I=2), sequence_lens int32 (1),
 # constant W and R. Made with onnx.helper (tests/runtime/test_session.py rebuilds it) and kept inline because
 # the runtime does not depend on the onnx package.
@@ -136,12 +146,13 @@ class SessionConfig:
             raise ValueError(
                 f"Unknown graph_optimization {self.graph_optimization!r}; expected one of {list(_OPTIMIZATION_LEVELS)}."
             )
-        for name in ("intra_op_threads", "inter_op_threads", "batch_threads", "batch_min_rows", "batch_min_tokens"):
+        for name in ("intra_op_threads", "inter_op_threads", "batch_threads"):
+            # ORT builds every thread it is asked for: threads=10**6 grew to 22.7 GB before it was killed.
+            check_range(name, getattr(self, name), 1, MAX_THREADS, optional=name == "batch_threads")
+        for name in ("batch_min_rows", "batch_min_tokens"):
             value = getattr(self, name)
-            if value is None and name == "batch_threads":
-                continue
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {value!r}.")
+                raise ConfigError(f"{name} must be an int >= 1, got {value!r}.")
         if self.device_id < 0 or not 0 <= self.log_severity <= 4:
             raise ValueError(
                 f"device_id must be >= 0 and log_severity in 0..4, got {self.device_id}, {self.log_severity}."
@@ -179,6 +190,7 @@ class ModelSession:
         provider: The execution provider running the graph (``CPUExecutionProvider`` or ``CUDAExecutionProvider``).
         provider_note: Why that provider was chosen (for ``auto``: why CUDA was or was not used).
         config: The settings it was built with.
+        source: What the graph was loaded from (its path), for messages.
     """
 
     def __init__(
@@ -187,12 +199,25 @@ class ModelSession:
         provider: str,
         provider_note: str,
         config: SessionConfig,
+        source: str = "the model",
     ) -> None:
         self.session = session
         self.provider = provider
         self.provider_note = provider_note
         self.config = config
+        self.source = source
         self._parts = config.row_parts() if provider == CPU else 1
+
+    def _run(self, outputs: list[str] | None, feeds: dict[str, NDArray[Any]]) -> list[NDArray[Any]]:
+        """One ``InferenceSession.run``; ONNX Runtime's own failures become one ``BundleError`` line."""
+        try:
+            return [np.asarray(o) for o in self.session.run(outputs, feeds)]
+        except ORT_ERRORS as err:
+            shapes = ", ".join(f"{name} {tuple(value.shape)}" for name, value in feeds.items())
+            raise BundleError(
+                f"ONNX Runtime failed to run {self.source} on {shapes}: {_one_line(err)}. The graph does not compute "
+                "what its bundle promises (a corrupt or altered model.onnx); run `lstm-onnx export` again."
+            ) from err
 
     def run_batch(self, feeds: dict[str, NDArray[Any]], outputs: list[str]) -> list[NDArray[Any]]:
         """Run a graph whose every input and output is batch-major (dimension 0 is the batch), as the bundles' are.
@@ -219,7 +244,7 @@ class ModelSession:
         large = rows >= self.config.batch_min_rows and tokens >= self.config.batch_min_tokens
         parts = min(self._parts, rows) if large else 1
         if parts == 1:
-            return [np.asarray(o) for o in self.session.run(outputs, feeds)]
+            return self._run(outputs, feeds)
         bounds = np.linspace(0, rows, parts + 1).round().astype(int)
         pieces = [{k: v[a:b] for k, v in feeds.items()} for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
         results: list[list[NDArray[Any]]] = [[] for _ in pieces]
@@ -227,7 +252,7 @@ class ModelSession:
 
         def work(index: int) -> None:
             try:
-                results[index] = self.session.run(outputs, pieces[index])
+                results[index] = self._run(outputs, pieces[index])
             except BaseException as error:  # re-raised on the calling thread below
                 errors[index] = error
 
@@ -269,7 +294,7 @@ class ModelSession:
         if self.provider == CUDA:
             return self._run_bound(taken, [o.name for o in self.session.get_outputs()])
         # Any graph: its layout is not known (a time-major input has the time on dimension 0), so one call, whole.
-        return [np.asarray(o) for o in self.session.run(None, taken)]
+        return self._run(None, taken)
 
     def _run_bound(self, feeds: dict[str, NDArray[Any]], outputs: list[str]) -> list[NDArray[Any]]:
         """One call with IO binding (CUDA): inputs are copied to the device once and each output comes back in one
@@ -279,7 +304,10 @@ class ModelSession:
             binding.bind_cpu_input(name, value)
         for name in outputs:
             binding.bind_output(name, "cpu")
-        self.session.run_with_iobinding(binding)
+        try:
+            self.session.run_with_iobinding(binding)
+        except ORT_ERRORS as err:
+            raise BundleError(f"ONNX Runtime failed to run {self.source}: {_one_line(err)}.") from err
         return list(binding.copy_outputs_to_cpu())
 
 
@@ -326,6 +354,15 @@ def _first_line(text: str) -> str:
     return lines[0] if lines else ""
 
 
+def _one_line(err: BaseException, limit: int = 400) -> str:
+    """ONNX Runtime's message on one line (its messages span several), without its ``[ONNXRuntimeError] : N : X :``
+    prefix, cut at ``limit`` characters."""
+    text = " ".join(str(err).split())
+    text = text.split(" : ", 3)[-1] if text.startswith("[ONNXRuntimeError]") else text
+    text = text.rstrip(".")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def create_session(model: Path | bytes, config: SessionConfig) -> ModelSession:
     """Build the session for ``model`` on the provider ``config`` asks for.
 
@@ -338,11 +375,14 @@ def create_session(model: Path | bytes, config: SessionConfig) -> ModelSession:
 
     Raises:
         ProviderError: ``cuda`` was asked for and cannot really run here (never a silent CPU fallback).
+        BundleError: ONNX Runtime cannot load the model (garbage or truncated bytes, an operator it lacks, a graph
+            that fails its shape inference); one line with ORT's reason.
     """
     source = str(model) if isinstance(model, Path) else model
+    name = str(model) if isinstance(model, Path) else "the model"
     options = config.session_options()
     if config.providers == "cpu":
-        return ModelSession(_build(source, options, [CPU]), CPU, "cpu requested", config)
+        return ModelSession(_build(source, options, [CPU]), CPU, "cpu requested", config, name)
     usable, reason = probe_cuda(config)
     if not usable:
         if config.providers == "cuda":
@@ -351,18 +391,25 @@ def create_session(model: Path | bytes, config: SessionConfig) -> ModelSession:
                 f"Provider '{CUDA}' is not available; available: {CPU} ({reason}). "
                 "Use --provider cpu, or install onnxruntime-gpu with CUDA 13 and cuDNN 9 on a machine with a GPU."
             )
-        return ModelSession(_build(source, options, [CPU]), CPU, f"auto: CPU, because {reason}", config)
+        return ModelSession(_build(source, options, [CPU]), CPU, f"auto: CPU, because {reason}", config, name)
     # The CPU provider stays listed for the few shape ops CUDA does not implement; the check below makes sure
     # CUDA itself was registered (ORT drops a provider that fails to start and carries on without it).
     session = _build(source, options, [(CUDA, config.cuda_options()), CPU])
     if session.get_providers()[0] != CUDA:
         raise ProviderError(f"Provider '{CUDA}' passed the probe but did not start for this model; use --provider cpu.")
     note = "cuda requested" if config.providers == "cuda" else f"auto: CUDA, because {reason}"
-    return ModelSession(session, CUDA, note, config)
+    return ModelSession(session, CUDA, note, config, name)
 
 
 def _build(source: str | bytes, options: ort.SessionOptions, providers: list[Any]) -> ort.InferenceSession:
-    return ort.InferenceSession(source, sess_options=options, providers=providers)
+    try:
+        return ort.InferenceSession(source, sess_options=options, providers=providers)
+    except ORT_ERRORS as err:
+        name = source if isinstance(source, str) else "the model"
+        raise BundleError(
+            f"ONNX Runtime cannot load {name}: {_one_line(err)}. The file is corrupt or truncated, or holds an "
+            "operator or shape this ONNX Runtime cannot run; run `lstm-onnx export` again."
+        ) from err
 
 
 def runtime_session_config(providers: str, threads: int | None) -> SessionConfig:
@@ -370,12 +417,15 @@ def runtime_session_config(providers: str, threads: int | None) -> SessionConfig
 
     Args:
         providers: ``"auto"``, ``"cpu"`` or ``"cuda"``.
-        threads: Intra-op threads for every call, each call run whole; ``None`` for the runtime's default: one
-            thread, and calls of at least ``BATCH_MIN_ROWS`` rows and ``BATCH_MIN_TOKENS`` padded tokens cut into
-            ``BATCH_THREADS`` (at most the CPU count) parts run concurrently.
+        threads: Intra-op threads for every call (1..``MAX_THREADS``), each call run whole; ``None`` for the
+            runtime's default: one thread, and calls of at least ``BATCH_MIN_ROWS`` rows and ``BATCH_MIN_TOKENS``
+            padded tokens cut into ``BATCH_THREADS`` (at most the CPU count) parts run concurrently.
 
     Returns:
         The ``SessionConfig``.
+
+    Raises:
+        ConfigError: ``threads`` is not an int in 1..``MAX_THREADS``.
     """
     if threads is None:
         return SessionConfig(providers=providers, intra_op_threads=1, batch_threads=BATCH_THREADS)

@@ -20,6 +20,7 @@ from lstm_onnx.runtime.batching import length_buckets, text_chunks
 from lstm_onnx.runtime.bundle import Bundle, load_bundle
 from lstm_onnx.runtime.contract import CHAR_IDS, CHAR_VOCAB_FILE, INPUT_IDS, LENGTHS, LOGITS
 from lstm_onnx.runtime.errors import BundleError, EmptyInputError, InputError
+from lstm_onnx.runtime.limits import MAX_BATCH_SIZE, MAX_TEXT_CHARS, check_range
 from lstm_onnx.runtime.predictor import DEFAULT_CHUNK_SIZE, non_finite_error, softmax
 from lstm_onnx.runtime.session import runtime_session_config
 from lstm_onnx.runtime.tagging_encode import DEFAULT_MAX_WORD_CHARS, MAX_WORD_CHARS_LIMIT, encode
@@ -80,8 +81,8 @@ class TokenTagger:
     ) -> None:
         if bundle.task != TAG_TASK:
             raise BundleError(f"{bundle.path} is not a tagging bundle (config.json task is not 'tag').")
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
+        check_range("batch_size", batch_size, 1, MAX_BATCH_SIZE)
+        check_range("max_chars", max_chars, 1, MAX_TEXT_CHARS, optional=True)
         self.bundle = bundle
         self.labels = list(bundle.labels)
         self.tagset = bundle.settings.tagset or "upos"

@@ -128,14 +128,20 @@ def evaluate_tagging(tagger: TokenTagger, data: Path, split: str, output_format:
         return
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
+    from lstm_onnx.runtime.cli import escaped
+
+    # Tags come from the bundle and the data: plain text (never rich markup), with their escapes escaped.
     unknown = ", ".join(f"{tag} ({n})" for tag, n in report["unknown_tags"].items())
+    caption = f"Gold tags this tagger does not know, counted as errors: {unknown}"
     table = Table(
         title=f"{report['tokens']} tokens, {report['sentences']} sentences · accuracy {report['accuracy']:.4f}",
-        caption=f"Gold tags this tagger does not know, counted as errors: {unknown}" if unknown else None,
+        caption=Text(escaped(caption)) if unknown else None,
     )
     for column in ("tag", "precision", "recall", "f1", "support"):
         table.add_column(column, justify="left" if column == "tag" else "right")
     for tag, m in report["per_label"].items():
-        table.add_row(tag, f"{m['precision']:.4f}", f"{m['recall']:.4f}", f"{m['f1']:.4f}", str(m["support"]))
+        row = (f"{m['precision']:.4f}", f"{m['recall']:.4f}", f"{m['f1']:.4f}", str(m["support"]))
+        table.add_row(Text(escaped(tag)), *row)
     Console(width=120).print(table)

@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 
 from lstm_onnx.runtime.errors import BundleError, ConfigError, EmptyInputError, InputTooLongError
 from lstm_onnx.runtime.json_text import MAX_VOCAB_FILE_BYTES, read_text_capped
+from lstm_onnx.runtime.limits import MAX_TEXT_CHARS, check_range
 from lstm_onnx.runtime.tokenizer_rules import RuleTokenizer, dump_spacy_rules
 
 __all__ = [
@@ -79,9 +80,8 @@ class TokenizerConfig:
 
     def __post_init__(self) -> None:
         for name in ("max_length", "max_chars"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
-                raise ConfigError(f"{name} must be an int >= 1 or None, got {value!r:.40}.")
+            # Bounded from a bundle too: a hostile max_chars would let one line of input be read whole.
+            check_range(name, getattr(self, name), 1, MAX_TEXT_CHARS, optional=True)
         if not isinstance(self.lowercase, bool):
             raise ConfigError(f"lowercase must be true or false, got {self.lowercase!r:.40}.")
 
@@ -220,9 +220,18 @@ class Vocab:
         return [self.itos[i] for i in ids]
 
     def save(self, path: Path) -> None:
-        """Write one token per line, line number = id (UTF-8, ``\\n`` line ends)."""
-        with open(path, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write("\n".join(self.itos) + "\n")
+        """Write one token per line, line number = id (UTF-8, ``\\n`` line ends).
+
+        Written to a temporary name beside ``path``, then renamed: a full disk never leaves half a vocabulary.
+        """
+        path = Path(path)
+        tmp = path.with_name(f".{path.name}.tmp")
+        try:
+            with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
+                fh.write("\n".join(self.itos) + "\n")
+            tmp.replace(path)
+        finally:
+            tmp.unlink(missing_ok=True)
 
     @classmethod
     def load(cls, path: Path) -> Vocab:

@@ -109,6 +109,7 @@ def _read_json(path: Path) -> Any:
 def _render(result: Any) -> None:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     console = Console()
     if result.test is not None:
@@ -117,7 +118,8 @@ def _render(result: Any) -> None:
         for col in ("label", "precision", "recall", "f1", "support"):
             table.add_column(col, justify="left" if col == "label" else "right")
         for name, m in test["per_label"].items():
-            table.add_row(name, f"{m['precision']:.4f}", f"{m['recall']:.4f}", f"{m['f1']:.4f}", str(m["support"]))
+            row = (f"{m['precision']:.4f}", f"{m['recall']:.4f}", f"{m['f1']:.4f}", str(m["support"]))
+            table.add_row(Text(name), *row)  # a label is plain text, never rich markup
         table.add_row("macro", f"{test['precision']:.4f}", f"{test['recall']:.4f}", f"{test['f1']:.4f}", str(test["n"]))
         console.print(table)
         console.print(f"accuracy {test['accuracy']:.4f}")

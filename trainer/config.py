@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from lstm_onnx.runtime.errors import ConfigError
+from lstm_onnx.runtime.limits import MAX_BATCH_SIZE, MAX_THREADS, MAX_WORKERS, check_range
 
 __all__ = ["DEVICES", "OPTIMIZERS", "POOLINGS", "ModelConfig", "TrainConfig"]
 
@@ -172,8 +173,10 @@ class TrainConfig:
             raise ConfigError(f"max_vocab must be >= 3 or None, got {self.max_vocab}.")
         if self.train_head_tokens is not None and self.train_head_tokens < 1:
             raise ConfigError(f"train_head_tokens must be >= 1 or None, got {self.train_head_tokens}.")
-        if self.threads is not None and self.threads < 1:
-            raise ConfigError(f"threads must be >= 1 or None, got {self.threads}.")
+        check_range("threads", self.threads, 1, MAX_THREADS, optional=True)
+        check_range("tokenize_workers", self.tokenize_workers, 1, MAX_WORKERS)
+        for name in ("batch_size", "eval_batch_size"):
+            check_range(name, getattr(self, name), 1, MAX_BATCH_SIZE)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able form."""

@@ -15,6 +15,8 @@ from lstm_onnx.runtime.tokenizer import PAD_ID, Vocab
 
 __all__ = ["Coverage", "read_vectors", "vector_words"]
 
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
 
 @dataclass(frozen=True)
 class Coverage:
@@ -83,7 +85,8 @@ def read_vectors(path: Path | str, vocab: Vocab, seed: int) -> Coverage:
         The embedding matrix and its coverage of the vocabulary.
 
     Raises:
-        DataError: The file is missing, empty, unreadable, or its rows have inconsistent widths.
+        DataError: The file is missing, empty, unreadable, its rows have inconsistent widths, or a vector of a
+            vocabulary word holds a value that is not a finite float32 number.
     """
     path = Path(path)
     if not path.is_file():
@@ -108,19 +111,44 @@ def read_vectors(path: Path | str, vocab: Vocab, seed: int) -> Coverage:
                     )
                 idx = vocab.stoi.get(parts[0])
                 if idx is not None and idx not in found:
-                    try:
-                        found[idx] = np.asarray(parts[1:], dtype=np.float32)
-                    except ValueError as err:
-                        raise DataError(f"{path}, line {line_no}: a value is not a number ({err}).") from err
+                    found[idx] = _vector(parts, path, line_no)
     except (OSError, EOFError) as err:
         raise DataError(f"Cannot read embeddings file {path}: {err}.") from err
     if dim is None or dim < 1:
         raise DataError(f"Embeddings file {path} holds no vectors.")
     found.pop(PAD_ID, None)
     rng = np.random.default_rng(seed)
-    std = float(np.std(np.stack(list(found.values())))) if found else 0.1
-    matrix = rng.normal(0.0, std, size=(len(vocab), dim)).astype(np.float32)
+    # In float64: the squares of float32 values past ~1.8e19 overflow float32, and the std would be inf.
+    std = float(np.std(np.stack(list(found.values())), dtype=np.float64)) if found else 0.1
+    drawn = rng.normal(0.0, std, size=(len(vocab), dim))
+    if not np.isfinite(drawn).all() or np.abs(drawn).max(initial=0.0) > _FLOAT32_MAX:
+        raise DataError(
+            f"The vectors in {path} are too large (standard deviation {std:.3g}): rows drawn for words without a "
+            "vector overflow float32. Scale the vectors down."
+        )
+    matrix = drawn.astype(np.float32)
     for idx, vector in found.items():
         matrix[idx] = vector
     matrix[PAD_ID] = 0.0
     return Coverage(matrix, found=sum(1 for i in found if i >= 2), total=len(vocab) - 2, dim=dim)
+
+
+def _vector(parts: list[str], path: Path, line_no: int) -> NDArray[np.float32]:
+    """The float32 vector of one ``word v1 v2 ...`` line.
+
+    Raises:
+        DataError: A value is not a number, or not a finite float32 one (NaN, inf, or beyond ±3.4e38, which float32
+            turns into inf): such a vector makes every loss NaN, and the run would train nothing.
+    """
+    try:
+        values = np.asarray(parts[1:], dtype=np.float64)  # float64 first: a float32 cast would overflow silently
+    except ValueError as err:
+        raise DataError(f"{path}, line {line_no}: a value is not a number ({err}).") from err
+    bad = ~np.isfinite(values) | (np.abs(values) > _FLOAT32_MAX)
+    if bad.any():
+        shown = parts[1 + int(np.argmax(bad))]
+        raise DataError(
+            f"{path}, line {line_no}: the vector of {parts[0]!r} holds {shown!r}, not a finite float32 number "
+            "(NaN, inf and values beyond ±3.4e38 are refused: they make every loss NaN). Fix or remove that line."
+        )
+    return values.astype(np.float32)

@@ -15,6 +15,7 @@ from typing import Any
 from lstm_onnx.runtime.bundle_format import split_known
 from lstm_onnx.runtime.errors import BundleError
 from lstm_onnx.runtime.json_text import parse_json
+from lstm_onnx.runtime.label_names import label_problem
 from lstm_onnx.runtime.tokenizer import TokenizerConfig
 
 __all__ = ["CONFIG_FILE", "METRICS_FILE", "TAG_TASK", "RunConfig", "RunMetrics", "read_run_config", "read_run_metrics"]
@@ -103,6 +104,9 @@ class RunConfig:
         _require(
             isinstance(labels, list) and all(isinstance(x, str) for x in labels), source, "labels", "strings", labels
         )
+        problem = label_problem(labels)
+        if problem:
+            raise BundleError(f"{source}: {problem}; {_RETRAIN}.")
         _require(isinstance(own["model"], dict), source, "model", "a JSON object", own["model"])
         _require(isinstance(own["tokenizer"], dict), source, "tokenizer", "a JSON object", own["tokenizer"])
         for key in ("toolkit_version", "task", "tagset"):
@@ -138,6 +142,9 @@ class RunMetrics:
         epoch_seconds: A classifier run's seconds per epoch (``None``: key absent).
         total_seconds: A tagging run's total seconds (``None``: key absent).
         task: ``"tag"`` for a tagging run; ``None`` (key absent) for a classifier.
+        weights_sha256: sha256 of the ``model.safetensors`` these metrics describe, recorded when training wrote it
+            (``None``: key absent, a run trained before digests were recorded). Export and verify refuse a run whose
+            weights no longer have it, so another run's weights can never inherit these numbers.
         extra: Keys this toolkit does not know, kept as read.
     """
 
@@ -149,6 +156,7 @@ class RunMetrics:
     epoch_seconds: list[float] | None = None
     total_seconds: float | None = None
     task: str | None = None
+    weights_sha256: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -165,6 +173,8 @@ class RunMetrics:
             data["epoch_seconds"] = list(self.epoch_seconds)
         if self.total_seconds is not None:
             data["total_seconds"] = self.total_seconds
+        if self.weights_sha256 is not None:
+            data["weights_sha256"] = self.weights_sha256
         return {**data, **self.extra}
 
     @classmethod
@@ -185,6 +195,8 @@ class RunMetrics:
         total = own.get("total_seconds")
         _require(total is None or isinstance(total, (int, float)), source, "total_seconds", "a number", total)
         _require(own.get("task") is None or isinstance(own["task"], str), source, "task", "a string", own.get("task"))
+        digest = own.get("weights_sha256")
+        _require(digest is None or _is_sha256(digest), source, "weights_sha256", "a sha256 hex digest", digest)
         return cls(
             history=list(history),
             best_epoch=best,
@@ -194,8 +206,13 @@ class RunMetrics:
             epoch_seconds=None if seconds is None else list(seconds),
             total_seconds=total,
             task=own.get("task"),
+            weights_sha256=digest,
             extra=extra,
         )
+
+
+def _is_sha256(value: Any) -> bool:
+    return isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
 
 
 def _read_json(path: Path, run_dir: Path, what: str) -> Any:

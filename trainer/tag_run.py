@@ -5,13 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from safetensors import SafetensorError
-from safetensors.torch import load_file
-
 from lstm_onnx.runtime.contract import CHAR_VOCAB_FILE, MANIFEST_FILE, VOCAB_FILE
 from lstm_onnx.runtime.errors import BundleError
 from lstm_onnx.runtime.tokenizer import TokenizerConfig, Vocab
-from lstm_onnx.trainer.run_dir import WEIGHTS_FILE
+from lstm_onnx.trainer.run_dir import WEIGHTS_FILE, read_weights
 from lstm_onnx.trainer.run_format import CONFIG_FILE, RunConfig, RunMetrics, read_run_config, read_run_metrics
 from lstm_onnx.trainer.tag_config import TaggerConfig
 from lstm_onnx.trainer.tagger_model import BiLSTMTagger
@@ -52,13 +49,16 @@ class LoadedTagRun:
     labels: list[str]
     config: RunConfig
     metrics: RunMetrics | None
+    # sha256 of model.safetensors as loaded (checked against metrics.json's record); bundles record it.
+    weights_sha256: str | None = None
 
 
 def load_tag_run(run_dir: Path) -> LoadedTagRun:
     """Load a tagging run directory.
 
     Raises:
-        BundleError: A file is missing, corrupt, or the files disagree; names the file.
+        BundleError: A file is missing, corrupt, or the files disagree (the weights not the ones the run trained, too);
+            names the file.
     """
     run_dir = Path(run_dir)
     if (run_dir / MANIFEST_FILE).is_file():
@@ -78,17 +78,12 @@ def load_tag_run(run_dir: Path) -> LoadedTagRun:
         if size != want:
             raise BundleError(f"{run_dir / path} has {size} entries but the model expects {want}; mixed runs.")
     weights = run_dir / WEIGHTS_FILE
-    if not weights.is_file():
-        raise BundleError(f"{weights} is missing; the run did not finish. Resume it with --resume.")
-    try:
-        state = load_file(str(weights))
-    except (SafetensorError, OSError) as err:
-        raise BundleError(f"{weights} is not a valid safetensors file ({err}); train the run again.") from err
+    metrics = read_run_metrics(run_dir)
+    state, digest = read_weights(run_dir, metrics)
     model = BiLSTMTagger(model_config)
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as err:
         raise BundleError(f"{weights} does not match {run_dir / CONFIG_FILE}: {str(err).splitlines()[0]}") from err
     model.eval()
-    metrics = read_run_metrics(run_dir)
-    return LoadedTagRun(model, model_config, tokenizer_config, vocab, chars, labels, config, metrics)
+    return LoadedTagRun(model, model_config, tokenizer_config, vocab, chars, labels, config, metrics, digest)

@@ -20,18 +20,28 @@ from torch.nn import functional
 from lstm_onnx import __version__
 from lstm_onnx.runtime.contract import CHAR_VOCAB_FILE, TOKENIZER_RULES_FILE, VOCAB_FILE
 from lstm_onnx.runtime.errors import BundleError, DataError
+from lstm_onnx.runtime.label_names import label_problem
 from lstm_onnx.runtime.tagging_data import TaggedSentences
 from lstm_onnx.runtime.tagging_encode import build_char_vocab, word_key
 from lstm_onnx.runtime.tagging_eval import tag_report
 from lstm_onnx.runtime.tokenizer import PAD_ID, UNK_ID, TokenizerConfig, Vocab
 from lstm_onnx.runtime.tokenizer_rules import save_rules
-from lstm_onnx.trainer.checkpoint import load_state, save_state
+from lstm_onnx.trainer.checkpoint import load_state, save_state, state_path
 from lstm_onnx.trainer.config import TrainConfig
+from lstm_onnx.trainer.divergence import require_finite_loss, require_finite_record
 from lstm_onnx.trainer.embeddings import read_vectors, vector_words
 from lstm_onnx.trainer.optim import init_embedding, make_optimizer
 from lstm_onnx.trainer.progress import NullProgress, TrainProgress
-from lstm_onnx.trainer.resume import check_test_data, continues_run, pinned_rules
-from lstm_onnx.trainer.run_dir import WEIGHTS_FILE, atomic_write_json, save_weights
+from lstm_onnx.trainer.resume import (
+    check_settings_unedited,
+    check_test_data,
+    checkpoint_mismatch,
+    continues_run,
+    pinned_rules,
+    run_guard,
+    settings_record,
+)
+from lstm_onnx.trainer.run_dir import WEIGHTS_FILE, atomic_write_json, load_weights, save_weights
 from lstm_onnx.trainer.run_format import CONFIG_FILE, METRICS_FILE, TAG_TASK, RunConfig, RunMetrics
 from lstm_onnx.trainer.tag_batches import IGNORE_INDEX, TagEncoder, batch_order
 from lstm_onnx.trainer.tag_config import TaggerConfig
@@ -138,27 +148,53 @@ def train_tagger(
         DataError: Fewer than two tags, missing vectors file, no CUDA when asked for.
         BundleError: ``out_dir`` holds a run (without ``resume``) or cannot be resumed (other settings, or not
             the test file it was started with).
+        TrainingError: The loss or a metric stopped being a finite number (the model diverged).
+        WriteError: A run file could not be written; a run that fails before its first checkpoint leaves nothing.
     """
-    started = time.perf_counter()
     progress = progress or NullProgress()
     run_dir = Path(out_dir)
+    resume = continues_run(run_dir, resume, progress)
+    with run_guard(run_dir, fresh=not resume):
+        rules = pinned_rules(run_dir, resume, tokenizer_rules)
+        return _train_tagger((train, dev, test), run_dir, model_config, config, tagset, resume, rules, progress)
+
+
+def _train_tagger(
+    data: tuple[TaggedSentences, TaggedSentences, TaggedSentences | None],
+    run_dir: Path,
+    model_config: TaggerConfig,
+    config: TrainConfig,
+    tagset: str,
+    resume: bool,
+    rules: dict[str, Any],
+    progress: TrainProgress,
+) -> TagTrainResult:
+    """``train_tagger``'s run, once ``continues_run`` has said whether it starts at epoch 1 and ``pinned_rules``
+    which tokenizer rules it pins."""
+    started = time.perf_counter()
+    train, dev, test = data
     device = resolve_device(config.device)
     if config.threads is not None:
         torch.set_num_threads(config.threads)
     state: dict[str, Any] | None = None
     coverage = None
-    resume = continues_run(run_dir, resume, progress)
-    rules = pinned_rules(run_dir, resume, tokenizer_rules)
     if resume:
         state = load_state(run_dir)
         saved = _read_config(run_dir)
+        check_settings_unedited(run_dir, state.get("run_settings"), saved, _RESUMABLE)
         recorded = saved.train or {}
         changed = sorted(k for k, v in config.to_dict().items() if k not in _RESUMABLE and recorded.get(k) != v)
         if changed:
             raise BundleError(f"Cannot resume {run_dir}: setting(s) {changed} differ from the saved run; use them.")
         labels = list(saved.labels)
         words, chars = Vocab.load(run_dir / VOCAB_FILE), Vocab.load(run_dir / CHAR_VOCAB_FILE)
-        model_config = TaggerConfig.from_dict(saved.model)
+        try:
+            model_config = TaggerConfig.from_dict(saved.model)
+        except (TypeError, ValueError) as err:
+            raise checkpoint_mismatch(run_dir, err) from err
+        sizes = (len(words), len(chars), len(labels))
+        if sizes != (model_config.vocab_size, model_config.char_vocab_size, model_config.num_labels):
+            raise checkpoint_mismatch(run_dir, ValueError(f"{sizes} words, characters and tags"))
         coverage_info = saved.embedding_coverage
         test_source = test.source if test is not None else None
         check_test_data(
@@ -168,6 +204,9 @@ def train_tagger(
         labels = train.tag_set()
         if len(labels) < 2:
             raise DataError(f"{train.source}: only the tag(s) {labels}; a tagger needs at least two.")
+        problem = label_problem(labels)
+        if problem:
+            raise DataError(f"{train.source}: {problem}; fix the tags in the data.")
         words, chars = _build_vocab(train, config, model_config), build_char_vocab(train.tokens)
         changes: dict[str, Any] = {"vocab_size": len(words), "char_vocab_size": len(chars), "num_labels": len(labels)}
         if config.embeddings:
@@ -191,14 +230,19 @@ def train_tagger(
     history: list[dict[str, Any]] = []
     best_acc, best_epoch, bad_epochs, start_epoch = -1.0, 0, 0, 1
     if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
+        try:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+        except (RuntimeError, ValueError, KeyError) as err:  # shapes that do not fit: an edited config.json
+            raise checkpoint_mismatch(run_dir, err) from err
         torch.set_rng_state(state["rng"])
         history = list(state["history"])
         best_acc, best_epoch, bad_epochs = state["best_acc"], state["best_epoch"], state["bad_epochs"]
         start_epoch = state["epoch"] + 1
+        weights_digest = state.get("weights_sha256")  # None in checkpoints from before digests were recorded
     else:
+        weights_digest = None
         run_dir.mkdir(parents=True, exist_ok=True)
         words.save(run_dir / VOCAB_FILE)
         chars.save(run_dir / CHAR_VOCAB_FILE)
@@ -239,7 +283,7 @@ def train_tagger(
         batches = batch_order(train_enc.lengths, config.batch_size, config.bucket_batches, rng)
         progress.on_epoch_start(epoch, config.epochs, len(batches))
         train_loss, train_acc = _train_epoch(
-            model, train_enc, batches, optimizer, config, model_config, device, progress
+            model, train_enc, batches, optimizer, config, model_config, device, progress, epoch
         )
         scheduler.step()
         dev_loss, dev_pred = evaluate_tagger(model, dev_enc, config.eval_batch_size, device)
@@ -254,10 +298,11 @@ def train_tagger(
             "lr": optimizer.param_groups[0]["lr"],
             "seconds": round(time.perf_counter() - epoch_started, 2),
         }
+        require_finite_record(record, f"epoch {epoch}")
         history.append(record)
         if dev_report["accuracy"] > best_acc:
             best_acc, best_epoch, bad_epochs = dev_report["accuracy"], epoch, 0
-            save_weights(run_dir / WEIGHTS_FILE, model)
+            weights_digest = save_weights(run_dir / WEIGHTS_FILE, model)
         else:
             bad_epochs += 1
         stopped_early = bool(config.patience and bad_epochs >= config.patience and epoch < config.epochs)
@@ -273,21 +318,35 @@ def train_tagger(
                 "best_acc": best_acc,
                 "best_epoch": best_epoch,
                 "bad_epochs": bad_epochs,
+                "weights_sha256": weights_digest,
+                "run_settings": settings_record(run_config, _RESUMABLE),
             },
         )
         progress.on_epoch_end(record)
 
-    from lstm_onnx.trainer.tag_run import load_tag_run
-
-    best = load_tag_run(run_dir).model.to(device)
+    # The kept weights are tested from the file, which must be the one this run wrote (a resumed run checks the
+    # digest its checkpoint recorded): the test metrics are recorded with that digest.
+    kept, weights_digest = load_weights(run_dir, weights_digest, f"the checkpoint {state_path(run_dir)}")
+    best = BiLSTMTagger(model_config)
+    best.load_state_dict(kept)
+    best.eval()
+    best.to(device)
     test_report = None
     if test is not None:
         test_enc = TagEncoder(test, words, chars, labels, width)
         _, test_pred = evaluate_tagger(best, test_enc, config.eval_batch_size, device)
         test_report = _report(test_enc, test_pred, labels)
+        require_finite_record(test_report, "the test set")
     info["total_seconds"] = round(time.perf_counter() - started, 2)
     metrics = RunMetrics(
-        history, best_epoch, stopped_early, test_report, info, total_seconds=info["total_seconds"], task=TAG_TASK
+        history,
+        best_epoch,
+        stopped_early,
+        test_report,
+        info,
+        total_seconds=info["total_seconds"],
+        task=TAG_TASK,
+        weights_sha256=weights_digest,
     )
     atomic_write_json(run_dir / METRICS_FILE, metrics.to_dict())
     return TagTrainResult(run_dir, history, best_epoch, test_report, stopped_early, info)
@@ -302,10 +361,11 @@ def _train_epoch(
     model_config: TaggerConfig,
     device: torch.device,
     progress: TrainProgress,
+    epoch: int,
 ) -> tuple[float, float]:
     model.train()
     total_loss, correct, count = 0.0, 0, 0
-    for rows in batches:
+    for step, rows in enumerate(batches, start=1):
         batch = data.batch(rows)
         ids = batch.ids.to(device)
         if model_config.word_dropout:
@@ -324,10 +384,12 @@ def _train_epoch(
         valid = targets != IGNORE_INDEX
         n = int(valid.sum())
         hits = int((logits.argmax(dim=2) == targets)[valid].sum())
-        total_loss += float(loss.detach()) * n
+        value = float(loss.detach())
+        require_finite_loss(value, epoch, step)
+        total_loss += value * n
         correct += hits
         count += n
-        progress.on_batch(float(loss.detach()), hits / max(n, 1))
+        progress.on_batch(value, hits / max(n, 1))
     return total_loss / max(count, 1), correct / max(count, 1)
 
 

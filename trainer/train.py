@@ -12,18 +12,18 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file
 from torch import nn
 
 from lstm_onnx import __version__
 from lstm_onnx.runtime.contract import TOKENIZER_RULES_FILE, VOCAB_FILE
 from lstm_onnx.runtime.datasets import LabelledTexts, check_labels, stratified_split
 from lstm_onnx.runtime.errors import BundleError, DataError
+from lstm_onnx.runtime.label_names import label_problem
 from lstm_onnx.runtime.metrics import classification_report
 from lstm_onnx.runtime.provenance import data_record, describe_data
 from lstm_onnx.runtime.tokenizer import TokenizerConfig, Vocab
 from lstm_onnx.runtime.tokenizer_rules import save_rules
-from lstm_onnx.trainer.checkpoint import load_state, save_state
+from lstm_onnx.trainer.checkpoint import load_state, save_state, state_path
 from lstm_onnx.trainer.config import ModelConfig, TrainConfig
 from lstm_onnx.trainer.data import (
     EncodedTexts,
@@ -35,13 +35,22 @@ from lstm_onnx.trainer.data import (
     tokenize_texts,
 )
 from lstm_onnx.trainer.data import train_batches as make_train_batches
+from lstm_onnx.trainer.divergence import require_finite_loss, require_finite_record
 from lstm_onnx.trainer.embeddings import read_vectors
 from lstm_onnx.trainer.model import BiLSTMClassifier
 from lstm_onnx.trainer.optim import init_embedding, make_optimizer
 from lstm_onnx.trainer.plot import CURVES_FILE, plot_curves
 from lstm_onnx.trainer.progress import NullProgress, TrainProgress
-from lstm_onnx.trainer.resume import check_test_data, continues_run, pinned_rules
-from lstm_onnx.trainer.run_dir import WEIGHTS_FILE, atomic_write_json, save_weights
+from lstm_onnx.trainer.resume import (
+    check_settings_unedited,
+    check_test_data,
+    checkpoint_mismatch,
+    continues_run,
+    pinned_rules,
+    run_guard,
+    settings_record,
+)
+from lstm_onnx.trainer.run_dir import WEIGHTS_FILE, atomic_write_json, load_weights, save_weights
 from lstm_onnx.trainer.run_format import CONFIG_FILE, METRICS_FILE, RunConfig, RunMetrics, read_run_config
 from lstm_onnx.trainer.unpacked import forward_unpacked
 
@@ -181,11 +190,33 @@ def train(
         DataError: Bad data (unknown test labels, too little data, missing vectors file, no CUDA).
         BundleError: ``out_dir`` already holds a run (without ``resume``), or its checkpoint cannot be resumed
             (other settings or training data, or not the test data it was started with).
+        TrainingError: The loss or a metric stopped being a finite number (the model diverged).
+        WriteError: A run file could not be written (full disk, read-only file system, ...). A run that fails before
+            its first checkpoint leaves nothing behind; past one, ``resume`` continues it.
     """
-    started = time.perf_counter()
     progress = progress or NullProgress()
-    tokenizer_config = tokenizer_config or TokenizerConfig()
     run_dir = Path(out_dir)
+    resume = continues_run(run_dir, resume, progress)
+    with run_guard(run_dir, fresh=not resume):
+        settings = (model_config, config, tokenizer_config or TokenizerConfig())
+        # The rules are pinned here: the run keeps the ones it trained with, and every bundle copies them.
+        rules = pinned_rules(run_dir, resume, tokenizer_rules)
+        return _train(train_data, run_dir, settings, test_data, resume, rules, progress)
+
+
+def _train(
+    train_data: LabelledTexts,
+    run_dir: Path,
+    settings: tuple[ModelConfig, TrainConfig, TokenizerConfig],
+    test_data: LabelledTexts | None,
+    resume: bool,
+    rules: dict[str, Any],
+    progress: TrainProgress,
+) -> TrainResult:
+    """``train``'s run, once ``continues_run`` has said whether it starts at epoch 1 and ``pinned_rules`` which
+    tokenizer rules it pins."""
+    started = time.perf_counter()
+    model_config, config, tokenizer_config = settings
     device = resolve_device(config.device)
     use_amp = config.amp and device.type == "cuda"
     if config.threads is not None:
@@ -198,10 +229,10 @@ def train(
     state: dict[str, Any] | None = None
     fingerprint = _fingerprint(train_data)
     test_record = describe_data(test_data) if test_data is not None else None
-    resume = continues_run(run_dir, resume, progress)
     if resume:
         state = load_state(run_dir)
         saved = _read_saved_config(run_dir)
+        check_settings_unedited(run_dir, state.get("run_settings"), saved, _RESUMABLE_CHANGES)
         _check_resume_config(saved.train or {}, config, run_dir)
         tokenizer_config = saved.tokenizer
         labels = list(saved.labels)
@@ -212,6 +243,9 @@ def train(
         labels = train_data.label_set()
         if len(labels) < 2:
             raise DataError(f"{train_data.source}: only one label {labels}; a classifier needs at least two.")
+        problem = label_problem(labels)
+        if problem:
+            raise DataError(f"{train_data.source}: {problem}; fix the labels in the data.")
     if test_data is not None:
         check_labels(test_data, labels)
 
@@ -220,8 +254,6 @@ def train(
     train_part, val_part = stratified_split(train_data, config.val_fraction, config.seed)
     progress.on_stage(f"tokenizing {len(train_data) + (len(test_data) if test_data else 0)} texts")
     all_texts = train_part.texts + val_part.texts + (test_data.texts if test_data else [])
-    # The rules are pinned here: the run keeps the ones it trained with, and every bundle copies them.
-    rules = pinned_rules(run_dir, resume, tokenizer_rules)
     tokens = tokenize_texts(all_texts, tokenizer_config, config.tokenize_workers, rules=rules)
     n_train, n_val = len(train_part), len(val_part)
     train_tokens, val_tokens, test_tokens = (
@@ -246,7 +278,12 @@ def train(
 
     coverage = None
     if resume:
-        model_config = ModelConfig.from_dict(_read_saved_config(run_dir).model)
+        try:
+            model_config = ModelConfig.from_dict(_read_saved_config(run_dir).model)
+        except (TypeError, ValueError) as err:
+            raise checkpoint_mismatch(run_dir, err) from err
+        if (len(vocab), len(labels)) != (model_config.vocab_size, model_config.num_labels):
+            raise checkpoint_mismatch(run_dir, ValueError(f"{len(vocab)} tokens and {len(labels)} labels"))
     else:
         changes: dict[str, Any] = {"vocab_size": len(vocab), "num_labels": len(labels)}
         if config.embeddings:
@@ -271,10 +308,13 @@ def train(
     timing: list[float] = []
     best_acc, best_epoch, bad_epochs, start_epoch = -1.0, 0, 0, 1
     if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
+        try:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+            scaler.load_state_dict(state["scaler"])
+        except (RuntimeError, ValueError, KeyError) as err:  # shapes that do not fit: an edited config.json
+            raise checkpoint_mismatch(run_dir, err) from err
         torch.set_rng_state(state["rng"])
         if device.type == "cuda" and "cuda_rng" in state:
             torch.cuda.set_rng_state(state["cuda_rng"])
@@ -282,11 +322,13 @@ def train(
         best_acc, best_epoch, bad_epochs = state["best_acc"], state["best_epoch"], state["bad_epochs"]
         start_epoch = state["epoch"] + 1
         coverage_info = state.get("coverage")
+        weights_digest = state.get("weights_sha256")  # None in checkpoints from before digests were recorded
     else:
         run_dir.mkdir(parents=True, exist_ok=True)
         vocab.save(run_dir / VOCAB_FILE)
         save_rules(rules, run_dir / TOKENIZER_RULES_FILE)
         coverage_info = None if coverage is None else {"found": coverage.found, "total": coverage.total}
+        weights_digest = None
     run_config = RunConfig(
         model=model_config.to_dict(),
         train=_recorded_train_config(config),
@@ -332,11 +374,12 @@ def train(
             "val_accuracy": val_acc,
             "lr": optimizer.param_groups[0]["lr"],
         }
+        require_finite_record(record, f"epoch {epoch}")
         history.append(record)
         timing.append(round(time.perf_counter() - epoch_started, 2))
         if val_acc > best_acc:
             best_acc, best_epoch, bad_epochs = val_acc, epoch, 0
-            save_weights(run_dir / WEIGHTS_FILE, model)
+            weights_digest = save_weights(run_dir / WEIGHTS_FILE, model)
         else:
             bad_epochs += 1
         stopped_early = bool(config.patience and bad_epochs >= config.patience and epoch < config.epochs)
@@ -354,24 +397,28 @@ def train(
             "bad_epochs": bad_epochs,
             "data_fingerprint": fingerprint,
             "coverage": coverage_info,
+            "weights_sha256": weights_digest,
+            "run_settings": settings_record(run_config, _RESUMABLE_CHANGES),
         }
         if device.type == "cuda":
             checkpoint["cuda_rng"] = torch.cuda.get_rng_state()
         save_state(run_dir, checkpoint)
-        _write_metrics(run_dir, history, best_epoch, None, stopped_early, info, timing)
+        _write_metrics(run_dir, history, best_epoch, None, stopped_early, info, timing, weights_digest)
         progress.on_epoch_end(record)
 
-    if not (run_dir / WEIGHTS_FILE).is_file():  # pragma: no cover - at least one epoch always runs
-        raise BundleError(f"{run_dir / WEIGHTS_FILE} was never written; train again.")
-    model.load_state_dict(load_file(str(run_dir / WEIGHTS_FILE)))
+    # The kept weights are tested from the file, which must be the one this run wrote (a resumed run checks the
+    # digest its checkpoint recorded): the test metrics are recorded with that digest.
+    kept, weights_digest = load_weights(run_dir, weights_digest, f"the checkpoint {state_path(run_dir)}")
+    model.load_state_dict(kept)
     model.to(device)
     test_metrics = None
     if test_enc is not None:
         progress.on_stage(f"testing on {len(test_enc)} texts")
         test_loss, test_pred = evaluate_model(model, test_enc, config.eval_batch_size, device, use_amp)
         test_metrics = {"loss": test_loss, **classification_report(test_enc.targets, test_pred, labels).to_dict()}
+        require_finite_record(test_metrics, "the test set")
     info["total_seconds"] = round(time.perf_counter() - started, 2)
-    _write_metrics(run_dir, history, best_epoch, test_metrics, stopped_early, info, timing)
+    _write_metrics(run_dir, history, best_epoch, test_metrics, stopped_early, info, timing, weights_digest)
     plot_curves(history, run_dir / CURVES_FILE)
     return TrainResult(run_dir, history, best_epoch, test_metrics, stopped_early, info)
 
@@ -392,7 +439,8 @@ def _train_epoch(
     total_loss, correct, seen = 0.0, 0, 0
     params = [p for p in model.parameters() if p.requires_grad]
     # The batch order depends only on (seed, epoch), so a resumed run sees the same batches.
-    for batch in make_train_batches(data, config.batch_size, config.bucket_batches, config.seed * 100_003 + epoch):
+    batches = make_train_batches(data, config.batch_size, config.bucket_batches, config.seed * 100_003 + epoch)
+    for step, batch in enumerate(batches, start=1):
         ids, lengths = _to_device(batch.ids, device), _to_device(batch.lengths, device)
         targets = _to_device(batch.targets, device)
         optimizer.zero_grad(set_to_none=True)
@@ -408,7 +456,9 @@ def _train_epoch(
         scaler.update()
         scheduler.step()
         n = len(batch.targets)
-        total_loss += float(loss.detach()) * n
+        value = float(loss.detach())  # the one sync per batch there always was
+        require_finite_loss(value, epoch, step)
+        total_loss += value * n
         correct += int((logits.detach().argmax(dim=1) == targets).sum())
         seen += n
         progress.on_batch(total_loss / seen, correct / seen)
@@ -430,8 +480,11 @@ def _write_metrics(
     stopped_early: bool,
     info: dict[str, Any],
     timing: list[float],
+    weights_sha256: str | None,
 ) -> None:
-    metrics = RunMetrics(history, best_epoch, stopped_early, test, info, epoch_seconds=timing)
+    metrics = RunMetrics(
+        history, best_epoch, stopped_early, test, info, epoch_seconds=timing, weights_sha256=weights_sha256
+    )
     atomic_write_json(run_dir / METRICS_FILE, metrics.to_dict())
 
 

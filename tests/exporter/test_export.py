@@ -13,7 +13,7 @@ import torch
 
 from lstm_onnx.exporter.export import check_graph, export_onnx, export_twin
 from lstm_onnx.exporter.module_export import export_module
-from lstm_onnx.exporter.onnx_module import OnnxExportClassifier, onnx_gate_order, torch_gate_order
+from lstm_onnx.exporter.onnx_module import OnnxExportClassifier
 from lstm_onnx.runtime.contract import CLASSIFY_IO, INPUT_IDS, LENGTHS, LOGITS, MANIFEST_FILE, MODEL_FILE
 from lstm_onnx.runtime.errors import ExportError
 from lstm_onnx.trainer.run_dir import load_run
@@ -39,10 +39,13 @@ def _torch(run_dir: Path, ids: np.ndarray, lens: np.ndarray) -> np.ndarray:
         return load_run(run_dir).model(torch.from_numpy(ids), torch.from_numpy(lens)).numpy()
 
 
-def test_gate_order_round_trips() -> None:
-    w = torch.arange(8.0).reshape(8, 1)
-    assert torch.equal(torch_gate_order(onnx_gate_order(w)), w)
-    assert onnx_gate_order(w).flatten().tolist() == [0, 1, 6, 7, 2, 3, 4, 5]
+@pytest.mark.parametrize(("kind", "order"), [("LSTM", [0, 1, 6, 7, 2, 3, 4, 5]), ("GRU", [2, 3, 0, 1, 4, 5])])
+def test_gate_order_round_trips(kind: str, order: list[int]) -> None:
+    from lstm_onnx.exporter.rnn_nodes import _onnx_gates
+
+    w = torch.arange(float(len(order))).reshape(len(order), 1)
+    assert _onnx_gates(w, kind).flatten().tolist() == order
+    assert torch.equal(_onnx_gates(_onnx_gates(w, kind), kind, inverse=True), w)
 
 
 @pytest.mark.parametrize(
@@ -134,7 +137,7 @@ def test_export_module_holds_a_lowered_rnn_to_its_declared_layers(tmp_path: Path
     twin = OnnxExportClassifier(run.model)
     twin.lowered_layers = 2  # the twin emits one LSTM node; the graph check must notice the mismatch
     ids, lens = _batch([7, 3], run.model_config.vocab_size)
-    with pytest.raises(ExportError, match="Expected 2 ONNX LSTM/GRU node"):
+    with pytest.raises(ExportError, match="Expected 2 ONNX LSTM/GRU/RNN node"):
         export_module(twin, (torch.from_numpy(ids), torch.from_numpy(lens)), tmp_path / "m.onnx")
     twin.lowered_layers = 0
     with pytest.raises(ExportError, match="LoweredRNN must emit"):

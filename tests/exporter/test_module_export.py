@@ -20,6 +20,8 @@ from lstm_onnx.runtime.errors import ExportError, ParityError  # noqa: E402
 from tests.exporter.zoo import REFUSED, ZOO  # noqa: E402
 
 FAST_GRID = ((1, 1), (4, 9))
+# dynamo takes 10-20 s a model: tests that need no fallback to it leave it out.
+FAST_METHODS = ("lowering", "torchscript")
 # Batch sizes 1-64, lengths 1-2,000.
 FULL_GRID = ((1, 1), (1, 2000), (2, 9), (7, 33), (16, 64), (64, 17), (64, 300), (3, 1000))
 PADDING_READERS = {"padded_max_pool_reads_padding"}
@@ -73,7 +75,7 @@ def test_verify_flags_the_reference_evaluator_ignoring_sequence_lens(tmp_path: P
     assert record.batch_invariant is False
     assert record.max_diff_unpadded_rows <= 1e-5
     assert record.max_diff_padded_rows is not None and record.max_diff_padded_rows > 1e-3
-    with pytest.raises(ParityError, match="NO: ignores padding"):
+    with pytest.raises(ParityError, match="ignores-padding"):
         assert_parity(model, info, example, backends=[OnnxReferenceBackend(info.path)], grid=FAST_GRID)
 
 
@@ -82,7 +84,7 @@ def test_export_module_refuses_unfaithful_patterns(name: str, tmp_path: Path) ->
     factory, phrase = REFUSED[name]
     model, example = factory()
     with pytest.raises(ExportError, match=phrase):
-        export_module(model, example, tmp_path / "model.onnx")
+        export_module(model, example, tmp_path / "model.onnx", methods=FAST_METHODS)
     assert not (tmp_path / "model.onnx").exists() or name == "stateful"
 
 
@@ -96,8 +98,9 @@ def test_export_module_refuses_a_data_dependent_branch(tmp_path: Path) -> None:
             out, _ = self.lstm(x)
             return out if bool(out.sum() > 0) else -out
 
-    with pytest.raises(ExportError, match="depends on the data"):
-        export_module(Branchy().eval(), (torch.randn(2, 5, 3),), tmp_path / "model.onnx")
+    # Both traced graphs are measured wrong at the grid's other inputs; the TracerWarning names the likely cause.
+    with pytest.raises(ExportError, match="no way gives a graph that matches it.*Likely cause: .*Python boolean"):
+        export_module(Branchy().eval(), (torch.randn(2, 5, 3),), tmp_path / "model.onnx", methods=FAST_METHODS)
 
 
 def test_openvino_backend_ignores_sequence_lens(tmp_path: Path) -> None:
@@ -137,7 +140,7 @@ def test_export_module_cli_writes_model_and_report(tmp_path: Path) -> None:
     out = tmp_path / "out"
     result = CliRunner().invoke(app, ["export-module", f"{tmp_path / 'net.py'}:make", "--out", str(out)])
     assert result.exit_code == 0, result.stderr
-    assert "inferred dynamic axes" in result.stderr
+    assert "measured dynamic axes" in result.stderr
     assert "ort-cpu" in result.stdout and "passed" in result.stdout
     assert sorted(p.name for p in out.iterdir()) == ["model.onnx", "parity.json", "parity.txt"]
     report = json.loads((out / "parity.json").read_text(encoding="utf-8"))

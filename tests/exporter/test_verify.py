@@ -18,13 +18,13 @@ from lstm_onnx.runtime.errors import BundleError, ParityError
 from lstm_onnx.trainer.run_dir import load_run
 
 
-def _tampered(bundle: Path, tmp_path: Path) -> Path:
+def _tampered(bundle: Path, tmp_path: Path, shift: float = 0.01) -> Path:
     copy = tmp_path / "bundle"
     shutil.copytree(bundle, copy)
     model = onnx.load(str(copy / MODEL_FILE))
     for init in model.graph.initializer:
         if init.name == "head.bias":
-            init.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(init) + np.float32(0.01), init.name))
+            init.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(init) + np.float32(shift), init.name))
     onnx.save(model, str(copy / MODEL_FILE))
     return copy
 
@@ -53,6 +53,23 @@ def test_verify_parity_fails_on_tampered_weight(tiny_bundle_dir: Path, tiny_run_
     report = json.loads(report_path.read_text())
     assert report["passed"] is False
     assert any(c["case"] == "b128_mixed" and not c["passed"] for c in report["cases"])
+
+
+def _strict_json(text: str) -> object:
+    def refuse(name: str) -> object:
+        raise ValueError(f"{name} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_verify_parity_report_of_nan_model_is_json(tiny_bundle_dir: Path, tiny_run_dir: Path, tmp_path: Path) -> None:
+    bundle = _tampered(tiny_bundle_dir, tmp_path, float("nan"))
+    report_path = tmp_path / "report.json"
+    with pytest.raises(ParityError, match="non-finite logits"):
+        verify_parity(bundle / MODEL_FILE, load_run(tiny_run_dir), report_path=report_path)
+    report = _strict_json(report_path.read_text())
+    assert isinstance(report, dict) and report["passed"] is False
+    assert report["backends"]["onnxruntime-cpu"]["max_abs_diff"] is None
 
 
 def test_verify_bundle_fails_on_tampered_weight(tiny_bundle_dir: Path, tiny_run_dir: Path, tmp_path: Path) -> None:

@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lstm_onnx.runtime.batching import length_buckets
+from lstm_onnx.runtime.batching import length_buckets, text_chunks
+from lstm_onnx.runtime.errors import ConfigError
 
 
 def test_length_buckets_sorts_stably_and_cuts_by_rows() -> None:
@@ -49,3 +50,9 @@ def test_length_buckets_covers_every_text_once_within_limits(
         assert len(batch) <= batch_size
         # A text longer than the cap still gets a batch, alone.
         assert max_tokens is None or len(batch) * width <= max_tokens or len(batch) == 1
+
+
+@pytest.mark.parametrize("chunk_size", [0, 10**9])
+def test_text_chunks_bounds_the_read_ahead(chunk_size: int) -> None:
+    with pytest.raises(ConfigError, match=r"chunk_size must be an int in 1\.\.1,048,576"):
+        next(text_chunks(["a"], chunk_size))

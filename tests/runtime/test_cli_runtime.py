@@ -122,6 +122,19 @@ def test_info_shows_the_character_limit(tiny_bundle_dir: Path) -> None:
     assert "100,000" in _run("info", tiny_bundle_dir).stdout
 
 
+def test_info_table_never_passes_terminal_escapes_from_the_manifest(bundle_copy: Path) -> None:
+    manifest = json.loads((bundle_copy / "manifest.json").read_text(encoding="utf-8"))
+    manifest["name"] = "evil\x1b]0;pwned\x07\x1b[31mRED[bold]x[/bold]\u202e"  # retitle, recolour, markup, bidi
+    manifest["versions"]["toolkit"] = "0.1\x1b[2J"  # clear the screen
+    manifest["metrics"] = {"note": "\x1b[1A\x1b[2Kpassed"}  # rewrite the line above
+    (bundle_copy / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    result = _run("info", bundle_copy)
+    assert result.exit_code == 0, result.stderr
+    assert "\x1b" not in result.stdout and "\x07" not in result.stdout and "\u202e" not in result.stdout
+    assert "evil\\x1b]0;pwned\\x07\\x1b[31mRED[bold]x[/bold]\\u202e" in result.stdout  # shown, not obeyed
+    assert "toolkit 0.1\\x1b[2J" in result.stdout
+
+
 def test_installed_script_predicts(tiny_bundle_dir: Path) -> None:
     # The console script installed beside this interpreter (the venv need not be on PATH).
     script = shutil.which("lstm-onnx", path=str(Path(sys.executable).parent))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import lstm_onnx
-from lstm_onnx.runtime.errors import BundleError
+from lstm_onnx.runtime.errors import BundleError, ConfigError
 from lstm_onnx.runtime.load import resolve_bundle
 from lstm_onnx.runtime.predictor import TextClassifier
 
@@ -76,3 +77,48 @@ def test_load_refuses_a_model_name_two_installed_packages_register(
     monkeypatch.chdir(tmp_path)
     with pytest.raises(BundleError, match=r"registered by 2 packages: alpha_models:BUNDLE .*beta_models:BUNDLE"):
         resolve_bundle("twin_model")
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        # Just over the ceiling: 10**6 made ORT build a million threads (22.7 GB before it was killed).
+        ("threads", 257, r"threads must be an int in 1\.\.256, got 257"),
+        ("threads", 0, r"threads must be an int in 1\.\.256"),
+        ("batch_size", 10**9, r"batch_size must be an int in 1\.\.65,536"),
+        ("max_chars", 10**12, r"max_chars must be an int in 1\.\.10,000,000 or None"),
+        ("max_length", 10**12, r"max_length must be an int in 1\.\.10,000,000 or None"),
+    ],
+)
+def test_load_bounds_every_resource_option(tiny_bundle_dir: Path, option: str, value: int, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        lstm_onnx.load(tiny_bundle_dir, providers="cpu", **{option: value})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("option", "value"), [("threads", 257), ("batch_size", 10**9), ("max_chars", 10**12)])
+def test_load_bounds_a_taggers_resource_options(tiny_tag_bundle_dir: Path, option: str, value: int) -> None:
+    with pytest.raises(ConfigError, match=f"{option} must be an int in 1"):
+        lstm_onnx.load(tiny_tag_bundle_dir, providers="cpu", **{option: value})  # type: ignore[arg-type]
+
+
+def test_load_refuses_a_bundle_whose_max_chars_is_unbounded(bundle_copy: Path) -> None:
+    from lstm_onnx.runtime.bundle import Manifest
+    from lstm_onnx.runtime.bundle_format import seal_manifest
+
+    config = json.loads((bundle_copy / "config.json").read_text(encoding="utf-8"))
+    config["tokenizer"]["max_chars"] = 10**15  # every line of input would be read whole
+    (bundle_copy / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    manifest = json.loads((bundle_copy / "manifest.json").read_text(encoding="utf-8"))
+    seal_manifest(bundle_copy, Manifest.from_dict(manifest, bundle_copy / "manifest.json"))
+    with pytest.raises(BundleError, match=r"config.json: bad 'tokenizer' settings: max_chars must be an int in 1\.\."):
+        lstm_onnx.load(bundle_copy, providers="cpu")
+
+
+@pytest.mark.parametrize(("option", "value"), [("threads", 10**6), ("batch_size", 10**9), ("max_chars", 10**12)])
+def test_batch_predictor_bounds_its_options_before_any_worker_starts(
+    tiny_bundle_dir: Path, option: str, value: int
+) -> None:
+    from lstm_onnx.runtime.batch_predictor import BatchPredictor
+
+    with pytest.raises(ConfigError, match=f"{option} must be an int in 1"):
+        BatchPredictor(tiny_bundle_dir, **{option: value})  # type: ignore[arg-type]

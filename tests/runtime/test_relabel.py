@@ -63,6 +63,11 @@ def test_relabel_default_target_and_in_place_with_force(bundle_copy: Path) -> No
         ({"neg": "bad\nRequires-Dist: evil"}, "one line without control characters"),
         (["neg", "pos\u2028"], "one line without control characters"),
         (["neg\t", "pos"], "one line without control characters"),
+        ({"neg": "pos\u200b"}, r"visible text, got 'pos\\u200b': U\+200B ZERO WIDTH SPACE .* prints like 'pos'"),
+        (["\u202epos", "neg"], "U\\+202E RIGHT-TO-LEFT OVERRIDE is an invisible format character"),
+        (["neg", "\ufeffneg2"], "U\\+FEFF ZERO WIDTH NO-BREAK SPACE"),
+        (["pos", "\uff50\uff4f\uff53"], r"would name two classes with names that print alike \('pos'\)"),
+        (["pos", "pos\u00a0"], "would name two classes with names that print alike"),
     ],
 )
 def test_rename_labels_rejects_bad_names(names: object, phrase: str) -> None:
@@ -117,3 +122,12 @@ def test_relabel_command_bad_label_option(bundle_copy: Path) -> None:
     assert result.exit_code == 2 and "expected OLD=NEW" in result.stderr
     unknown = CliRunner().invoke(app, ["relabel", str(bundle_copy), "--label", "bad=x"])
     assert unknown.exit_code == 1 and "Unknown label(s) ['bad']" in unknown.stderr
+
+
+def test_relabel_command_invisible_label_exit_1(tiny_bundle_dir: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["relabel", str(tiny_bundle_dir), "--label", "neg=pos\u200b", "--out", str(tmp_path / "out")]
+    )
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr.startswith("error: Label names must be visible text") and result.stderr.count("\n") == 1
+    assert not (tmp_path / "out").exists()

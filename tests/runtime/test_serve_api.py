@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from pathlib import Path
 
 import pytest
 
@@ -20,7 +19,7 @@ from lstm_onnx.runtime.serve_api import (
     parse_predict_body,
 )
 
-SETTINGS = ServeSettings(bundle="unused", max_texts=3, max_body_bytes=200)
+SETTINGS = ServeSettings(bundle="unused", max_texts=3, max_body_bytes=200, max_request_chars=60)
 
 
 @pytest.mark.parametrize(
@@ -45,6 +44,7 @@ def test_parse_predict_body_accepts_text_and_texts(body: bytes, texts: list[str]
         (b'{"text": null}', 400, "position 0 is NoneType"),
         (b'{"texts": ["a", "b", "c", "d"]}', 413, "limit is 3"),
         (json.dumps({"text": "x" * 300}).encode(), 413, "over 200 bytes"),
+        (json.dumps({"texts": ["x" * 40, "y" * 21]}).encode(), 413, "61 characters in one request; the limit is 60"),
     ],
 )
 def test_parse_predict_body_refuses_bad_requests(body: bytes, status: int, phrase: str) -> None:
@@ -73,10 +73,10 @@ def test_classify_batch_isolates_a_bad_text(tiny_model) -> None:  # type: ignore
 
 
 def _answer(tiny_model, body: bytes) -> tuple[int, dict[str, object]]:  # type: ignore[no-untyped-def]
-    async def one(text: str):  # type: ignore[no-untyped-def]
-        return classify_batch(tiny_model, [text])[0]
+    async def classify(texts: list[str]):  # type: ignore[no-untyped-def]
+        return classify_batch(tiny_model, texts)
 
-    return asyncio.run(answer_predict(body, one, SETTINGS))
+    return asyncio.run(answer_predict(body, classify, SETTINGS))
 
 
 def test_answer_predict_returns_the_predict_records(tiny_model) -> None:  # type: ignore[no-untyped-def]
@@ -101,73 +101,11 @@ def test_encode_answer_round_trips_a_lone_surrogate(tiny_model) -> None:  # type
     assert json.loads(encode_answer(answer))["predictions"][0]["text"] == "great \ud800 film"
 
 
-def test_serve_end_to_end_on_local_ray(tiny_bundle_dir: Path) -> None:
-    pytest.importorskip("ray.serve")
-    import urllib.error
-    import urllib.request
+def test_answer_predict_answers_what_classify_refuses() -> None:
+    """The front's own refusals (busy, timed out) travel as RequestError out of classify."""
 
-    from lstm_onnx.runtime.serve import start_server, stop_server
+    async def busy(texts: list[str]) -> list[object]:
+        raise RequestError(503, "Busy: 64 requests are waiting for the model (the limit); retry shortly.")
 
-    port = 18431
-    start_server(ServeSettings(bundle=str(tiny_bundle_dir)), port=port)
-    try:
-        url = f"http://127.0.0.1:{port}"
-
-        def post(body: bytes) -> tuple[int, dict[str, object]]:
-            request = urllib.request.Request(f"{url}/predict", data=body, headers={"Content-Type": "application/json"})
-            try:
-                with urllib.request.urlopen(request, timeout=30) as response:
-                    return response.status, json.loads(response.read())
-            except urllib.error.HTTPError as err:
-                return err.code, json.loads(err.read())
-
-        status, answer = post(b'{"texts": ["great film", "awful film"]}')
-        assert status == 200, answer
-        assert [p["label"] for p in answer["predictions"]] == ["pos", "neg"]  # type: ignore[index]
-        assert post(b"{oops")[0] == 400 and post(b'{"text": ""}')[0] == 422
-        assert post(b'{"text": "great \\ud800 film"}')[0] == 200
-        with urllib.request.urlopen(f"{url}/health", timeout=30) as response:
-            assert json.loads(response.read())["texts"] == 4
-        with urllib.request.urlopen(f"{url}/openapi.json", timeout=30) as response:
-            assert "/predict" in json.loads(response.read())["paths"]
-    finally:
-        stop_server()
-
-
-def test_serve_command_stops_cleanly_on_sigterm(tiny_bundle_dir: Path, tmp_path: Path) -> None:
-    """`kill`/`docker stop` send SIGTERM: the server must shut Ray down, not die and orphan the local cluster."""
-    pytest.importorskip("ray.serve")
-    import signal
-    import socket
-    import subprocess
-    import sys
-    import time
-    import urllib.request
-
-    with socket.socket() as probe:  # a free loopback port
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    code = (
-        "from lstm_onnx.cli import app\n"
-        f"app(['serve', {str(tiny_bundle_dir)!r}, '--port', '{port}'], prog_name='lstm-onnx')\n"
-    )
-    server = subprocess.Popen([sys.executable, "-c", code], cwd=tmp_path, stderr=subprocess.PIPE, text=True)
-    try:
-        # "serving ..." is printed once the server answers and its SIGTERM handler is in place.
-        assert server.stderr is not None
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            line = server.stderr.readline()
-            if line.startswith("serving ") or not line:
-                break
-        assert line.startswith("serving "), "the server did not start within 120 s"
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=10) as answer:
-            assert json.loads(answer.read())["status"] == "ok"
-        server.send_signal(signal.SIGTERM)
-        assert server.wait(timeout=60) == 0
-    finally:
-        if server.poll() is None:
-            server.kill()
-            server.wait()
-        if server.stderr is not None:
-            server.stderr.close()
+    status, answer = asyncio.run(answer_predict(b'{"text": "fine"}', busy, SETTINGS))
+    assert status == 503 and str(answer["error"]).startswith("Busy")

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from lstm_onnx.runtime.contract import INPUT_IDS, MODEL_FILE
-from lstm_onnx.runtime.errors import ProviderError
+from lstm_onnx.runtime.errors import ConfigError, ProviderError
 from lstm_onnx.runtime.session import (
     _LSTM_PROBE,
     BATCH_MIN_TOKENS,
@@ -33,8 +33,15 @@ def test_session_config_rejects_unknown_provider() -> None:
     "field", ["intra_op_threads", "inter_op_threads", "batch_threads", "batch_min_rows", "batch_min_tokens"]
 )
 def test_session_config_rejects_zero_threads(field: str) -> None:
-    with pytest.raises(ValueError, match=f"{field} must be an int >= 1"):
+    with pytest.raises(ValueError, match=rf"{field} must be an int (>= 1|in 1\.\.256)"):
         SessionConfig(**{field: 0})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("field", ["intra_op_threads", "inter_op_threads", "batch_threads"])
+def test_session_config_rejects_threads_over_the_ceiling(field: str) -> None:
+    # ORT builds every thread asked for: threads=10**6 grew to 22.7 GB before it was killed.
+    with pytest.raises(ConfigError, match=rf"{field} must be an int in 1\.\.256( or None)?, got 1000000"):
+        SessionConfig(**{field: 10**6})  # type: ignore[arg-type]
 
 
 def test_create_session_cpu_runs_on_cpu(tiny_bundle_dir: Path) -> None:
@@ -195,3 +202,121 @@ def test_probe_cuda_names_every_driver_sign_it_looked_for(monkeypatch: pytest.Mo
     monkeypatch.setattr(session_module, "_NVIDIA_DRIVER", missing)
     usable, reason = probe_cuda(SessionConfig())
     assert not usable and "proc-version and" in reason and "nvidiactl are missing" in reason
+
+
+# ------------------------------------------------------------------ ONNX Runtime's own failures: one line, no traceback
+def _resealed_copy(bundle: Path, tmp_path: Path, model: bytes) -> Path:
+    """A copy of ``bundle`` whose model.onnx is ``model``, its checksum recorded: only ORT can object to it."""
+    import hashlib
+    import json
+    import shutil
+
+    copy = Path(shutil.copytree(bundle, tmp_path / "bundle"))
+    (copy / MODEL_FILE).write_bytes(model)
+    manifest = json.loads((copy / "manifest.json").read_text(encoding="utf-8"))
+    manifest["files"][MODEL_FILE].update(sha256=hashlib.sha256(model).hexdigest(), bytes=len(model))
+    (copy / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    return copy
+
+
+def _edited_graph(bundle: Path, edit: Any) -> bytes:
+    import onnx
+
+    model = onnx.load(str(bundle / MODEL_FILE))
+    edit(model)
+    return model.SerializeToString()  # type: ignore[no-any-return]
+
+
+def _append_after_output(model: Any, op: str, inputs: list[str], **attrs: Any) -> None:
+    """Route the graph's output through one more node ``op(output, *inputs)``."""
+    from onnx import helper
+
+    last = next(n for n in model.graph.node if model.graph.output[0].name in n.output)
+    name = model.graph.output[0].name
+    last.output[list(last.output).index(name)] = f"{name}_before"
+    model.graph.node.append(helper.make_node(op, [f"{name}_before", *inputs], [name], **attrs))
+
+
+def _custom_op(model: Any) -> None:
+    from onnx import helper
+
+    _append_after_output(model, "Frobnicate", [], domain="com.example")
+    model.opset_import.append(helper.make_opsetid("com.example", 1))
+
+
+def _huge_expand(model: Any) -> None:
+    from onnx import TensorProto, helper
+
+    model.graph.initializer.append(helper.make_tensor("huge_shape", TensorProto.INT64, [2], [1, 2**62]))
+    _append_after_output(model, "Expand", ["huge_shape"])
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("garbage", "Protobuf parsing failed"),
+        ("truncated", "Protobuf parsing failed"),
+        ("custom op", "com.example:Frobnicate.* is not a registered function/op"),
+        ("2**62 expand", "ShapeInferenceError"),
+    ],
+)
+def test_model_onnx_that_onnx_runtime_cannot_load_is_one_line(
+    tiny_bundle_dir: Path, tmp_path: Path, case: str, message: str
+) -> None:
+    from typer.testing import CliRunner
+
+    from lstm_onnx.cli import app
+    from lstm_onnx.runtime.bundle import load_bundle
+    from lstm_onnx.runtime.errors import BundleError
+
+    whole = (tiny_bundle_dir / MODEL_FILE).read_bytes()
+    model = {
+        "garbage": lambda: b"this is not an ONNX model" * 20,
+        "truncated": lambda: whole[: len(whole) // 2],
+        "custom op": lambda: _edited_graph(tiny_bundle_dir, _custom_op),
+        "2**62 expand": lambda: _edited_graph(tiny_bundle_dir, _huge_expand),
+    }[case]()
+    bundle = _resealed_copy(tiny_bundle_dir, tmp_path, model)
+    with pytest.raises(BundleError, match=f"ONNX Runtime cannot load .*model.onnx: .*{message}"):
+        load_bundle(bundle, SessionConfig(providers="cpu"))
+    result = CliRunner().invoke(app, ["predict", str(bundle), "a great film"])
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr.startswith("error: ONNX Runtime cannot load") and result.stderr.count("\n") == 1
+
+
+def test_a_fixed_2_to_the_62_dimension_is_refused_at_load(tiny_bundle_dir: Path, tmp_path: Path) -> None:
+    from lstm_onnx.runtime.bundle import load_bundle
+    from lstm_onnx.runtime.errors import BundleError
+
+    def fixed(model: Any) -> None:
+        dim = model.graph.input[0].type.tensor_type.shape.dim[1]
+        dim.ClearField("dim_param")
+        dim.dim_value = 2**62
+
+    bundle = _resealed_copy(tiny_bundle_dir, tmp_path, _edited_graph(tiny_bundle_dir, fixed))
+    with pytest.raises(BundleError, match=r"input_ids has the fixed size 4611686018427387904 on axis 1.*'sequence_len"):
+        load_bundle(bundle, SessionConfig(providers="cpu"))
+
+
+def test_a_graph_that_fails_when_run_is_one_line(tiny_bundle_dir: Path, tmp_path: Path) -> None:
+    from onnx import TensorProto, helper
+    from typer.testing import CliRunner
+
+    from lstm_onnx.cli import app
+    from lstm_onnx.runtime.errors import BundleError
+
+    def shifted_ids(model: Any) -> None:
+        # The ids reach the embedding shifted past its end: loads and passes every check, fails on every call.
+        gather = next(n for n in model.graph.node if n.op_type == "Gather")
+        model.graph.initializer.append(helper.make_tensor("shift", TensorProto.INT64, [], [10**6]))
+        model.graph.node.insert(0, helper.make_node("Add", [INPUT_IDS, "shift"], ["shifted_ids"]))
+        gather.input[1] = "shifted_ids"
+
+    bundle = _resealed_copy(tiny_bundle_dir, tmp_path, _edited_graph(tiny_bundle_dir, shifted_ids))
+    session = create_session(bundle / MODEL_FILE, SessionConfig(providers="cpu"))
+    with pytest.raises(BundleError, match=r"ONNX Runtime failed to run .*model.onnx on input_ids \(1, 2\), lengths"):
+        session.run(np.array([[2, 3]], np.int64), np.array([2], np.int64))
+    result = CliRunner().invoke(app, ["predict", str(bundle), "a great film"])
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr.startswith("error: ONNX Runtime failed to run") and result.stderr.count("\n") == 1
+    assert "out of data bounds" in result.stderr

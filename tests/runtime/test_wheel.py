@@ -174,8 +174,9 @@ def _hostile_copy(bundle: Path, model_name: str, labels: list[str]) -> Path:
 
 
 def test_build_model_wheel_keeps_bundle_text_out_of_headers_and_code(bundle_copy: Path, tmp_path: Path) -> None:
-    name = 'evil"""\nraise SystemExit(3)\n"""'
-    bundle = _hostile_copy(bundle_copy, name, ["neg\nRequires-Dist: evil-dep", "pos"])
+    # A label cannot carry a line break any more (the bundle is refused at load); the manifest's name still can.
+    name = 'evil"""\nRequires-Dist: evil-dep\nraise SystemExit(3)\n"""'
+    bundle = _hostile_copy(bundle_copy, name, ["neg", "pos"])
     wheel = build_model_wheel(bundle, tmp_path, name="hostile", version="1.0")
     with zipfile.ZipFile(wheel) as zf:
         headers = email.parser.HeaderParser().parsestr(zf.read("hostile-1.0.dist-info/METADATA").decode())
@@ -186,6 +187,13 @@ def test_build_model_wheel_keeps_bundle_text_out_of_headers_and_code(bundle_copy
     assert not any(isinstance(node, ast.Raise) for node in ast.walk(tree))
     model = next(n.value for n in tree.body if isinstance(n, ast.AnnAssign) and ast.unparse(n.target) == "MODEL")
     assert ast.literal_eval(model) == (name, "0.1.0")
+
+
+def test_build_model_wheel_refuses_a_label_with_a_line_break(bundle_copy: Path, tmp_path: Path) -> None:
+    bundle = _hostile_copy(bundle_copy, "sentiment", ["neg\nRequires-Dist: evil-dep", "pos"])
+    with pytest.raises(BundleError, match="Label names must be one line without control characters"):
+        build_model_wheel(bundle, tmp_path, name="hostile", version="1.0")
+    assert not list(tmp_path.glob("*.whl"))
 
 
 def test_build_model_wheel_normalises_version_and_defaults_name(tiny_bundle_dir: Path, tmp_path: Path) -> None:

@@ -50,3 +50,25 @@ def test_read_vectors_real_glove_file_covers_common_words() -> None:
     vocab = Vocab(["<pad>", "<unk>", "movie", "film", "great", "awful", "zzqxj"])
     coverage = read_vectors(GLOVE_FILE, vocab, seed=0)
     assert (coverage.dim, coverage.found, coverage.total) == (50, 4, 5)
+
+
+@pytest.mark.parametrize("value", ["nan", "NaN", "inf", "-inf", "1e39", "-4e38"])
+def test_read_vectors_refuses_non_finite_vector(tmp_path: Path, value: str) -> None:
+    path = tmp_path / "v.txt"
+    path.write_text(f"good 0.5 1.0 -1.0\nbad 0.1 {value} 0.2\n", encoding="utf-8")
+    with pytest.raises(DataError, match=rf"line 2: the vector of 'bad' holds '{value}', not a finite float32"):
+        read_vectors(path, _VOCAB, seed=0)
+
+
+def test_read_vectors_ignores_non_finite_rows_of_other_words(tmp_path: Path) -> None:
+    path = tmp_path / "v.txt"
+    path.write_text("good 0.5 1.0 -1.0\nunrelated nan inf 1e39\n", encoding="utf-8")
+    assert np.isfinite(read_vectors(path, _VOCAB, seed=0).matrix).all()
+
+
+def test_read_vectors_large_finite_values_draw_finite_rows(tmp_path: Path) -> None:
+    # float32 squares of 1e20 overflow: the std of the found vectors must not become inf.
+    path = tmp_path / "v.txt"
+    path.write_text("good 1e20 -1e20 1e20\nbad -1e20 1e20 -1e20\n", encoding="utf-8")
+    matrix = read_vectors(path, _VOCAB, seed=0).matrix
+    assert np.isfinite(matrix).all() and np.abs(matrix[4]).max() > 1e18  # "plot": drawn with the vectors' std

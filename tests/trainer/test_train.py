@@ -10,7 +10,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from lstm_onnx.runtime.errors import BundleError, DataError
+from lstm_onnx.runtime.errors import BundleError, ConfigError, DataError
 from lstm_onnx.trainer.checkpoint import load_state, state_path
 from lstm_onnx.trainer.presets import get_preset
 from lstm_onnx.trainer.run_dir import load_run
@@ -209,3 +209,20 @@ def test_train_resume_refuses_other_tokenizer_rules(tiny_run_dir: Path, tmp_path
             tokenizer_rules=_changed_rules(tiny_run_dir) | {"rules": {}},
         )
     assert train(data, tmp_path / "run", preset.model, longer, resume=True, tokenizer_rules=rules).history
+
+
+def test_train_resume_refuses_weights_replaced_since_the_checkpoint(tmp_path: Path) -> None:
+    _train(tmp_path / "run", epochs=1)
+    _train(tmp_path / "other", epochs=1, seed=1)
+    shutil.copyfile(tmp_path / "other/model.safetensors", tmp_path / "run/model.safetensors")
+    with pytest.raises(BundleError, match=r"is not the file this run trained: the checkpoint .* records sha256"):
+        _train(tmp_path / "run", epochs=1, resume=True)  # no epoch left: the kept weights are tested as they are
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("threads", 10**6), ("tokenize_workers", 10**6), ("batch_size", 10**9), ("eval_batch_size", 10**9)],
+)
+def test_train_config_bounds_every_resource_option(option: str, value: int) -> None:
+    with pytest.raises(ConfigError, match=rf"{option} must be an int in 1\.\."):
+        get_preset("tiny", **{option: value})
