@@ -49,20 +49,30 @@ def masked_twin(model: Any) -> Any:
 class CompiledTorchBackend(TorchModuleBackend):
     """``torch.compile`` (dynamic shapes) on the masked twin; compiled for every shape class before timing.
 
+    Args:
+        model: A ``BiLSTMClassifier`` in eval mode, already on ``device``.
+        name: Backend name in reports.
+        device: ``"cpu"`` or ``"cuda"`` (inputs are copied there, outputs back to the host).
+        backend: ``torch.compile``'s backend: ``"inductor"`` (generated kernels), or ``"eager"`` (Dynamo's
+            graph capture only, for smoke runs where code generation would take most of the time).
+
     Attributes:
         compile_s: Seconds spent compiling (excluded from every timed figure).
         graphs: Graphs compiled during warm-up; ``recompiles()`` tells how many more came after it.
     """
 
-    def __init__(self, model: Any, name: str = "torch-compiled") -> None:
+    def __init__(
+        self, model: Any, name: str = "torch-compiled", device: str = "cpu", backend: str = "inductor"
+    ) -> None:
         import numpy as np
         import torch
         import torch._dynamo
 
         # Dynamo refuses RNN modules by default; the masked twin calls torch.lstm per layer and direction.
         torch._dynamo.config.allow_rnn = True
-        super().__init__(torch.compile(masked_twin(model), dynamic=True), (INPUT_IDS, LENGTHS), name=name)
-        self.provider = "torch cpu (torch.compile, inductor)"
+        compiled = torch.compile(masked_twin(model), dynamic=True, backend=backend)
+        super().__init__(compiled, (INPUT_IDS, LENGTHS), name=name, device=device)
+        self.provider = f"torch {device} (torch.compile, {backend})"
         started = time.perf_counter()
         for batch, steps in COMPILE_WARM_SHAPES:
             ids = np.ones((batch, steps), dtype=np.int64)

@@ -10,6 +10,12 @@ Providers:
 
 "Usable" is proven, not assumed: the CUDA libraries are preloaded (``onnxruntime.preload_dlls``), then a tiny
 LSTM graph is run with CPU fallback disabled, so the LSTM kernel (cuDNN) must really run on the GPU.
+
+TF32: ONNX Runtime's CUDA provider computes float32 MatMul/Gemm in TF32 by default (``use_tf32``: about 10 bits of
+mantissa on Ampere and later), which an fp32 bundle's parity (``exporter.tolerances.CUDA``) does not allow; sessions
+here turn it off unless ``SessionConfig.cuda_tf32`` asks for it. Its cuDNN LSTM runs in cuDNN's default math mode,
+which follows the process environment instead: start the process with ``NVIDIA_TF32_OVERRIDE=0`` for strict fp32
+there too (``scripts/gpu_proof.sh`` does).
 """
 
 from __future__ import annotations
@@ -75,8 +81,9 @@ _OPTIMIZATION_LEVELS = {
     "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
 }
 # Present on Linux only when the NVIDIA kernel driver is loaded; without it CUDA cannot run, and probing would
-# only print ONNX Runtime's library-loading errors.
-_NVIDIA_DRIVER = Path("/proc/driver/nvidia/version")
+# only print ONNX Runtime's library-loading errors. The /proc file is the usual sign; a sandboxed machine (e.g.
+# gVisor's GPU proxy) may offer only the device node, which the driver's user-space libraries open.
+_NVIDIA_DRIVER = (Path("/proc/driver/nvidia/version"), Path("/dev/nvidiactl"))
 # The exceptions ONNX Runtime raises for its own load and run failures (Fail, InvalidProtobuf, InvalidArgument,
 # NotImplemented, RuntimeException, ...): each one is a ``BundleError`` line here, never a traceback. A model that
 # loads and passed the bundle's checks still meets them on a graph made to fail (an out-of-bounds Gather, a
@@ -115,6 +122,8 @@ class SessionConfig:
         graph_optimization: ``"disable"``, ``"basic"``, ``"extended"`` or ``"all"``.
         allow_spinning: Let idle ORT threads spin (lower latency, burns CPU between calls).
         device_id: CUDA device ordinal.
+        cuda_tf32: Let the CUDA provider run float32 MatMul/Gemm in TF32 (faster, about 1e-3 relative error);
+            off keeps fp32 maths and the parity verified for fp32 bundles.
         log_severity: ONNX Runtime log level for the session (0 verbose … 4 fatal).
     """
 
@@ -127,6 +136,7 @@ class SessionConfig:
     graph_optimization: str = "all"
     allow_spinning: bool = False
     device_id: int = 0
+    cuda_tf32: bool = False
     log_severity: int = 3
 
     def __post_init__(self) -> None:
@@ -153,6 +163,10 @@ class SessionConfig:
         if self.batch_threads is None:
             return 1
         return max(1, min(self.batch_threads, os.cpu_count() or 1) // self.intra_op_threads)
+
+    def cuda_options(self) -> dict[str, Any]:
+        """The CUDA execution provider's options: the device, and TF32 off unless ``cuda_tf32``."""
+        return {"device_id": self.device_id, "use_tf32": "1" if self.cuda_tf32 else "0"}
 
     def session_options(self) -> ort.SessionOptions:
         """The ``onnxruntime.SessionOptions`` these settings describe."""
@@ -312,8 +326,8 @@ def probe_cuda(config: SessionConfig) -> tuple[bool, str]:
     """
     if CUDA not in _available():
         return False, f"this onnxruntime build has no {CUDA} (install onnxruntime-gpu)"
-    if sys.platform.startswith("linux") and not _NVIDIA_DRIVER.exists():
-        return False, f"no NVIDIA GPU driver found ({_NVIDIA_DRIVER} is missing)"
+    if sys.platform.startswith("linux") and not any(path.exists() for path in _NVIDIA_DRIVER):
+        return False, f"no NVIDIA GPU driver found ({' and '.join(map(str, _NVIDIA_DRIVER))} are missing)"
     # preload_dlls prints missing libraries on stdout, which carries results in the CLI: keep its words for the reason.
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
@@ -322,7 +336,7 @@ def probe_cuda(config: SessionConfig) -> tuple[bool, str]:
     # With CPU fallback disabled, session creation fails unless the LSTM node is placed on CUDA (cuDNN).
     options.add_session_config_entry("session.disable_cpu_ep_fallback", "1")
     try:
-        probe = ort.InferenceSession(_LSTM_PROBE, options, providers=[(CUDA, {"device_id": config.device_id})])
+        probe = ort.InferenceSession(_LSTM_PROBE, options, providers=[(CUDA, config.cuda_options())])
         if probe.get_providers()[0] != CUDA:
             return False, f"{CUDA} could not start; {_first_line(printed.getvalue())}"
         x = np.ones((3, 1, 2), np.float32)
@@ -380,7 +394,7 @@ def create_session(model: Path | bytes, config: SessionConfig) -> ModelSession:
         return ModelSession(_build(source, options, [CPU]), CPU, f"auto: CPU, because {reason}", config, name)
     # The CPU provider stays listed for the few shape ops CUDA does not implement; the check below makes sure
     # CUDA itself was registered (ORT drops a provider that fails to start and carries on without it).
-    session = _build(source, options, [(CUDA, {"device_id": config.device_id}), CPU])
+    session = _build(source, options, [(CUDA, config.cuda_options()), CPU])
     if session.get_providers()[0] != CUDA:
         raise ProviderError(f"Provider '{CUDA}' passed the probe but did not start for this model; use --provider cpu.")
     note = "cuda requested" if config.providers == "cuda" else f"auto: CUDA, because {reason}"

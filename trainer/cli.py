@@ -17,6 +17,7 @@ import typer
 from lstm_onnx.runtime.datasets import LabelledTexts, detect_format, read_dataset, stratified_sample
 from lstm_onnx.runtime.errors import DataError
 from lstm_onnx.runtime.json_text import parse_json
+from lstm_onnx.runtime.tokenizer_rules import load_rules
 from lstm_onnx.trainer.presets import PresetName  # torch-free: the CLI's choices come from the presets themselves
 
 __all__ = ["train_command"]
@@ -171,10 +172,19 @@ def train_command(
             help='JSON {"model": {...}, "train": {...}} applied over the preset; options above win over it.',
         ),
     ] = None,
+    tokenizer_rules: Annotated[
+        Path | None,
+        typer.Option(
+            exists=True,
+            dir_okay=False,
+            help="Tokenizer rules to pin (the tokenizer.json of a run or bundle): trains where spaCy is not installed.",
+        ),
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show the resolved config on stderr.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print errors and results only.")] = False,
 ) -> None:
     """Train a BiLSTM classifier, or a tagger with --task tag, and write a run directory (weights, vocab, metrics)."""
+    rules = load_rules(tokenizer_rules) if tokenizer_rules is not None else None
     if task is Task.tag:
         from lstm_onnx.trainer.tag_cli import describe, train_tag
 
@@ -186,7 +196,7 @@ def train_command(
         }
         progress = _RichProgress(live=sys.stderr.isatty() and not quiet, quiet=quiet)
         file = _read_json(config) if config is not None else None
-        result = train_tag(data, out, preset.value, overrides, file, resume, limit, tagset, progress)
+        result = train_tag(data, out, preset.value, overrides, file, resume, limit, tagset, progress, rules)
         typer.echo(describe(result))
         return
     from lstm_onnx.trainer.presets import apply_config, get_preset
@@ -212,5 +222,14 @@ def train_command(
         train_data = stratified_sample(train_data, limit, chosen.train.seed)
         test = stratified_sample(test, limit, chosen.train.seed) if test is not None else None
     progress = _RichProgress(live=sys.stderr.isatty() and not quiet, quiet=quiet)
-    result = train(train_data, out, chosen.model, chosen.train, test_data=test, resume=resume, progress=progress)
+    result = train(
+        train_data,
+        out,
+        chosen.model,
+        chosen.train,
+        test_data=test,
+        resume=resume,
+        progress=progress,
+        tokenizer_rules=rules,
+    )
     _render(result)

@@ -23,6 +23,7 @@ from lstm_onnx.runtime.atomic import write_failure
 from lstm_onnx.runtime.contract import CHAR_VOCAB_FILE, TOKENIZER_RULES_FILE, VOCAB_FILE
 from lstm_onnx.runtime.errors import BundleError, WriteError
 from lstm_onnx.runtime.json_text import dump_json, parse_json
+from lstm_onnx.runtime.tokenizer_rules import dump_spacy_rules, load_rules
 from lstm_onnx.trainer.checkpoint import CHECKPOINT_DIR, state_path
 from lstm_onnx.trainer.plot import CURVES_FILE
 from lstm_onnx.trainer.progress import TrainProgress
@@ -34,6 +35,7 @@ __all__ = [
     "check_test_data",
     "checkpoint_mismatch",
     "continues_run",
+    "pinned_rules",
     "run_guard",
     "settings_record",
 ]
@@ -220,3 +222,33 @@ def _describe(record: Any) -> str:
     details = [f"{record['texts']} texts" if "texts" in record else None, f"sha256 {digest[:12]}…" if digest else None]
     shown = ", ".join(d for d in details if d)
     return f"{record.get('name')!r}" + (f" ({shown})" if shown else "")
+
+
+def pinned_rules(run_dir: Path, resume: bool, given: dict[str, Any] | None) -> dict[str, Any]:
+    """The tokenizer rules a run pins: a resumed run's own, else ``given``, else the installed spaCy's.
+
+    ``given`` (``--tokenizer-rules``: the ``tokenizer.json`` of a run or bundle made where spaCy is installed) lets a
+    machine without spaCy train: the rules are all training needs of it.
+
+    Args:
+        run_dir: The run directory.
+        resume: The run continues from its checkpoint (its ``tokenizer.json`` exists then).
+        given: Rules from ``load_rules``, or ``None``.
+
+    Returns:
+        The rules to tokenize with and save in the run.
+
+    Raises:
+        BundleError: A resumed run pinned other rules than ``given``.
+        MissingDependencyError: Neither pinned nor given rules, and spaCy is not installed.
+    """
+    path = run_dir / TOKENIZER_RULES_FILE
+    if resume and path.is_file():
+        pinned = load_rules(path)
+        if given is not None and given != pinned:
+            raise BundleError(
+                f"Cannot resume {run_dir}: the given tokenizer rules differ from the ones it pinned ({path}); "
+                "resume without --tokenizer-rules, or with that file."
+            )
+        return pinned
+    return given if given is not None else dump_spacy_rules()

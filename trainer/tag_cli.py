@@ -50,6 +50,7 @@ def train_tag(
     limit: int | None,
     tagset: str,
     progress: TrainProgress,
+    tokenizer_rules: dict[str, Any] | None = None,
 ) -> Any:
     """Resolve preset < config file < options, read the data and train (see ``trainer.tag_train.train_tagger``).
 
@@ -63,6 +64,7 @@ def train_tag(
         limit: Use the first N sentences of each split.
         tagset: ``upos`` or ``xpos``.
         progress: Progress sink.
+        tokenizer_rules: Tokenizer rules to pin instead of the installed spaCy's (``load_rules``).
 
     Returns:
         The ``TagTrainResult``.
@@ -85,7 +87,16 @@ def train_tag(
         train, dev = train.head(limit), dev.head(limit)
         test = test.head(limit) if test is not None else None
     return train_tagger(
-        train, dev, out, model, train_config, test=test, tagset=tagset, resume=resume, progress=progress
+        train,
+        dev,
+        out,
+        model,
+        train_config,
+        test=test,
+        tagset=tagset,
+        resume=resume,
+        progress=progress,
+        tokenizer_rules=tokenizer_rules,
     )
 
 

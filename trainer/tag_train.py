@@ -25,7 +25,7 @@ from lstm_onnx.runtime.tagging_data import TaggedSentences
 from lstm_onnx.runtime.tagging_encode import build_char_vocab, word_key
 from lstm_onnx.runtime.tagging_eval import tag_report
 from lstm_onnx.runtime.tokenizer import PAD_ID, UNK_ID, TokenizerConfig, Vocab
-from lstm_onnx.runtime.tokenizer_rules import dump_spacy_rules, save_rules
+from lstm_onnx.runtime.tokenizer_rules import save_rules
 from lstm_onnx.trainer.checkpoint import load_state, save_state, state_path
 from lstm_onnx.trainer.config import TrainConfig
 from lstm_onnx.trainer.divergence import require_finite_loss, require_finite_record
@@ -37,6 +37,7 @@ from lstm_onnx.trainer.resume import (
     check_test_data,
     checkpoint_mismatch,
     continues_run,
+    pinned_rules,
     run_guard,
     settings_record,
 )
@@ -122,6 +123,7 @@ def train_tagger(
     tagset: str = "upos",
     resume: bool = False,
     progress: TrainProgress | None = None,
+    tokenizer_rules: dict[str, Any] | None = None,
 ) -> TagTrainResult:
     """Train a BiLSTM tagger and write a complete run directory.
 
@@ -136,6 +138,8 @@ def train_tagger(
         resume: Continue from the last checkpoint in ``out_dir``; ``config.epochs`` may be larger. A run
             interrupted before its first checkpoint starts over. ``test`` must be the file it was started with.
         progress: Progress sink.
+        tokenizer_rules: Tokenizer rules to pin for raw text at serving (``load_rules`` of a ``tokenizer.json``),
+            so training needs no spaCy; ``None`` pins the installed spaCy's. A resumed run keeps its own.
 
     Returns:
         History, best epoch and test metrics.
@@ -151,7 +155,8 @@ def train_tagger(
     run_dir = Path(out_dir)
     resume = continues_run(run_dir, resume, progress)
     with run_guard(run_dir, fresh=not resume):
-        return _train_tagger((train, dev, test), run_dir, model_config, config, tagset, resume, progress)
+        rules = pinned_rules(run_dir, resume, tokenizer_rules)
+        return _train_tagger((train, dev, test), run_dir, model_config, config, tagset, resume, rules, progress)
 
 
 def _train_tagger(
@@ -161,9 +166,11 @@ def _train_tagger(
     config: TrainConfig,
     tagset: str,
     resume: bool,
+    rules: dict[str, Any],
     progress: TrainProgress,
 ) -> TagTrainResult:
-    """``train_tagger``'s run, once ``continues_run`` has said whether it starts at epoch 1."""
+    """``train_tagger``'s run, once ``continues_run`` has said whether it starts at epoch 1 and ``pinned_rules``
+    which tokenizer rules it pins."""
     started = time.perf_counter()
     train, dev, test = data
     device = resolve_device(config.device)
@@ -241,7 +248,7 @@ def _train_tagger(
         chars.save(run_dir / CHAR_VOCAB_FILE)
         # Training reads gold tokens; raw text at serving goes through these rules, pinned now so every bundle
         # exported from this run tokenizes alike, whatever spaCy is installed at export.
-        save_rules(dump_spacy_rules(), run_dir / TOKENIZER_RULES_FILE)
+        save_rules(rules, run_dir / TOKENIZER_RULES_FILE)
     info: dict[str, Any] = {
         "train_sentences": len(train),
         "train_tokens": train.num_tokens,

@@ -22,7 +22,7 @@ from lstm_onnx.runtime.label_names import label_problem
 from lstm_onnx.runtime.metrics import classification_report
 from lstm_onnx.runtime.provenance import data_record, describe_data
 from lstm_onnx.runtime.tokenizer import TokenizerConfig, Vocab
-from lstm_onnx.runtime.tokenizer_rules import dump_spacy_rules, load_rules, save_rules
+from lstm_onnx.runtime.tokenizer_rules import save_rules
 from lstm_onnx.trainer.checkpoint import load_state, save_state, state_path
 from lstm_onnx.trainer.config import ModelConfig, TrainConfig
 from lstm_onnx.trainer.data import (
@@ -46,6 +46,7 @@ from lstm_onnx.trainer.resume import (
     check_test_data,
     checkpoint_mismatch,
     continues_run,
+    pinned_rules,
     run_guard,
     settings_record,
 )
@@ -161,6 +162,7 @@ def train(
     test_data: LabelledTexts | None = None,
     resume: bool = False,
     progress: TrainProgress | None = None,
+    tokenizer_rules: dict[str, Any] | None = None,
 ) -> TrainResult:
     """Train a BiLSTM classifier and write a complete run directory (see ``trainer.run_dir``).
 
@@ -178,6 +180,8 @@ def train(
         resume: Continue the run in ``out_dir`` from its last checkpoint; ``config.epochs`` may be larger. A run
             interrupted before its first checkpoint starts over. ``test_data`` must be the ones it was started with.
         progress: Progress sink (e.g. the CLI's progress bar).
+        tokenizer_rules: Tokenizer rules to pin (``load_rules`` of a run's or bundle's ``tokenizer.json``), so
+            training needs no spaCy; ``None`` pins the installed spaCy's. A resumed run keeps its own.
 
     Returns:
         The history, the best epoch and the test metrics.
@@ -195,7 +199,9 @@ def train(
     resume = continues_run(run_dir, resume, progress)
     with run_guard(run_dir, fresh=not resume):
         settings = (model_config, config, tokenizer_config or TokenizerConfig())
-        return _train(train_data, run_dir, settings, test_data, resume, progress)
+        # The rules are pinned here: the run keeps the ones it trained with, and every bundle copies them.
+        rules = pinned_rules(run_dir, resume, tokenizer_rules)
+        return _train(train_data, run_dir, settings, test_data, resume, rules, progress)
 
 
 def _train(
@@ -204,9 +210,11 @@ def _train(
     settings: tuple[ModelConfig, TrainConfig, TokenizerConfig],
     test_data: LabelledTexts | None,
     resume: bool,
+    rules: dict[str, Any],
     progress: TrainProgress,
 ) -> TrainResult:
-    """``train``'s run, once ``continues_run`` has said whether it starts at epoch 1."""
+    """``train``'s run, once ``continues_run`` has said whether it starts at epoch 1 and ``pinned_rules`` which
+    tokenizer rules it pins."""
     started = time.perf_counter()
     model_config, config, tokenizer_config = settings
     device = resolve_device(config.device)
@@ -246,9 +254,6 @@ def _train(
     train_part, val_part = stratified_split(train_data, config.val_fraction, config.seed)
     progress.on_stage(f"tokenizing {len(train_data) + (len(test_data) if test_data else 0)} texts")
     all_texts = train_part.texts + val_part.texts + (test_data.texts if test_data else [])
-    # The rules are pinned here: the run keeps the ones it trained with, and every bundle copies them.
-    rules_path = run_dir / TOKENIZER_RULES_FILE
-    rules = load_rules(rules_path) if resume and rules_path.is_file() else dump_spacy_rules()
     tokens = tokenize_texts(all_texts, tokenizer_config, config.tokenize_workers, rules=rules)
     n_train, n_val = len(train_part), len(val_part)
     train_tokens, val_tokens, test_tokens = (

@@ -187,6 +187,23 @@ def test_batches_run_on_the_model_as_loaded_not_the_path(
     assert calls == [4, 4]
 
 
+@pytest.mark.parametrize(("tf32", "flag"), [(False, "0"), (True, "1")])
+def test_session_config_cuda_options_keep_tf32_off_by_default(tf32: bool, flag: str) -> None:
+    """ONNX Runtime's CUDA provider runs float32 Gemm in TF32 unless told not to; fp32 parity needs it off."""
+    assert SessionConfig().cuda_options()["use_tf32"] == "0"
+    assert SessionConfig(device_id=1, cuda_tf32=tf32).cuda_options() == {"device_id": 1, "use_tf32": flag}
+
+
+def test_probe_cuda_names_every_driver_sign_it_looked_for(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import lstm_onnx.runtime.session as session_module
+
+    monkeypatch.setattr(session_module, "_available", lambda: [CUDA, CPU])  # as onnxruntime-gpu lists them
+    missing = (tmp_path / "proc-version", tmp_path / "nvidiactl")
+    monkeypatch.setattr(session_module, "_NVIDIA_DRIVER", missing)
+    usable, reason = probe_cuda(SessionConfig())
+    assert not usable and "proc-version and" in reason and "nvidiactl are missing" in reason
+
+
 # ------------------------------------------------------------------ ONNX Runtime's own failures: one line, no traceback
 def _resealed_copy(bundle: Path, tmp_path: Path, model: bytes) -> Path:
     """A copy of ``bundle`` whose model.onnx is ``model``, its checksum recorded: only ORT can object to it."""

@@ -169,6 +169,48 @@ def test_train_resume_without_its_test_data_refused(tmp_path: Path) -> None:
     assert train(data, run, preset.model, longer, test_data=test, resume=True).test is not None
 
 
+def _changed_rules(run_dir: Path) -> dict:  # type: ignore[type-arg]
+    """The run's pinned rules with one made-up special case: "moviefun" splits in two."""
+    from lstm_onnx.runtime.tokenizer_rules import load_rules
+
+    rules = load_rules(run_dir / "tokenizer.json")
+    rules["rules"]["moviefun"] = ["movie", "fun"]
+    return rules
+
+
+def test_train_pins_given_rules_without_spacy(
+    tiny_run_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lstm_onnx.runtime.tokenizer_rules import load_rules
+
+    rules = _changed_rules(tiny_run_dir)
+    monkeypatch.setitem(__import__("sys").modules, "spacy", None)  # `import spacy` raises: as on the GPU machine
+    preset = get_preset("tiny", epochs=1)
+    data = corpus_texts([*make_corpus(), ("A moviefun film.", "pos")])
+    train(data, tmp_path / "run", preset.model, preset.train, tokenizer_rules=rules)
+    assert load_rules(tmp_path / "run/tokenizer.json") == rules
+    vocab = (tmp_path / "run/vocab.txt").read_text(encoding="utf-8").split("\n")
+    assert "moviefun" not in vocab  # split by the given rules, not spaCy's
+
+
+def test_train_resume_refuses_other_tokenizer_rules(tiny_run_dir: Path, tmp_path: Path) -> None:
+    rules = _changed_rules(tiny_run_dir)
+    preset = get_preset("tiny", epochs=1)
+    data = corpus_texts(make_corpus())
+    train(data, tmp_path / "run", preset.model, preset.train, tokenizer_rules=rules)
+    longer = get_preset("tiny", epochs=2).train
+    with pytest.raises(BundleError, match="given tokenizer rules differ from the ones it pinned"):
+        train(
+            data,
+            tmp_path / "run",
+            preset.model,
+            longer,
+            resume=True,
+            tokenizer_rules=_changed_rules(tiny_run_dir) | {"rules": {}},
+        )
+    assert train(data, tmp_path / "run", preset.model, longer, resume=True, tokenizer_rules=rules).history
+
+
 def test_train_resume_refuses_weights_replaced_since_the_checkpoint(tmp_path: Path) -> None:
     _train(tmp_path / "run", epochs=1)
     _train(tmp_path / "other", epochs=1, seed=1)
